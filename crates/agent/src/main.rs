@@ -1,0 +1,84 @@
+//! `comet-agent`: the guest agent. It runs inside an instance (a sandboxed process today, a microVM
+//! as `/init` later), receives frames from the host and runs the function's handler.
+//!
+//! Transports: `--fd N` serves a connected socket inherited from the host (the process backend
+//! passes one end of a socket pair); `--socket PATH` listens on a Unix socket and serves one
+//! connection at a time.
+
+mod capture;
+mod output;
+mod runner;
+mod session;
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+comet-agent: runs function handlers for the Comet host
+
+usage:
+  comet-agent --fd N         serve the connected Unix socket on file descriptor N
+  comet-agent --socket PATH  listen on a Unix socket at PATH, serving one connection at a time
+  comet-agent --version";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["--fd", fd] => serve_fd(fd),
+        ["--socket", path] => serve_socket(path),
+        ["--version"] => {
+            println!("comet-agent {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        ["--help"] | ["-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unrecognised arguments {args:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("comet-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_fd(fd: &str) -> Result<(), String> {
+    let fd: i32 = fd
+        .parse()
+        .map_err(|_| format!("--fd takes a file descriptor number, got '{fd}'"))?;
+    if fd < 3 {
+        return Err(format!("--fd {fd} would be a standard stream"));
+    }
+    // SAFETY: fstat only reads the descriptor table; it fails cleanly on a closed descriptor.
+    let open = unsafe {
+        let mut st = std::mem::zeroed::<libc::stat>();
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    };
+    if !open {
+        return Err(format!("file descriptor {fd} is not an open socket"));
+    }
+    // SAFETY: the descriptor is open, is a socket, and nothing else in this process owns it.
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    session::serve(stream);
+    Ok(())
+}
+
+fn serve_socket(path: &str) -> Result<(), String> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot listen on {path}: {e}"))?;
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                if session::serve(stream) == session::End::Stopped {
+                    break;
+                }
+            }
+            Err(e) => eprintln!("comet-agent: accept failed: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Domain types that cross the boundary between Nova (control plane) and Comet (data plane).
+//!
+//! Nothing here does I/O. Nova turns what a user wrote into a [`FunctionConfig`], validates it,
+//! stores it as a [`Function`], and hands Comet a resolved [`FunctionSpec`]; Comet answers an
+//! [`InvokeRequest`] with an [`InvokeResponse`]. The CLI, the HTTP API and the data plane all
+//! speak these types, so each concept has exactly one home.
+
+mod function;
+mod invoke;
+mod validate;
+
+pub use function::{
+    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Runtime,
+};
+pub use invoke::{InvokeRequest, InvokeResponse};
+pub use validate::{ValidationError, validate_env_key, validate_name};

@@ -1,0 +1,16 @@
+//! The Comet guest agent protocol, shared by the host and the guest.
+//!
+//! A frame is a big-endian `u32` length followed by that many bytes of JSON,
+//! `{"type": <int>, "payload": {…}}`, at most [`MAX_FRAME_LEN`] bytes. The same frames travel over a
+//! Unix socket (process sandbox) or vsock (microVM). [`frame`] reads and writes bytes; [`message`]
+//! gives the bytes their meaning. A frame that is oversized, truncated or malformed is an error for
+//! that connection only: nothing here panics on input.
+
+pub mod frame;
+pub mod message;
+
+#[cfg(feature = "async")]
+pub mod async_io;
+
+pub use frame::{FrameError, MAX_FRAME_LEN, read_message, write_message};
+pub use message::{ExecPayload, InitPayload, Message, MessageType, RespPayload};
