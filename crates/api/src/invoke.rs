@@ -29,6 +29,9 @@ pub struct InvokeResponse {
     pub duration_us: u64,
     /// True exactly when this call created the instance that served it.
     pub cold_start: bool,
+    /// True when the handler ran past its timeout and was killed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
     /// The function version that ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,

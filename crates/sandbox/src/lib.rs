@@ -1,1 +1,15 @@
-//! placeholder
+//! Sandbox backends: where a function instance lives.
+//!
+//! An instance is the guest agent (`comet-agent`) plus the function's code, reached over the
+//! agent protocol. A [`Backend`] creates instances; an [`Instance`] runs invocations one at a time.
+//! The process backend ([`process`]) runs the agent as a child process; WebAssembly and
+//! Firecracker backends implement the same two traits, so the executor never knows which one it
+//! drives.
+
+mod backend;
+mod discover;
+pub mod process;
+
+pub use backend::{Backend, Instance, SandboxError};
+pub use discover::{find_agent, find_python};
+pub use process::{ProcessBackend, ProcessConfig};

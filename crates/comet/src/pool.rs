@@ -1,0 +1,407 @@
+//! One function's warm instances.
+//!
+//! Invariants, all under one short std mutex: `live` counts instances that are idle, leased or
+//! being created; at most one creation runs at a time (concurrent cold callers share it and
+//! otherwise wait for a released instance); `live` never exceeds `max_replicas` (0 = unlimited);
+//! idle instances always run the newest spec, older ones are stopped as soon as they come back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use comet_sandbox::{Backend, Instance, SandboxError};
+use nova_api::FunctionSpec;
+use tokio::sync::{Notify, oneshot};
+
+use crate::error::InvokeError;
+use crate::executor::{PoolStats, lock};
+
+pub(crate) struct Pool {
+    name: String,
+    state: Mutex<State>,
+    /// Signalled whenever an instance is released or a creation finishes.
+    available: Notify,
+    invocations: AtomicU64,
+    cold_starts: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct State {
+    /// The newest spec seen; idle instances run it.
+    spec: Option<Arc<FunctionSpec>>,
+    generation: u64,
+    idle: Vec<Idle>,
+    live: usize,
+    creating: bool,
+    closed: bool,
+}
+
+struct Idle {
+    instance: Box<dyn Instance>,
+    since: Instant,
+}
+
+/// What a caller does next, decided under the lock.
+enum Step {
+    Warm(Box<dyn Instance>, u64),
+    Create(u64),
+    Wait,
+    Closed,
+}
+
+impl Pool {
+    pub fn new(name: &str) -> Pool {
+        Pool {
+            name: name.to_string(),
+            state: Mutex::new(State {
+                spec: None,
+                generation: 0,
+                idle: Vec::new(),
+                live: 0,
+                creating: false,
+                closed: false,
+            }),
+            available: Notify::new(),
+            invocations: AtomicU64::new(0),
+            cold_starts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// A warm instance if one is idle, else a new one (one creation at a time), else the next
+    /// one released.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        spec: &Arc<FunctionSpec>,
+        backend: &Arc<dyn Backend>,
+    ) -> Result<Lease, InvokeError> {
+        loop {
+            let notified = self.available.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a release between the look and the wait is not lost.
+            notified.as_mut().enable();
+            let (step, stale) = {
+                let mut st = lock(&self.state);
+                let stale = st.adopt(spec);
+                (st.next_step(spec), stale)
+            };
+            stop_all(stale);
+            match step {
+                Step::Warm(instance, generation) => {
+                    return Ok(Lease::new(self, instance, generation, false));
+                }
+                Step::Create(generation) => return self.create(spec, backend, generation).await,
+                Step::Wait => notified.await,
+                Step::Closed => return Err(InvokeError::ShuttingDown),
+            }
+        }
+    }
+
+    /// Creates an instance on a task of its own, so that a caller who goes away mid-creation
+    /// neither leaks the instance nor leaves the pool thinking a creation is still running.
+    async fn create(
+        self: &Arc<Self>,
+        spec: &Arc<FunctionSpec>,
+        backend: &Arc<dyn Backend>,
+        generation: u64,
+    ) -> Result<Lease, InvokeError> {
+        let (tx, rx) = oneshot::channel();
+        let pool = self.clone();
+        let task_spec = spec.clone();
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            let result = backend.create(&task_spec).await;
+            pool.creation_finished(result.is_ok());
+            match result {
+                Ok(instance) => {
+                    if let Err(Ok(instance)) = tx.send(Ok(instance)) {
+                        pool.give_back(instance, generation);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(function = %task_spec.name, error = %e, "instance creation failed");
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        match rx.await {
+            Ok(Ok(instance)) => {
+                self.cold_starts.fetch_add(1, Ordering::Relaxed);
+                Ok(Lease::new(self, instance, generation, true))
+            }
+            Ok(Err(source)) => Err(start_error(&spec.name, source)),
+            Err(_) => Err(InvokeError::ShuttingDown),
+        }
+    }
+
+    fn creation_finished(&self, created: bool) {
+        let mut st = lock(&self.state);
+        st.creating = false;
+        if !created {
+            st.live -= 1;
+        }
+        drop(st);
+        self.available.notify_one();
+    }
+
+    /// Starts instances until `min_replicas` exist, parking them idle.
+    pub async fn prewarm(
+        self: &Arc<Self>,
+        spec: &Arc<FunctionSpec>,
+        backend: &Arc<dyn Backend>,
+    ) -> Result<usize, InvokeError> {
+        let mut started = 0;
+        loop {
+            let (generation, stale) = {
+                let mut st = lock(&self.state);
+                let stale = st.adopt(spec);
+                let wanted = spec.min_replicas as usize;
+                if st.closed || st.live >= wanted || !st.has_room(spec) {
+                    (None, stale)
+                } else {
+                    st.live += 1;
+                    (Some(st.generation), stale)
+                }
+            };
+            stop_all(stale);
+            let Some(generation) = generation else {
+                return Ok(started);
+            };
+            match backend.create(spec).await {
+                Ok(instance) => {
+                    self.give_back(instance, generation);
+                    started += 1;
+                }
+                Err(source) => {
+                    lock(&self.state).live -= 1;
+                    self.available.notify_one();
+                    return Err(start_error(&spec.name, source));
+                }
+            }
+        }
+    }
+
+    /// Returns an instance after a call: idle again if it is current and alive, else stopped.
+    fn give_back(&self, mut instance: Box<dyn Instance>, generation: u64) {
+        let alive = instance.is_alive();
+        let mut st = lock(&self.state);
+        if alive && !st.closed && generation == st.generation {
+            st.idle.push(Idle {
+                instance,
+                since: Instant::now(),
+            });
+            drop(st);
+        } else {
+            st.live -= 1;
+            drop(st);
+            stop_all(vec![instance]);
+        }
+        self.available.notify_one();
+    }
+
+    /// Drops an instance whose state is unknown (its call failed or was abandoned).
+    fn forget(&self, instance: Box<dyn Instance>) {
+        lock(&self.state).live -= 1;
+        self.available.notify_one();
+        stop_all(vec![instance]);
+    }
+
+    /// Stops idle instances unused for `ttl` (keeping `min_replicas`) and any that died.
+    pub async fn sweep(&self, now: Instant, ttl: Duration) {
+        let stale = {
+            let mut st = lock(&self.state);
+            let keep = st.spec.as_ref().map_or(0, |s| s.min_replicas as usize);
+            let mut stale = Vec::new();
+            let mut kept = Vec::with_capacity(st.idle.len());
+            // Oldest first: `idle` is pushed in release order.
+            for mut idle in std::mem::take(&mut st.idle) {
+                let expired = now.saturating_duration_since(idle.since) >= ttl;
+                let dead = !idle.instance.is_alive();
+                if dead || (expired && st.live > keep) {
+                    st.live -= 1;
+                    stale.push(idle.instance);
+                } else {
+                    kept.push(idle);
+                }
+            }
+            st.idle = kept;
+            stale
+        };
+        if !stale.is_empty() {
+            tracing::debug!(function = %self.name, stopped = stale.len(), "idle instances expired");
+            self.available.notify_one();
+        }
+        stop_and_wait(stale).await;
+    }
+
+    /// The spec to pre-warm with, when fewer than `min_replicas` instances exist.
+    pub fn spec_needing_replicas(&self) -> Option<Arc<FunctionSpec>> {
+        let st = lock(&self.state);
+        let spec = st.spec.as_ref()?;
+        (!st.closed && st.live < spec.min_replicas as usize).then(|| spec.clone())
+    }
+
+    /// Stops every idle instance and refuses new calls; leased ones stop when released.
+    pub async fn close(&self) {
+        let idle = {
+            let mut st = lock(&self.state);
+            st.closed = true;
+            let idle: Vec<_> = st.idle.drain(..).map(|i| i.instance).collect();
+            st.live -= idle.len();
+            idle
+        };
+        self.available.notify_waiters();
+        stop_and_wait(idle).await;
+    }
+
+    pub fn record(&self, success: bool) {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        if !success {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let st = lock(&self.state);
+        PoolStats {
+            function: self.name.clone(),
+            instances: st.live,
+            idle: st.idle.len(),
+            invocations: self.invocations.load(Ordering::Relaxed),
+            cold_starts: self.cold_starts.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl State {
+    /// Makes `spec` current if it is newer; returns the idle instances of the old one.
+    fn adopt(&mut self, spec: &Arc<FunctionSpec>) -> Vec<Box<dyn Instance>> {
+        let newer = match &self.spec {
+            None => true,
+            Some(cur) => {
+                spec.version > cur.version
+                    || (spec.version == cur.version && spec.code_hash != cur.code_hash)
+            }
+        };
+        if !newer {
+            return Vec::new();
+        }
+        let replaced = self.spec.is_some();
+        self.spec = Some(spec.clone());
+        if !replaced {
+            return Vec::new();
+        }
+        self.generation += 1;
+        let old: Vec<_> = self.idle.drain(..).map(|i| i.instance).collect();
+        self.live -= old.len();
+        old
+    }
+
+    fn has_room(&self, spec: &FunctionSpec) -> bool {
+        spec.max_replicas == 0 || self.live < spec.max_replicas as usize
+    }
+
+    fn next_step(&mut self, spec: &FunctionSpec) -> Step {
+        if self.closed {
+            return Step::Closed;
+        }
+        // Most recently used first: it is the warmest, and the others can expire.
+        while let Some(mut idle) = self.idle.pop() {
+            if idle.instance.is_alive() {
+                return Step::Warm(idle.instance, self.generation);
+            }
+            self.live -= 1;
+            stop_all(vec![idle.instance]);
+        }
+        if !self.creating && self.has_room(spec) {
+            self.creating = true;
+            self.live += 1;
+            return Step::Create(self.generation);
+        }
+        Step::Wait
+    }
+}
+
+fn start_error(function: &str, source: SandboxError) -> InvokeError {
+    match source {
+        SandboxError::Unsupported { backend, runtime } => {
+            InvokeError::Unsupported { backend, runtime }
+        }
+        source => InvokeError::Start {
+            function: function.to_string(),
+            source,
+        },
+    }
+}
+
+/// Stops instances in the background (used where we hold no async context worth blocking).
+fn stop_all(instances: Vec<Box<dyn Instance>>) {
+    if instances.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(stop_and_wait(instances));
+        }
+        // No runtime: dropping an instance kills its process.
+        Err(_) => drop(instances),
+    }
+}
+
+async fn stop_and_wait(instances: Vec<Box<dyn Instance>>) {
+    for instance in instances {
+        instance.stop().await;
+    }
+}
+
+/// An instance lent to one call. Returned with [`Lease::release`]; one dropped without it (the
+/// caller went away mid-call) is stopped, since its state is unknown.
+pub(crate) struct Lease {
+    pool: Arc<Pool>,
+    instance: Option<Box<dyn Instance>>,
+    generation: u64,
+    cold: bool,
+}
+
+impl Lease {
+    fn new(pool: &Arc<Pool>, instance: Box<dyn Instance>, generation: u64, cold: bool) -> Lease {
+        Lease {
+            pool: pool.clone(),
+            instance: Some(instance),
+            generation,
+            cold,
+        }
+    }
+
+    pub fn instance(&mut self) -> &mut dyn Instance {
+        self.instance
+            .as_deref_mut()
+            .expect("a lease holds its instance until released")
+    }
+
+    /// True when this call created the instance.
+    pub fn cold_start(&self) -> bool {
+        self.cold
+    }
+
+    pub fn release(mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.pool.give_back(instance, self.generation);
+        }
+    }
+
+    pub fn discard(mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.pool.forget(instance);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.pool.forget(instance);
+        }
+    }
+}
