@@ -144,7 +144,9 @@ impl Pool {
         self.available.notify_one();
     }
 
-    /// Starts instances until `min_replicas` exist, parking them idle.
+    /// Starts instances until `min_replicas` exist, parking them idle. Takes part in the
+    /// one-creation-at-a-time rule, so a caller arriving meanwhile waits for the warm instance
+    /// instead of starting another.
     pub async fn prewarm(
         self: &Arc<Self>,
         spec: &Arc<FunctionSpec>,
@@ -152,31 +154,35 @@ impl Pool {
     ) -> Result<usize, InvokeError> {
         let mut started = 0;
         loop {
-            let (generation, stale) = {
+            let notified = self.available.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (step, stale) = {
                 let mut st = lock(&self.state);
                 let stale = st.adopt(spec);
                 let wanted = spec.min_replicas as usize;
-                if st.closed || st.live >= wanted || !st.has_room(spec) {
-                    (None, stale)
+                let step = if st.closed || st.live >= wanted || !st.has_room(spec) {
+                    None
+                } else if st.creating {
+                    Some(Step::Wait)
                 } else {
+                    st.creating = true;
                     st.live += 1;
-                    (Some(st.generation), stale)
-                }
+                    Some(Step::Create(st.generation))
+                };
+                (step, stale)
             };
             stop_all(stale);
-            let Some(generation) = generation else {
-                return Ok(started);
-            };
-            match backend.create(spec).await {
-                Ok(instance) => {
+            match step {
+                None => return Ok(started),
+                Some(Step::Create(generation)) => {
+                    let result = backend.create(spec).await;
+                    self.creation_finished(result.is_ok());
+                    let instance = result.map_err(|source| start_error(&spec.name, source))?;
                     self.give_back(instance, generation);
                     started += 1;
                 }
-                Err(source) => {
-                    lock(&self.state).live -= 1;
-                    self.available.notify_one();
-                    return Err(start_error(&spec.name, source));
-                }
+                Some(_) => notified.await,
             }
         }
     }

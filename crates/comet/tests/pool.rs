@@ -22,7 +22,8 @@ fn harness(idle_ttl: Duration) -> Harness {
     let backend = ProcessBackend::new(ProcessConfig {
         agent,
         python: find_python(),
-        state_dir: dir.path().to_path_buf(),
+        code_dir: dir.path().join("code"),
+        instance_dir: dir.path().join("instances"),
     })
     .expect("backend");
     Harness {

@@ -24,8 +24,11 @@ pub struct ProcessConfig {
     pub agent: PathBuf,
     /// The Python interpreter for `python` functions.
     pub python: Option<PathBuf>,
-    /// Where code is unpacked (`code/<hash>/`) and instances keep their files (`instances/<id>/`).
-    pub state_dir: PathBuf,
+    /// Where code is unpacked, one `<hash>/handler` per version; shared between processes.
+    pub code_dir: PathBuf,
+    /// Where this process's instances keep their files (`<id>/`). Must belong to this process
+    /// alone: it is emptied at start.
+    pub instance_dir: PathBuf,
 }
 
 /// Runs instances as child processes of this one.
@@ -36,15 +39,14 @@ pub struct ProcessBackend {
 }
 
 impl ProcessBackend {
-    /// Prepares the state directory, removing instance directories a previous run left behind.
+    /// Prepares the directories, removing instance files a previous run left behind.
     pub fn new(config: ProcessConfig) -> std::io::Result<ProcessBackend> {
-        let instances = config.state_dir.join("instances");
-        if instances.exists() {
-            std::fs::remove_dir_all(&instances)?;
+        if config.instance_dir.exists() {
+            std::fs::remove_dir_all(&config.instance_dir)?;
         }
-        std::fs::create_dir_all(&instances)?;
+        std::fs::create_dir_all(&config.instance_dir)?;
         Ok(ProcessBackend {
-            code: CodeCache::new(config.state_dir.join("code"))?,
+            code: CodeCache::new(config.code_dir.clone())?,
             config,
             next_id: AtomicU64::new(1),
         })
@@ -69,6 +71,13 @@ impl ProcessBackend {
                 runtime: spec.runtime,
             }),
         }
+    }
+}
+
+impl Drop for ProcessBackend {
+    fn drop(&mut self) {
+        // Every instance removes its own directory when it stops; this removes the parent.
+        let _ = std::fs::remove_dir_all(&self.config.instance_dir);
     }
 }
 
@@ -100,7 +109,7 @@ impl Backend for ProcessBackend {
             spec.name,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        let dir = self.config.state_dir.join("instances").join(&id);
+        let dir = self.config.instance_dir.join(&id);
         let instance =
             ProcessInstance::start(id, dir, &self.config.agent, spec, command, &code_path).await?;
         Ok(Box::new(instance))

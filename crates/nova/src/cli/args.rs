@@ -1,0 +1,206 @@
+//! Every command and flag of `nova`, with the help text users see.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nova",
+    version,
+    about = "Nova: serverless functions on your own machine",
+    long_about = "Nova registers functions and runs them in warm, reusable instances.\n\n\
+        Commands talk to the daemon at --url when one answers there; otherwise they use the local \
+        store in --data-dir directly (and `invoke` runs the function once, as a cold start).",
+    after_help = "Examples:\n  \
+        nova register hello -r python -c examples/python/hello.py\n  \
+        nova invoke hello -p '{\"name\": \"World\"}'\n  \
+        nova daemon --http 127.0.0.1:8080 --idle-ttl 60s"
+)]
+pub struct Cli {
+    /// Configuration file (YAML; see `nova config print-default`).
+    #[arg(long, global = true, env = "NOVA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory holding nova.db and instance files [default: ~/.local/share/nova].
+    #[arg(long, global = true, env = "NOVA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// URL of a running Nova daemon.
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register a new function.
+    Register(RegisterArgs),
+    /// Change settings or code of a function (creates a new version).
+    Update(UpdateArgs),
+    /// List functions.
+    List(ListArgs),
+    /// Show one function.
+    Get(GetArgs),
+    /// Delete a function and stop its instances.
+    Delete(NameArg),
+    /// Invoke a function and print its result.
+    Invoke(InvokeArgs),
+    /// Run the Nova daemon: HTTP API, warm pools, pre-warming.
+    Daemon(DaemonArgs),
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented nova.yaml with every default.
+    PrintDefault,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// Function name.
+    pub name: String,
+}
+
+/// Settings shared by register and update. Numbers are signed so a negative value gets a clear
+/// message rather than a parse error.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Handler: for python, module.function (the function takes event[, context]).
+    #[arg(short = 'H', long)]
+    pub handler: Option<String>,
+    /// Memory limit in MB [default: 128].
+    #[arg(short, long, allow_negative_numbers = true)]
+    pub memory: Option<i64>,
+    /// Timeout of one invocation, in seconds [default: 30].
+    #[arg(short, long, allow_negative_numbers = true)]
+    pub timeout: Option<i64>,
+    /// Instances kept warm at all times [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub min_replicas: Option<i64>,
+    /// Most instances at once; 0 = unlimited [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_replicas: Option<i64>,
+    /// Virtual CPUs, 1-32 [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub vcpus: Option<i64>,
+    /// Disk operations per second; 0 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    pub disk_iops: Option<i64>,
+    /// Disk bandwidth in bytes/s; 0 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    pub disk_bandwidth: Option<i64>,
+    /// Inbound network bandwidth in bytes/s; 0 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    pub net_rx_bandwidth: Option<i64>,
+    /// Outbound network bandwidth in bytes/s; 0 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    pub net_tx_bandwidth: Option<i64>,
+    /// Environment variable KEY=VALUE for the function (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// process: a fresh handler process per call; persistent: one long-lived process per instance.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Process,
+    Persistent,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Function name: letters, digits, '-' and '_'.
+    pub name: String,
+    /// Runtime: python, go, rust or wasm.
+    #[arg(short, long)]
+    pub runtime: String,
+    /// Code file: a Python source file, or an executable for go/rust.
+    #[arg(short, long, value_name = "FILE")]
+    pub code: PathBuf,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Function name.
+    pub name: String,
+    /// New runtime.
+    #[arg(short, long)]
+    pub runtime: Option<String>,
+    /// New code file.
+    #[arg(short, long, value_name = "FILE")]
+    pub code: Option<PathBuf>,
+    /// Remove every environment variable before applying --env.
+    #[arg(long)]
+    pub clear_env: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only names containing this text.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Function name.
+    pub name: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// Function name.
+    pub name: String,
+    /// The JSON event.
+    #[arg(short, long, default_value = "{}", conflicts_with = "payload_file")]
+    pub payload: String,
+    /// Read the JSON event from a file ('-' for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub payload_file: Option<PathBuf>,
+    /// Output format: table prints Request ID, Cold Start, Duration and Output.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Listen address of the HTTP API [default: 127.0.0.1:8080; ":8080" = every interface].
+    #[arg(long, env = "NOVA_HTTP_ADDR", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
+    #[arg(long, env = "NOVA_IDLE_TTL", value_name = "DURATION")]
+    pub idle_ttl: Option<String>,
+}

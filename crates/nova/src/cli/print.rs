@@ -1,0 +1,148 @@
+//! How results look in a terminal.
+
+use nova_api::{Function, InvokeResponse};
+
+pub fn json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+pub fn function_table(functions: &[Function]) {
+    if functions.is_empty() {
+        println!("No functions registered. Try: nova register hello -r python -c hello.py");
+        return;
+    }
+    let header = [
+        "NAME", "RUNTIME", "MODE", "VERSION", "MEMORY", "TIMEOUT", "REPLICAS", "UPDATED",
+    ];
+    let rows: Vec<[String; 8]> = functions
+        .iter()
+        .map(|f| {
+            [
+                f.name.clone(),
+                f.runtime.to_string(),
+                f.mode.to_string(),
+                f.version.to_string(),
+                format!("{} MB", f.memory_mb),
+                format!("{} s", f.timeout_s),
+                format!("{}-{}", f.min_replicas, replicas_max(f.max_replicas)),
+                f.updated_at.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn function_details(f: &Function) {
+    let env = if f.env_vars.is_empty() {
+        "-".to_string()
+    } else {
+        f.env_vars
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let l = &f.limits;
+    let rate = |v: i64, unit: &str| {
+        if v == 0 {
+            "unlimited".to_string()
+        } else {
+            format!("{v} {unit}")
+        }
+    };
+    let rows = [
+        ("Name", f.name.clone()),
+        ("ID", f.id.clone()),
+        ("Runtime", f.runtime.to_string()),
+        ("Handler", f.handler.clone()),
+        ("Mode", f.mode.to_string()),
+        ("Version", f.version.to_string()),
+        ("Memory", format!("{} MB", f.memory_mb)),
+        ("Timeout", format!("{} s", f.timeout_s)),
+        (
+            "Replicas",
+            format!(
+                "min {}, max {}",
+                f.min_replicas,
+                replicas_max(f.max_replicas)
+            ),
+        ),
+        ("vCPUs", l.vcpus.to_string()),
+        ("Disk IOPS", rate(l.disk_iops, "ops/s")),
+        ("Disk bandwidth", rate(l.disk_bandwidth, "B/s")),
+        ("Net RX", rate(l.net_rx_bandwidth, "B/s")),
+        ("Net TX", rate(l.net_tx_bandwidth, "B/s")),
+        ("Env", env),
+        (
+            "Code",
+            format!("{} bytes, sha256 {}", f.code_size, f.code_hash),
+        ),
+        ("Created", f.created_at.clone()),
+        ("Updated", f.updated_at.clone()),
+    ];
+    for (k, v) in rows {
+        println!("{:<15} {v}", format!("{k}:"));
+    }
+}
+
+fn replicas_max(max: u32) -> String {
+    if max == 0 {
+        "unlimited".into()
+    } else {
+        max.to_string()
+    }
+}
+
+/// The seed's layout: Request ID, Cold Start, Duration, then the output pretty-printed.
+pub fn invocation(r: &InvokeResponse) {
+    println!("Request ID: {}", r.request_id);
+    println!("Cold Start: {}", r.cold_start);
+    println!("Duration:   {}", duration(r));
+    match (&r.output, &r.error) {
+        (Some(output), None) => {
+            println!("Output:");
+            let pretty = serde_json::from_str::<serde_json::Value>(output.get())
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| output.get().to_string());
+            println!("{pretty}");
+        }
+        (_, Some(error)) => {
+            println!("Error:      {error}");
+            if !r.stderr.trim().is_empty() {
+                println!("Stderr:\n{}", r.stderr.trim_end());
+            }
+        }
+        (None, None) => println!("Output:     (none)"),
+    }
+    if !r.stdout.trim().is_empty() {
+        println!("Logs:\n{}", r.stdout.trim_end());
+    }
+}
+
+fn duration(r: &InvokeResponse) -> String {
+    if r.duration_us >= 10_000 || r.duration_us == 0 {
+        format!("{} ms", r.duration_ms)
+    } else {
+        format!("{:.2} ms", r.duration_us as f64 / 1000.0)
+    }
+}

@@ -1,0 +1,220 @@
+//! Where a command goes: the daemon's HTTP API when one answers, else the local store.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use nova::config::Settings;
+use nova::daemon;
+use nova::service::Functions;
+use nova::store::ListQuery;
+
+/// How long the CLI waits for a daemon to answer its health check before working locally.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub enum Target {
+    /// A daemon answered at this base URL.
+    Remote {
+        client: reqwest::Client,
+        url: String,
+    },
+    /// No daemon: the local store, and a one-off executor for `invoke`.
+    Local(Functions),
+}
+
+impl Target {
+    /// Probes `url`; without an answer from a Nova daemon, opens the local store.
+    pub async fn connect(url: &str, settings: &Settings) -> Result<Target> {
+        let url = url.trim_end_matches('/').to_string();
+        let client = reqwest::Client::builder()
+            .build()
+            .context("cannot create an HTTP client")?;
+        if is_nova(&client, &url).await {
+            return Ok(Target::Remote { client, url });
+        }
+        let functions = daemon::assemble(settings, false)
+            .await
+            .context("no daemon answered and the local store could not be opened")?;
+        Ok(Target::Local(functions))
+    }
+
+    pub async fn register(&self, config: FunctionConfig) -> Result<Function> {
+        match self {
+            Target::Remote { .. } => self.call(Method::POST, "/functions", Some(&config)).await,
+            Target::Local(f) => Ok(f.register(config).await?),
+        }
+    }
+
+    pub async fn update(&self, name: &str, patch: FunctionPatch) -> Result<Function> {
+        match self {
+            Target::Remote { .. } => {
+                self.call(Method::PATCH, &format!("/functions/{name}"), Some(&patch))
+                    .await
+            }
+            Target::Local(f) => Ok(f.update(name, patch).await?),
+        }
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Function> {
+        match self {
+            Target::Remote { .. } => {
+                self.call(Method::GET, &format!("/functions/{name}"), None::<&()>)
+                    .await
+            }
+            Target::Local(f) => Ok(f.get(name).await?),
+        }
+    }
+
+    pub async fn list(&self, search: Option<String>) -> Result<Vec<Function>> {
+        let mut all = Vec::new();
+        let limit = 1000u32;
+        loop {
+            let query = ListQuery {
+                search: search.clone(),
+                limit,
+                offset: all.len() as u32,
+            };
+            let page: Vec<Function> = match self {
+                Target::Remote { .. } => {
+                    let mut path = format!("/functions?limit={limit}&offset={}", query.offset);
+                    if let Some(s) = &search {
+                        path.push_str(&format!("&search={}", urlencode(s)));
+                    }
+                    self.call(Method::GET, &path, None::<&()>).await?
+                }
+                Target::Local(f) => f.list(&query).await?,
+            };
+            let done = page.len() < limit as usize;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                self.send(Method::DELETE, &format!("/functions/{name}"), None::<&()>)
+                    .await?;
+                Ok(())
+            }
+            Target::Local(f) => Ok(f.delete(name).await?),
+        }
+    }
+
+    pub async fn invoke(&self, name: &str, payload: String) -> Result<InvokeResponse> {
+        match self {
+            Target::Remote { client, url } => {
+                let resp = client
+                    .post(format!("{url}/functions/{name}/invoke"))
+                    .header("content-type", "application/json")
+                    .body(payload)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach the Nova daemon at {url}"))?;
+                // A timeout (504) still carries the invocation's answer.
+                if resp.status() == StatusCode::GATEWAY_TIMEOUT {
+                    return resp
+                        .json()
+                        .await
+                        .context("unreadable reply from the daemon");
+                }
+                decode(resp).await
+            }
+            Target::Local(f) => {
+                let result = f.invoke(name, &payload).await;
+                f.executor().shutdown().await;
+                Ok(result?)
+            }
+        }
+    }
+
+    /// Stops what a local target started.
+    pub async fn close(self) {
+        if let Target::Local(f) = self {
+            f.executor().shutdown().await;
+        }
+    }
+
+    async fn call<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        decode(self.send(method, path, body).await?).await
+    }
+
+    async fn send<B: serde::Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response> {
+        let Target::Remote { client, url } = self else {
+            unreachable!("only remote targets send requests");
+        };
+        let mut request = client.request(method, format!("{url}{path}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let resp = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the Nova daemon at {url}"))?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(error_of(resp).await)
+        }
+    }
+}
+
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    if !resp.status().is_success() {
+        return Err(error_of(resp).await);
+    }
+    resp.json()
+        .await
+        .context("unreadable reply from the daemon")
+}
+
+/// The daemon's `{"error": "..."}` as an error message.
+async fn error_of(resp: reqwest::Response) -> anyhow::Error {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or(text);
+    anyhow!("{message} (HTTP {})", status.as_u16())
+}
+
+async fn is_nova(client: &reqwest::Client, url: &str) -> bool {
+    let probe = client
+        .get(format!("{url}/health"))
+        .timeout(PROBE_TIMEOUT)
+        .send();
+    match probe.await {
+        Ok(resp) if resp.status().is_success() => resp
+            .json::<serde_json::Value>()
+            .await
+            .is_ok_and(|v| v.get("service").and_then(|s| s.as_str()) == Some("nova")),
+        _ => false,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,294 @@
+//! Nova's settings: built-in defaults < config file < environment < flags.
+//!
+//! The file (`--config nova.yaml`) is YAML; an unknown key is an error that names it. Environment
+//! variables and flags are read by the CLI (clap) and passed in as [`Overrides`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Where Nova listens when told nothing: loopback only, since the API has no authentication yet.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(60);
+
+/// A commented config file with every key at its default (`nova config print-default`).
+pub const DEFAULT_FILE: &str = r#"# nova.yaml: every key is optional; environment variables and flags override the file.
+
+# Where Nova keeps its database (nova.db), unpacked code and instance files.
+# Env NOVA_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/nova or ~/.local/share/nova.
+# data_dir: /var/lib/nova
+
+http:
+  # Address of the HTTP API. ":8080" means every interface. Env NOVA_HTTP_ADDR, flag --http.
+  addr: "127.0.0.1:8080"
+
+pool:
+  # How long an idle instance stays warm (never fewer than a function's min_replicas).
+  # Env NOVA_IDLE_TTL, flag --idle-ttl.
+  idle_ttl: 60s
+
+runtimes:
+  # The Python interpreter for python functions. Env NOVA_PYTHON.
+  # Default: /usr/bin/python3, else the real path of python3 on PATH.
+  # python: /usr/bin/python3
+  # The comet-agent binary. Env COMET_AGENT. Default: beside the nova binary, else on PATH.
+  # agent: /usr/local/bin/comet-agent
+"#;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid {what} '{value}': {message}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("no data directory: set --data-dir or NOVA_DATA_DIR (HOME is not set)")]
+    NoDataDir,
+}
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub pool: PoolSection,
+    #[serde(default)]
+    pub runtimes: RuntimesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Listen address of the HTTP API.
+    pub addr: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Idle TTL, e.g. `60s`, `5m`.
+    pub idle_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimesSection {
+    /// Python interpreter.
+    pub python: Option<PathBuf>,
+    /// comet-agent binary.
+    pub agent: Option<PathBuf>,
+}
+
+/// Values from the environment or flags (the CLI already merged those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<String>,
+    pub idle_ttl: Option<String>,
+}
+
+/// Settings after every source has been applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub idle_ttl: Duration,
+    pub python: Option<PathBuf>,
+    pub agent: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match &o.config_file {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .map_or_else(default_data_dir, Ok)?;
+        let addr = o
+            .http_addr
+            .clone()
+            .or(file.http.addr)
+            .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
+        let idle_ttl = match o.idle_ttl.clone().or(file.pool.idle_ttl) {
+            Some(ttl) => parse_duration("idle TTL", &ttl)?,
+            None => DEFAULT_IDLE_TTL,
+        };
+        Ok(Settings {
+            data_dir,
+            http_addr: parse_addr(&addr)?,
+            idle_ttl,
+            python: env_path("NOVA_PYTHON").or(file.runtimes.python),
+            agent: env_path("COMET_AGENT").or(file.runtimes.agent),
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("nova.db")
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            return Ok(FileConfig::default());
+        }
+        serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    if let Some(xdg) = env_path("XDG_DATA_HOME") {
+        return Ok(xdg.join("nova"));
+    }
+    let home = env_path("HOME").ok_or(ConfigError::NoDataDir)?;
+    Ok(home.join(".local/share/nova"))
+}
+
+/// `:8080` (every interface), `localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`.
+pub fn parse_addr(addr: &str) -> Result<SocketAddr, ConfigError> {
+    let invalid = |message: &str| ConfigError::Invalid {
+        what: "listen address",
+        value: addr.to_string(),
+        message: message.to_string(),
+    };
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| invalid("expected HOST:PORT or :PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid("the port must be 0-65535"))?;
+    let ip = match host.trim_start_matches('[').trim_end_matches(']') {
+        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        other => other
+            .parse()
+            .map_err(|_| invalid("the host must be an IP address or localhost"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `60s`, `500ms`, `5m`, or plain seconds (`60`).
+pub fn parse_duration(what: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let parsed = match value.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(value.trim()),
+    };
+    match parsed {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(ConfigError::Invalid {
+            what,
+            value: value.to_string(),
+            message: "must be more than zero".into(),
+        }),
+        Err(e) => Err(ConfigError::Invalid {
+            what,
+            value: value.to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr(":8080").expect("ok").to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            parse_addr("localhost:1").expect("ok").to_string(),
+            "127.0.0.1:1"
+        );
+        assert_eq!(parse_addr("[::1]:80").expect("ok").to_string(), "[::1]:80");
+        assert!(parse_addr("8080").is_err());
+        assert!(parse_addr("host:99999").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("t", "60s").expect("ok"),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            parse_duration("t", "90").expect("ok"),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("t", "250ms").expect("ok"),
+            Duration::from_millis(250)
+        );
+        assert!(parse_duration("t", "0s").is_err());
+        assert!(parse_duration("t", "soon").is_err());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nova.yaml");
+        std::fs::write(&path, "http:\n  addr: ':9000'\npool:\n  idle_ttl: 5s\n").expect("write");
+        let mut o = Overrides {
+            config_file: Some(path.clone()),
+            data_dir: Some(dir.path().into()),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&o).expect("settings");
+        assert_eq!(
+            (s.http_addr.port(), s.idle_ttl),
+            (9000, Duration::from_secs(5))
+        );
+        o.http_addr = Some("127.0.0.1:9100".into());
+        assert_eq!(
+            Settings::resolve(&o).expect("settings").http_addr.port(),
+            9100
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nova.yaml");
+        std::fs::write(&path, "pool:\n  idle_tll: 5s\n").expect("write");
+        let err = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("idle_tll"), "{err}");
+    }
+
+    #[test]
+    fn the_printed_default_parses() {
+        let parsed: FileConfig = serde_yaml::from_str(DEFAULT_FILE).expect("default file parses");
+        assert_eq!(parsed.http.addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
+    }
+}

@@ -1,0 +1,106 @@
+//! Assembling the platform (store + backend + executor) and serving the HTTP API until shutdown.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
+use comet::{Executor, ExecutorConfig};
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::service::Functions;
+use crate::store::{SqliteStore, StoreError};
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("comet-agent not found: install it beside nova, put it on PATH, or set COMET_AGENT")]
+    NoAgent,
+    #[error("cannot prepare the process backend: {0}")]
+    Backend(std::io::Error),
+}
+
+/// Opens the store and starts an executor over the process backend.
+///
+/// `daemon` turns on what only a long-running process wants: keeping `min_replicas` warm and the
+/// idle-TTL sweeper.
+pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, StartError> {
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let store = SqliteStore::open(&settings.database_path()).await?;
+    let agent = settings
+        .agent
+        .clone()
+        .or_else(find_agent)
+        .ok_or(StartError::NoAgent)?;
+    let python = settings.python.clone().or_else(find_python);
+    if python.is_none() {
+        tracing::warn!(
+            "no Python interpreter found: python functions cannot run (set NOVA_PYTHON)"
+        );
+    }
+    let instances = data_dir.join("instances");
+    remove_dead_instance_dirs(&instances);
+    let backend = ProcessBackend::new(ProcessConfig {
+        agent,
+        python,
+        code_dir: data_dir.join("code-cache"),
+        instance_dir: instances.join(std::process::id().to_string()),
+    })
+    .map_err(StartError::Backend)?;
+    let executor = Executor::new(
+        Arc::new(backend),
+        ExecutorConfig {
+            idle_ttl: settings.idle_ttl,
+        },
+    );
+    if daemon {
+        executor.start_maintenance();
+    }
+    Ok(Functions::new(Arc::new(store), executor, daemon))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops every instance.
+pub async fn serve(
+    listener: TcpListener,
+    functions: Functions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Err(e) = functions.prewarm_all().await {
+        tracing::warn!(error = %e, "could not pre-warm functions");
+    }
+    let app = crate::http::router(functions.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    functions.executor().shutdown().await;
+    served
+}
+
+/// Instance directories are named by the owning process id; those of processes that are gone
+/// are leftovers of a crash.
+fn remove_dead_instance_dirs(instances: &Path) {
+    let Ok(entries) = std::fs::read_dir(instances) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

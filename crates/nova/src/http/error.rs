@@ -1,0 +1,84 @@
+//! Every error the API returns: JSON `{"error": "..."}` with the status that fits.
+
+use axum::Json;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use comet::InvokeError;
+use serde_json::json;
+
+use crate::code::CodeError;
+use crate::service::ServiceError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, error = %self.message, "request failed");
+        }
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::Invalid(_)
+            | ServiceError::Unsupported(..)
+            | ServiceError::EmptyUpdate
+            | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Code(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::AlreadyExists(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Invoke(e) => invoke_status(e),
+            ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+fn invoke_status(e: &InvokeError) -> StatusCode {
+    match e {
+        InvokeError::Unsupported { .. } => StatusCode::BAD_REQUEST,
+        InvokeError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+        InvokeError::Start { .. } | InvokeError::Instance { .. } => StatusCode::BAD_GATEWAY,
+        InvokeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A rejected body (too large, unreadable) as a JSON error with the rejection's own status.
+pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "request body is too large".to_string()
+    } else {
+        rejection.body_text()
+    };
+    ApiError::new(status, message)
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for {}", uri.path()),
+    )
+}

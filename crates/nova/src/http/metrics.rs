@@ -1,0 +1,53 @@
+//! `GET /metrics`: the executor's pool figures in Prometheus text format.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::service::Functions;
+
+pub async fn render(State(functions): State<Functions>) -> impl IntoResponse {
+    let stats = functions.executor().stats();
+    let mut out = String::new();
+    let families: [(&str, &str, &str, fn(&comet::PoolStats) -> u64); 5] = [
+        (
+            "nova_invocations_total",
+            "counter",
+            "Invocations that reached an instance.",
+            |s| s.invocations,
+        ),
+        (
+            "nova_invocation_errors_total",
+            "counter",
+            "Invocations that ended in an error.",
+            |s| s.errors,
+        ),
+        (
+            "nova_cold_starts_total",
+            "counter",
+            "Invocations that created their instance.",
+            |s| s.cold_starts,
+        ),
+        (
+            "nova_instances",
+            "gauge",
+            "Instances that exist or are starting.",
+            |s| s.instances as u64,
+        ),
+        (
+            "nova_idle_instances",
+            "gauge",
+            "Warm instances waiting for a call.",
+            |s| s.idle as u64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in &stats {
+            let _ = writeln!(out, "{name}{{function=\"{}\"}} {}", s.function, value(s));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

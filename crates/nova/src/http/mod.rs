@@ -1,0 +1,44 @@
+//! Nova's HTTP API (axum). Handlers parse the request, call [`crate::service::Functions`] and map
+//! the result; status codes are decided in one place, [`error`].
+//!
+//! Routes, compatible with the original Nova where they overlap:
+//! `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
+//! `GET /functions/{name}/code`, `POST /functions/{name}/invoke`, `GET /health`, `GET /metrics`.
+
+mod error;
+mod functions;
+mod metrics;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::service::Functions;
+pub use error::ApiError;
+
+/// Largest body of `POST /functions` and `PATCH`: code up to 32 MiB, base64-encoded, plus JSON.
+pub const FUNCTION_BODY_LIMIT: usize = 48 * 1024 * 1024;
+/// Largest invocation payload: it must fit, with room, in one 8 MiB agent frame.
+pub const INVOKE_BODY_LIMIT: usize = 6 * 1024 * 1024;
+
+/// The whole API over one function service.
+pub fn router(functions: Functions) -> Router {
+    let invoke = Router::new()
+        .route("/functions/{name}/invoke", post(functions::invoke))
+        .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
+    Router::new()
+        .route("/functions", post(functions::create).get(functions::list))
+        .route(
+            "/functions/{name}",
+            get(functions::get)
+                .patch(functions::update)
+                .delete(functions::delete),
+        )
+        .route("/functions/{name}/code", get(functions::code))
+        .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT))
+        .merge(invoke)
+        .route("/health", get(functions::health))
+        .route("/metrics", get(metrics::render))
+        .fallback(error::not_found)
+        .with_state(functions)
+}

@@ -1,0 +1,292 @@
+//! The control plane's core: register, update, read, delete and invoke functions.
+//!
+//! Front ends (HTTP, the local CLI) call these methods; the methods know nothing of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use comet::{Executor, InvokeError};
+use nova_api::{
+    Function, FunctionConfig, FunctionPatch, FunctionSpec, InvokeRequest, InvokeResponse,
+    ValidationError,
+};
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+use crate::code::{self, CodeError};
+use crate::store::record_now;
+use crate::store::{ListQuery, Store, StoreError};
+
+/// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Code(#[from] CodeError),
+    #[error("runtime {0} is not available on this data plane ({1})")]
+    Unsupported(nova_api::Runtime, &'static str),
+    #[error("function '{0}' not found")]
+    NotFound(String),
+    #[error("function '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("nothing to update: give at least one setting to change")]
+    EmptyUpdate,
+    #[error("payload is not valid JSON: {0}")]
+    BadPayload(String),
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error("store error: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists(name) => ServiceError::AlreadyExists(name),
+            StoreError::NotFound(name) => ServiceError::NotFound(name),
+            e @ StoreError::Conflict(_) => ServiceError::Conflict(e.to_string()),
+            e => ServiceError::Store(e),
+        }
+    }
+}
+
+/// The function service. Cheap to clone.
+#[derive(Clone)]
+pub struct Functions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    executor: Executor,
+    /// Resolved specs by name, so a warm call touches no database.
+    specs: RwLock<HashMap<String, Arc<FunctionSpec>>>,
+    /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
+    prewarm: bool,
+}
+
+impl Functions {
+    pub fn new(store: Arc<dyn Store>, executor: Executor, prewarm: bool) -> Functions {
+        Functions {
+            inner: Arc::new(Inner {
+                store,
+                executor,
+                specs: RwLock::new(HashMap::new()),
+                prewarm,
+            }),
+        }
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.inner.executor
+    }
+
+    pub async fn register(&self, config: FunctionConfig) -> Result<Function, ServiceError> {
+        let (runtime, mode) = config.validate()?;
+        self.check_supported(runtime)?;
+        let code = code::decode(&config)?.ok_or(ValidationError::MissingCode)?;
+        code::check_runtime(runtime, &code)?;
+        let now = record_now();
+        let function = Function {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: config.name.clone(),
+            runtime,
+            handler: config.handler.clone(),
+            mode,
+            memory_mb: config.memory_mb as u32,
+            timeout_s: config.timeout_s as u32,
+            min_replicas: config.min_replicas as u32,
+            max_replicas: config.max_replicas as u32,
+            instance_concurrency: 1,
+            env_vars: config.env_vars.clone(),
+            limits: config.limits,
+            version: 1,
+            code_hash: code::hash(&code),
+            code_size: code.len() as u64,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.inner.store.insert_function(&function, &code).await?;
+        tracing::info!(function = %function.name, runtime = %runtime, "registered");
+        self.after_change(&function, Some(code.into())).await;
+        Ok(function)
+    }
+
+    pub async fn update(&self, name: &str, patch: FunctionPatch) -> Result<Function, ServiceError> {
+        if patch.is_empty() {
+            return Err(ServiceError::EmptyUpdate);
+        }
+        let current = self.get(name).await?;
+        let mut config = current.to_config();
+        patch.apply(&mut config);
+        let (runtime, mode) = config.validate()?;
+        self.check_supported(runtime)?;
+        let new_code = code::decode(&config)?;
+        let code_for_check = match &new_code {
+            Some(code) => code.clone(),
+            None => self.code_bytes(&current.code_hash).await?,
+        };
+        code::check_runtime(runtime, &code_for_check)?;
+        let function = Function {
+            runtime,
+            mode,
+            handler: config.handler.clone(),
+            memory_mb: config.memory_mb as u32,
+            timeout_s: config.timeout_s as u32,
+            min_replicas: config.min_replicas as u32,
+            max_replicas: config.max_replicas as u32,
+            env_vars: config.env_vars.clone(),
+            limits: config.limits,
+            version: current.version + 1,
+            code_hash: code::hash(&code_for_check),
+            code_size: code_for_check.len() as u64,
+            updated_at: record_now(),
+            ..current.clone()
+        };
+        self.inner
+            .store
+            .replace_function(&function, new_code.as_deref(), current.version)
+            .await?;
+        tracing::info!(function = %name, version = function.version, "updated");
+        self.inner.executor.evict(name).await;
+        self.after_change(&function, Some(code_for_check.into()))
+            .await;
+        Ok(function)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Function, ServiceError> {
+        self.inner
+            .store
+            .get_function(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(name.to_string()))
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<Function>, ServiceError> {
+        Ok(self.inner.store.list_functions(query).await?)
+    }
+
+    /// The function's code bytes.
+    pub async fn code(&self, name: &str) -> Result<Vec<u8>, ServiceError> {
+        let function = self.get(name).await?;
+        self.code_bytes(&function.code_hash).await
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), ServiceError> {
+        if !self.inner.store.delete_function(name).await? {
+            return Err(ServiceError::NotFound(name.to_string()));
+        }
+        self.forget_spec(name);
+        self.inner.executor.evict(name).await;
+        tracing::info!(function = %name, "deleted");
+        Ok(())
+    }
+
+    /// Runs the function once with `payload` (raw JSON text; empty means `{}`).
+    pub async fn invoke(&self, name: &str, payload: &str) -> Result<InvokeResponse, ServiceError> {
+        let payload = parse_payload(payload)?;
+        let spec = self.spec(name).await?;
+        let request = InvokeRequest {
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            payload,
+        };
+        Ok(self.inner.executor.invoke(spec, request).await?)
+    }
+
+    /// Starts `min_replicas` instances of every function that asks for them.
+    pub async fn prewarm_all(&self) -> Result<(), ServiceError> {
+        let mut offset = 0;
+        loop {
+            let page = self
+                .list(&ListQuery {
+                    search: None,
+                    limit: 500,
+                    offset,
+                })
+                .await?;
+            for f in page.iter().filter(|f| f.min_replicas > 0) {
+                if let Ok(spec) = self.spec(&f.name).await {
+                    self.spawn_prewarm(spec);
+                }
+            }
+            if page.len() < 500 {
+                return Ok(());
+            }
+            offset += 500;
+        }
+    }
+
+    async fn spec(&self, name: &str) -> Result<Arc<FunctionSpec>, ServiceError> {
+        if let Some(spec) = self.read_specs().get(name) {
+            return Ok(spec.clone());
+        }
+        let function = self.get(name).await?;
+        let code = self.code_bytes(&function.code_hash).await?;
+        let spec = Arc::new(function.spec(code.into()));
+        self.write_specs().insert(name.to_string(), spec.clone());
+        Ok(spec)
+    }
+
+    async fn code_bytes(&self, hash: &str) -> Result<Vec<u8>, ServiceError> {
+        self.inner.store.get_code(hash).await?.ok_or_else(|| {
+            ServiceError::Store(StoreError::Corrupt(format!("code {hash} is missing")))
+        })
+    }
+
+    async fn after_change(&self, function: &Function, code: Option<Arc<[u8]>>) {
+        self.forget_spec(&function.name);
+        if let Some(code) = code {
+            let spec = Arc::new(function.spec(code));
+            self.write_specs()
+                .insert(function.name.clone(), spec.clone());
+            if spec.min_replicas > 0 {
+                self.spawn_prewarm(spec);
+            }
+        }
+    }
+
+    fn spawn_prewarm(&self, spec: Arc<FunctionSpec>) {
+        if !self.inner.prewarm {
+            return;
+        }
+        let executor = self.inner.executor.clone();
+        tokio::spawn(async move {
+            match executor.prewarm(spec.clone()).await {
+                Ok(n) if n > 0 => tracing::info!(function = %spec.name, started = n, "pre-warmed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(function = %spec.name, error = %e, "pre-warm failed"),
+            }
+        });
+    }
+
+    fn check_supported(&self, runtime: nova_api::Runtime) -> Result<(), ServiceError> {
+        let backend = self.inner.executor.backend();
+        if backend.supports(runtime) {
+            Ok(())
+        } else {
+            Err(ServiceError::Unsupported(runtime, backend.name()))
+        }
+    }
+
+    fn forget_spec(&self, name: &str) {
+        self.write_specs().remove(name);
+    }
+
+    fn read_specs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionSpec>>> {
+        self.inner.specs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_specs(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<FunctionSpec>>> {
+        self.inner.specs.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The event as raw JSON; an empty body is the empty object.
+fn parse_payload(payload: &str) -> Result<Box<RawValue>, ServiceError> {
+    let trimmed = payload.trim();
+    let text = if trimmed.is_empty() { "{}" } else { trimmed };
+    RawValue::from_string(text.to_string()).map_err(|e| ServiceError::BadPayload(e.to_string()))
+}

@@ -1,0 +1,17 @@
+//! Schema migrations, embedded in the binary and applied in order at start-up.
+//!
+//! A small runner of our own rather than sqlx's macros: it needs no database at build time and
+//! runs the same files on SQLite and Postgres.
+
+/// Every migration, oldest first. Never edit one that has shipped; add a new one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "functions",
+    include_str!("../../migrations/0001_functions.sql"),
+)];
+
+pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (
+    version    BIGINT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";

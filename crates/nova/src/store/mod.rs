@@ -1,0 +1,75 @@
+//! Where function metadata and code live. [`Store`] is the seam; [`sqlite`] is the embedded
+//! default, and a Postgres store implements the same trait over the same migrations.
+
+mod migrate;
+mod record;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use nova_api::Function;
+use thiserror::Error;
+
+pub use record::now_rfc3339 as record_now;
+pub use sqlite::SqliteStore;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("function '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("function '{0}' not found")]
+    NotFound(String),
+    #[error("function '{0}' was changed by someone else meanwhile; retry")]
+    Conflict(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot open the database: {0}")]
+    Open(String),
+}
+
+/// Paging and filtering for [`Store::list_functions`].
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Substring of the name, case-insensitive.
+    pub search: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            search: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// Function metadata and code, by name and by code hash.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Adds a new function and its code. Fails with `AlreadyExists` if the name is taken.
+    async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError>;
+
+    /// Replaces a function if its stored version is still `expected_version`; new code is stored
+    /// when given.
+    async fn replace_function(
+        &self,
+        function: &Function,
+        code: Option<&[u8]>,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+
+    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError>;
+
+    /// Functions sorted by name.
+    async fn list_functions(&self, query: &ListQuery) -> Result<Vec<Function>, StoreError>;
+
+    /// Removes a function; `false` if there was none. Code no function uses any more goes too.
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
+
+    async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}

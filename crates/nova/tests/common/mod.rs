@@ -1,0 +1,139 @@
+//! Shared harness: a Nova daemon on a loopback port over a temporary data directory, with the
+//! real SQLite store, process backend and agent.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nova::config::{Overrides, Settings};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestDaemon {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestDaemon {
+    pub async fn start() -> TestDaemon {
+        Self::start_with_ttl("60s").await
+    }
+
+    pub async fn start_with_ttl(ttl: &str) -> TestDaemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings::resolve(&Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            http_addr: Some("127.0.0.1:0".into()),
+            idle_ttl: Some(ttl.into()),
+            ..Overrides::default()
+        })
+        .expect("settings");
+        let listener = tokio::net::TcpListener::bind(settings.http_addr)
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let functions = nova::daemon::assemble(&settings, true)
+            .await
+            .expect("assemble");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(nova::daemon::serve(listener, functions, async {
+            let _ = stopped.await;
+        }));
+        TestDaemon {
+            url,
+            dir,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("serve");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Registers a function from JSON and returns the reply's status and body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        status_and_json(resp).await
+    }
+
+    pub async fn invoke(&self, name: &str, payload: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .client
+            .post(self.url(&format!("/functions/{name}/invoke")))
+            .body(payload.to_string())
+            .send()
+            .await
+            .expect("send");
+        status_and_json(resp).await
+    }
+}
+
+pub async fn status_and_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
+}
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+pub fn python_function(name: &str, source: &str) -> serde_json::Value {
+    serde_json::json!({ "name": name, "runtime": "python", "code": source })
+}
+
+/// Counts live `comet-agent` processes whose command line mentions `needle` in their cwd.
+pub fn agents_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let p = e.path();
+            let exe_is_agent = std::fs::read_link(p.join("exe"))
+                .map(|x| x.file_name().is_some_and(|n| n == "comet-agent"))
+                .unwrap_or(false);
+            let cwd_inside = std::fs::read_link(p.join("cwd"))
+                .map(|c| c.starts_with(dir))
+                .unwrap_or(false);
+            exe_is_agent && cwd_inside
+        })
+        .count()
+}
+
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
