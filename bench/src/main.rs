@@ -1,1 +1,52 @@
-fn main() {}
+//! `nova-bench`: benchmarks that print their figures beside a baseline measured in the same run.
+//!
+//! `nova-bench invoke` starts a real `nova daemon` (release build), registers the example
+//! handlers, drives warm invocations over HTTP with several concurrent clients, and runs the same
+//! handlers directly (`python3 hello.py input.json` in a loop) as the bare baseline.
+
+mod baseline;
+mod daemon;
+mod load;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "nova-bench", about = "Nova + Comet benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Warm invoke latency and throughput over HTTP, beside the bare cost of each handler.
+    Invoke(InvokeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct InvokeArgs {
+    /// How long each measurement runs.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Concurrent clients for the throughput runs.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// The nova binary [default: beside this one].
+    #[arg(long)]
+    pub nova: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Invoke(args) => runtime.block_on(load::invoke_benchmark(args)),
+    }
+}

@@ -156,10 +156,11 @@ impl Executor {
         let pools: Vec<Arc<Pool>> = lock(&self.inner.pools).values().cloned().collect();
         for pool in pools {
             pool.sweep(now, self.inner.config.idle_ttl).await;
-            if let Some(spec) = pool.spec_needing_replicas() {
-                if let Err(e) = pool.prewarm(&spec, &self.inner.backend).await {
-                    tracing::warn!(function = %spec.name, error = %e, "could not keep min_replicas warm");
-                }
+            let Some(spec) = pool.spec_needing_replicas() else {
+                continue;
+            };
+            if let Err(e) = pool.prewarm(&spec, &self.inner.backend).await {
+                tracing::warn!(function = %spec.name, error = %e, "could not keep min_replicas warm");
             }
         }
     }

@@ -130,7 +130,7 @@ async fn fifty_concurrent_calls_neither_lost_nor_crossed() {
     }
     let stats = &h.executor.stats()[0];
     assert!(
-        cold >= 1 && cold <= 4,
+        (1..=4).contains(&cold),
         "{cold} cold starts with max_replicas 4"
     );
     assert_eq!(stats.cold_starts as usize, cold);

@@ -202,13 +202,11 @@ fn read_lines<R: Read + Send + 'static>(pipe: R) -> Receiver<Line> {
         let mut reader = BufReader::with_capacity(64 * 1024, pipe);
         loop {
             let mut line = Vec::new();
-            let n = match (&mut reader)
+            // A read error ends the stream like EOF: the handler is gone either way.
+            let n = (&mut reader)
                 .take(MAX_LINE as u64)
                 .read_until(b'\n', &mut line)
-            {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+                .unwrap_or_default();
             let event = if n == 0 {
                 Line::Closed
             } else if line.last() != Some(&b'\n') && n == MAX_LINE {

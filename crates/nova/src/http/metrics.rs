@@ -8,10 +8,18 @@ use axum::response::IntoResponse;
 
 use crate::service::Functions;
 
+/// A metric family: name, type, help text, and how to read it from a pool's figures.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&comet::PoolStats) -> u64,
+);
+
 pub async fn render(State(functions): State<Functions>) -> impl IntoResponse {
     let stats = functions.executor().stats();
     let mut out = String::new();
-    let families: [(&str, &str, &str, fn(&comet::PoolStats) -> u64); 5] = [
+    let families: [Family; 5] = [
         (
             "nova_invocations_total",
             "counter",

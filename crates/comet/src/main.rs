@@ -1,0 +1,161 @@
+//! `comet`: the data plane's command line. Today it runs a function file directly through the
+//! executor (no control plane, no store), which is the quickest way to see what an instance does.
+//! The gRPC data-plane daemon joins it as `comet daemon`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
+use comet::{Executor, ExecutorConfig};
+use nova_api::{FunctionSpec, InvokeRequest, Limits, Mode, Runtime};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(name = "comet", version, about = "Comet: the Nova data plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a function file in a fresh instance, once or several times (later calls are warm),
+    /// printing each response as one JSON line.
+    Run {
+        /// Runtime: python, go or rust.
+        #[arg(short, long)]
+        runtime: Runtime,
+        /// Code file.
+        #[arg(short, long)]
+        code: PathBuf,
+        /// Handler (python: module.function).
+        #[arg(short = 'H', long, default_value = nova_api::DEFAULT_HANDLER)]
+        handler: String,
+        /// process or persistent.
+        #[arg(long, default_value = "process")]
+        mode: Mode,
+        /// The JSON event.
+        #[arg(short, long, default_value = "{}")]
+        payload: String,
+        /// How many times to invoke.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        times: u32,
+        /// Timeout per invocation, in seconds.
+        #[arg(short, long, default_value_t = 30)]
+        timeout: u32,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("comet {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            runtime,
+            code,
+            handler,
+            mode,
+            payload,
+            times,
+            timeout,
+        } => {
+            let payload = RawValue::from_string(payload).context("--payload is not valid JSON")?;
+            if timeout == 0 {
+                bail!("--timeout must be at least 1 second");
+            }
+            let code =
+                std::fs::read(&code).with_context(|| format!("cannot read {}", code.display()))?;
+            let spec = Arc::new(FunctionSpec {
+                name: "comet-run".into(),
+                version: 1,
+                runtime,
+                handler,
+                mode,
+                memory_mb: 128,
+                timeout_s: timeout,
+                min_replicas: 0,
+                max_replicas: 1,
+                env_vars: Default::default(),
+                limits: Limits::default(),
+                code_hash: hex::encode(Sha256::digest(&code)),
+                code: code.into(),
+            });
+            run_function(spec, payload, times).await
+        }
+    }
+}
+
+async fn run_function(
+    spec: Arc<FunctionSpec>,
+    payload: Box<RawValue>,
+    times: u32,
+) -> Result<ExitCode> {
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let agent =
+        find_agent().context("comet-agent not found: put it beside comet or set COMET_AGENT")?;
+    let backend = ProcessBackend::new(ProcessConfig {
+        agent,
+        python: find_python(),
+        code_dir: scratch.path().join("code"),
+        instance_dir: scratch.path().join("instances"),
+    })?;
+    let executor = Executor::new(
+        Arc::new(backend),
+        ExecutorConfig {
+            idle_ttl: Duration::from_secs(60),
+        },
+    );
+    let mut failed = false;
+    for _ in 0..times {
+        let request = InvokeRequest {
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            payload: payload.clone(),
+        };
+        match executor.invoke(spec.clone(), request).await {
+            Ok(resp) => {
+                failed |= !resp.is_success();
+                println!("{}", serde_json::to_string(&resp)?);
+            }
+            Err(e) => {
+                executor.shutdown().await;
+                return Err(e.into());
+            }
+        }
+    }
+    executor.shutdown().await;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
