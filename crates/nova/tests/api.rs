@@ -395,3 +395,21 @@ async fn health_and_shutdown_stops_everything() {
     d.stop().await;
     eventually("no agent after shutdown", || agents_under(&instances) == 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_sweeper_stops_idle_instances_after_the_ttl() {
+    let d = TestDaemon::start_with_ttl("300ms").await;
+    let mut f = python_function("brief", HELLO);
+    f["mode"] = json!("persistent");
+    assert_eq!(d.post_json("/functions", &f).await.0, 201);
+    assert_eq!(d.invoke("brief", "{}").await.0, 200);
+    let instances = d.dir.path().join("instances");
+    assert_eq!(agents_under(&instances), 1);
+    eventually("the idle instance to expire", || {
+        agents_under(&instances) == 0
+    })
+    .await;
+    let (_, again) = d.invoke("brief", "{}").await;
+    assert_eq!(again["cold_start"], true);
+    d.stop().await;
+}

@@ -2,7 +2,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::frame::{FrameError, check_len, encode};
+use crate::frame::{FrameError, body_len, decode_body, encode};
 use crate::message::Message;
 
 /// Writes one message as a frame.
@@ -18,19 +18,13 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
 /// Reads one message. `Ok(None)` means the peer closed the connection between frames.
 pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Message>, FrameError> {
     let mut header = [0u8; 4];
-    match read_full(r, &mut header).await? {
-        0 => return Ok(None),
-        4 => {}
-        got => return Err(FrameError::Truncated { expected: 4, got }),
-    }
-    let len = u32::from_be_bytes(header) as usize;
-    check_len(len)?;
+    let got = read_full(r, &mut header).await?;
+    let Some(len) = body_len(&header, got)? else {
+        return Ok(None);
+    };
     let mut body = vec![0u8; len];
     let got = read_full(r, &mut body).await?;
-    if got < len {
-        return Err(FrameError::Truncated { expected: len, got });
-    }
-    Message::from_json(&body).map(Some)
+    decode_body(&body, got)
 }
 
 async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

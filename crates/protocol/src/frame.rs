@@ -64,19 +64,38 @@ pub fn write_message<W: Write>(w: &mut W, message: &Message) -> Result<(), Frame
 /// Reads one message. `Ok(None)` means the peer closed the connection between frames.
 pub fn read_message<R: Read>(r: &mut R) -> Result<Option<Message>, FrameError> {
     let mut header = [0u8; 4];
-    match read_full(r, &mut header)? {
-        0 => return Ok(None),
-        4 => {}
-        got => return Err(FrameError::Truncated { expected: 4, got }),
-    }
-    let len = u32::from_be_bytes(header) as usize;
-    check_len(len)?;
+    let got = read_full(r, &mut header)?;
+    let Some(len) = body_len(&header, got)? else {
+        return Ok(None);
+    };
     let mut body = vec![0u8; len];
     let got = read_full(r, &mut body)?;
-    if got < len {
-        return Err(FrameError::Truncated { expected: len, got });
+    decode_body(&body, got)
+}
+
+/// The body length a header announces, after `got` of its 4 bytes arrived; `None` at a clean
+/// end of stream.
+pub(crate) fn body_len(header: &[u8; 4], got: usize) -> Result<Option<usize>, FrameError> {
+    match got {
+        0 => Ok(None),
+        4 => {
+            let len = u32::from_be_bytes(*header) as usize;
+            check_len(len)?;
+            Ok(Some(len))
+        }
+        got => Err(FrameError::Truncated { expected: 4, got }),
     }
-    Message::from_json(&body).map(Some)
+}
+
+/// Decodes a body of which `got` bytes arrived.
+pub(crate) fn decode_body(body: &[u8], got: usize) -> Result<Option<Message>, FrameError> {
+    if got < body.len() {
+        return Err(FrameError::Truncated {
+            expected: body.len(),
+            got,
+        });
+    }
+    Message::from_json(body).map(Some)
 }
 
 /// Reads until `buf` is full or the stream ends; returns how many bytes arrived.

@@ -167,14 +167,9 @@ fn process_command(init: &InitPayload, python: bool) -> Result<Vec<String>, Stri
     if contains(&source, b"__main__") {
         return Ok(init.command.clone());
     }
-    Ok(vec![
-        init.command[0].clone(),
-        "-c".to_string(),
-        PYTHON_BOOTSTRAP.to_string(),
-        code.to_string(),
-        init.handler.clone(),
-        "--once".to_string(),
-    ])
+    let mut command = bootstrap_command(init, code);
+    command.push("--once".to_string());
+    Ok(command)
 }
 
 /// Persistent mode: Python handlers run under the bootstrap; native executables are started as
@@ -184,13 +179,18 @@ fn persistent_command(init: &InitPayload, python: bool) -> Result<Vec<String>, S
         return Ok(init.command.clone());
     }
     let code = python_code_path(init)?;
-    Ok(vec![
+    Ok(bootstrap_command(init, code))
+}
+
+/// `python3 -c <bootstrap> CODE MODULE.FUNCTION`.
+fn bootstrap_command(init: &InitPayload, code: &str) -> Vec<String> {
+    vec![
         init.command[0].clone(),
         "-c".to_string(),
         PYTHON_BOOTSTRAP.to_string(),
         code.to_string(),
         init.handler.clone(),
-    ])
+    ]
 }
 
 /// Python's command is `[interpreter, code file]`.
