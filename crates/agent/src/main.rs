@@ -8,6 +8,7 @@
 mod capture;
 mod output;
 mod runner;
+mod sandbox;
 mod session;
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -19,13 +20,16 @@ comet-agent: runs function handlers for the Comet host
 
 usage:
   comet-agent --fd N         serve the connected Unix socket on file descriptor N
+  comet-agent --fd N --sandbox JSON
+                             confine itself as the JSON SandboxSpec says, then serve
   comet-agent --socket PATH  listen on a Unix socket at PATH, serving one connection at a time
   comet-agent --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["--fd", fd] => serve_fd(fd),
+        ["--fd", fd] => serve_fd(fd, None),
+        ["--fd", fd, "--sandbox", spec] => serve_fd(fd, Some(spec)),
         ["--socket", path] => serve_socket(path),
         ["--version"] => {
             println!("comet-agent {}", env!("CARGO_PKG_VERSION"));
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve_fd(fd: &str) -> Result<(), String> {
+fn serve_fd(fd: &str, sandbox: Option<&str>) -> Result<(), String> {
     let fd: i32 = fd
         .parse()
         .map_err(|_| format!("--fd takes a file descriptor number, got '{fd}'"))?;
@@ -60,6 +64,11 @@ fn serve_fd(fd: &str) -> Result<(), String> {
     };
     if !open {
         return Err(format!("file descriptor {fd} is not an open socket"));
+    }
+    if let Some(spec) = sandbox {
+        let spec: comet_protocol::SandboxSpec =
+            serde_json::from_str(spec).map_err(|e| format!("invalid --sandbox: {e}"))?;
+        sandbox::enter(&spec, fd).map_err(|e| format!("cannot enter the sandbox: {e}"))?;
     }
     // SAFETY: the descriptor is open, is a socket, and nothing else in this process owns it.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });

@@ -100,6 +100,44 @@ impl FromStr for Mode {
     }
 }
 
+/// What network an instance sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Its own network namespace with loopback only: no way out.
+    #[default]
+    None,
+    /// The host's network (opt-in per function).
+    Host,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Host => "host",
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Network {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Network::None),
+            "host" => Ok(Network::Host),
+            other => Err(ValidationError::UnknownNetwork(other.to_string())),
+        }
+    }
+}
+
 /// Resource limits beyond memory and time. `0` means unlimited for every rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -152,6 +190,8 @@ pub struct FunctionConfig {
     /// means the default.
     pub instance_concurrency: i64,
     pub mode: String,
+    /// `none` (loopback only, the default) or `host`.
+    pub network: String,
     pub env_vars: BTreeMap<String, String>,
     pub limits: Limits,
 }
@@ -170,6 +210,7 @@ impl Default for FunctionConfig {
             max_replicas: 0,
             instance_concurrency: 1,
             mode: Mode::Process.as_str().to_string(),
+            network: Network::None.as_str().to_string(),
             env_vars: BTreeMap::new(),
             limits: Limits::default(),
         }
@@ -190,6 +231,7 @@ pub struct FunctionPatch {
     pub max_replicas: Option<i64>,
     pub instance_concurrency: Option<i64>,
     pub mode: Option<String>,
+    pub network: Option<String>,
     /// Replaces the whole environment when present.
     pub env_vars: Option<BTreeMap<String, String>>,
     pub limits: Option<Limits>,
@@ -203,6 +245,8 @@ pub struct Function {
     pub runtime: Runtime,
     pub handler: String,
     pub mode: Mode,
+    #[serde(default)]
+    pub network: Network,
     pub memory_mb: u32,
     pub timeout_s: u32,
     pub min_replicas: u32,
@@ -230,6 +274,7 @@ pub struct FunctionSpec {
     pub runtime: Runtime,
     pub handler: String,
     pub mode: Mode,
+    pub network: Network,
     pub memory_mb: u32,
     pub timeout_s: u32,
     pub min_replicas: u32,
@@ -242,8 +287,8 @@ pub struct FunctionSpec {
 }
 
 impl FunctionConfig {
-    /// Checks every field and returns the typed runtime and mode.
-    pub fn validate(&self) -> Result<(Runtime, Mode), ValidationError> {
+    /// Checks every field and returns the typed runtime, mode and network.
+    pub fn validate(&self) -> Result<(Runtime, Mode, Network), ValidationError> {
         validate::config(self)
     }
 }
@@ -257,6 +302,7 @@ impl Function {
             runtime: self.runtime,
             handler: self.handler.clone(),
             mode: self.mode,
+            network: self.network,
             memory_mb: self.memory_mb,
             timeout_s: self.timeout_s,
             min_replicas: self.min_replicas,
@@ -282,6 +328,7 @@ impl Function {
             max_replicas: self.max_replicas.into(),
             instance_concurrency: self.instance_concurrency.into(),
             mode: self.mode.to_string(),
+            network: self.network.to_string(),
             env_vars: self.env_vars.clone(),
             limits: self.limits,
         }
@@ -307,6 +354,7 @@ impl FunctionPatch {
             max_replicas,
             instance_concurrency,
             mode,
+            network,
             env_vars,
             limits,
         } = self;
@@ -318,6 +366,7 @@ impl FunctionPatch {
         set(&mut config.max_replicas, max_replicas);
         set(&mut config.instance_concurrency, instance_concurrency);
         set(&mut config.mode, mode);
+        set(&mut config.network, network);
         set(&mut config.env_vars, env_vars);
         set(&mut config.limits, limits);
         if code.is_some() || code_base64.is_some() {

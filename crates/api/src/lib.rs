@@ -10,7 +10,8 @@ mod invoke;
 mod validate;
 
 pub use function::{
-    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Runtime,
+    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Network,
+    Runtime,
 };
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use validate::{ValidationError, validate_env_key, validate_name};

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::function::{FunctionConfig, Mode, Runtime};
+use crate::function::{FunctionConfig, Mode, Network, Runtime};
 
 /// Longest function name; also bounds directory names derived from it.
 pub const MAX_NAME_LEN: usize = 63;
@@ -22,6 +22,8 @@ pub enum ValidationError {
     UnknownRuntime(String),
     #[error("unknown mode '{0}' (expected process or persistent)")]
     UnknownMode(String),
+    #[error("unknown network '{0}' (expected none or host)")]
+    UnknownNetwork(String),
     #[error("invalid handler '{0}': for python use module.function, e.g. main.handler")]
     BadHandler(String),
     #[error("{field} must not be negative (got {value})")]
@@ -81,13 +83,14 @@ pub fn validate_env_key(key: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-pub(crate) fn config(c: &FunctionConfig) -> Result<(Runtime, Mode), ValidationError> {
+pub(crate) fn config(c: &FunctionConfig) -> Result<(Runtime, Mode, Network), ValidationError> {
     validate_name(&c.name)?;
     if c.runtime.is_empty() {
         return Err(ValidationError::MissingRuntime);
     }
     let runtime: Runtime = c.runtime.parse()?;
     let mode: Mode = c.mode.parse()?;
+    let network: Network = c.network.parse()?;
     if runtime == Runtime::Python && !is_python_handler(&c.handler) {
         return Err(ValidationError::BadHandler(c.handler.clone()));
     }
@@ -115,7 +118,7 @@ pub(crate) fn config(c: &FunctionConfig) -> Result<(Runtime, Mode), ValidationEr
             return Err(ValidationError::NulInEnv(key.clone()));
         }
     }
-    Ok((runtime, mode))
+    Ok((runtime, mode, network))
 }
 
 fn range(field: &'static str, value: i64, min: i64, max: i64) -> Result<(), ValidationError> {
@@ -161,7 +164,10 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(base().validate(), Ok((Runtime::Python, Mode::Process)));
+        assert_eq!(
+            base().validate(),
+            Ok((Runtime::Python, Mode::Process, Network::None))
+        );
     }
 
     #[test]
@@ -203,6 +209,12 @@ mod tests {
         let mut c = base();
         c.mode = "forever".into();
         assert!(matches!(c.validate(), Err(ValidationError::UnknownMode(_))));
+        let mut c = base();
+        c.network = "bridge".into();
+        assert!(matches!(
+            c.validate(),
+            Err(ValidationError::UnknownNetwork(_))
+        ));
     }
 
     #[test]

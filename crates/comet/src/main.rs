@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
+use comet::sandbox::{
+    IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig, find_agent, find_python,
+};
 use comet::{Executor, ExecutorConfig};
-use nova_api::{FunctionSpec, InvokeRequest, Limits, Mode, Runtime};
+use nova_api::{FunctionSpec, InvokeRequest, Limits, Mode, Network, Runtime};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -48,6 +50,15 @@ enum Command {
         /// Timeout per invocation, in seconds.
         #[arg(short, long, default_value_t = 30)]
         timeout: u32,
+        /// Memory limit in MB.
+        #[arg(short, long, default_value_t = 128)]
+        memory: u32,
+        /// none (loopback only) or host.
+        #[arg(long, default_value = "none")]
+        network: Network,
+        /// auto (all the host allows), required (fail without it) or off.
+        #[arg(long, default_value = "auto")]
+        isolation: IsolationMode,
     },
     /// Print the version.
     Version,
@@ -88,6 +99,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             payload,
             times,
             timeout,
+            memory,
+            network,
+            isolation,
         } => {
             let payload = RawValue::from_string(payload).context("--payload is not valid JSON")?;
             if timeout == 0 {
@@ -101,7 +115,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 runtime,
                 handler,
                 mode,
-                memory_mb: 128,
+                network,
+                memory_mb: memory,
                 timeout_s: timeout,
                 min_replicas: 0,
                 max_replicas: 1,
@@ -110,7 +125,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 code_hash: hex::encode(Sha256::digest(&code)),
                 code: code.into(),
             });
-            run_function(spec, payload, times).await
+            run_function(spec, payload, times, isolation).await
         }
     }
 }
@@ -119,6 +134,7 @@ async fn run_function(
     spec: Arc<FunctionSpec>,
     payload: Box<RawValue>,
     times: u32,
+    isolation: IsolationMode,
 ) -> Result<ExitCode> {
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let agent =
@@ -128,6 +144,10 @@ async fn run_function(
         python: find_python(),
         code_dir: scratch.path().join("code"),
         instance_dir: scratch.path().join("instances"),
+        isolation: IsolationConfig {
+            mode: isolation,
+            ..IsolationConfig::default()
+        },
     })?;
     let executor = Executor::new(
         Arc::new(backend),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
 use comet::{Executor, ExecutorConfig, InvokeError};
-use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Limits, Mode, Runtime};
+use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Limits, Mode, Network, Runtime};
 use serde_json::value::RawValue;
 
 struct Harness {
@@ -24,6 +24,7 @@ fn harness(idle_ttl: Duration) -> Harness {
         python: find_python(),
         code_dir: dir.path().join("code"),
         instance_dir: dir.path().join("instances"),
+        isolation: Default::default(),
     })
     .expect("backend");
     Harness {
@@ -41,6 +42,7 @@ fn spec(name: &str, code: &str, mode: Mode, version: u64) -> Arc<FunctionSpec> {
         runtime: Runtime::Python,
         handler: "main.handler".into(),
         mode,
+        network: Network::None,
         memory_mb: 128,
         timeout_s: 5,
         min_replicas: 0,
@@ -52,7 +54,8 @@ fn spec(name: &str, code: &str, mode: Mode, version: u64) -> Arc<FunctionSpec> {
     })
 }
 
-const ECHO: &str = "import os\ndef handler(event, context):\n    return {'id': event.get('id'), 'pid': os.getpid(), 'agent': os.getppid(), 'v': 1}\n";
+/// Echoes the request id; `instance` is random per instance (pids repeat across PID namespaces).
+const ECHO: &str = "import os\nINSTANCE = os.urandom(8).hex()\ndef handler(event, context):\n    return {'id': event.get('id'), 'instance': INSTANCE, 'v': 1}\n";
 
 async fn call(
     h: &Harness,
@@ -88,7 +91,7 @@ async fn second_call_is_warm_and_reuses_the_instance() {
     let first = call(&h, &s, "a").await.expect("first");
     let second = call(&h, &s, "b").await.expect("second");
     assert!(first.cold_start && !second.cold_start);
-    assert_eq!(out(&first)["pid"], out(&second)["pid"]);
+    assert_eq!(out(&first)["instance"], out(&second)["instance"]);
     assert_eq!(out(&second)["id"], "b");
     let stats = &h.executor.stats()[0];
     assert_eq!(
@@ -221,7 +224,7 @@ async fn new_code_evicts_old_instances() {
         (out(&old)["v"].clone(), out(&new)["v"].clone()),
         (1.into(), 2.into())
     );
-    assert_ne!(out(&old)["pid"], out(&new)["pid"]);
+    assert_ne!(out(&old)["instance"], out(&new)["instance"]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         h.executor.stats()[0].instances,
@@ -234,15 +237,25 @@ async fn new_code_evicts_old_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_instance_is_replaced_not_reused() {
     let h = harness(Duration::from_secs(60));
-    let s = spec("dies", ECHO, Mode::Persistent, 1);
+    // The handler can kill its own agent: the instance dies under the call.
+    let code = format!(
+        "import os, signal\n{ECHO}\ndef kill_agent(event):\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    );
+    let code = code.replace(
+        "def handler(event, context):",
+        "def handler(event, context):\n    if event.get('id') == 'die':\n        kill_agent(event)",
+    );
+    let s = spec("dies", &code, Mode::Persistent, 1);
     let first = call(&h, &s, "a").await.expect("call");
-    let agent = out(&first)["agent"].as_i64().expect("agent pid") as i32;
-    // SAFETY: kill has no memory effects; the pid is our own child agent.
-    unsafe { libc::kill(agent, libc::SIGKILL) };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(first.cold_start);
+    match call(&h, &s, "die").await {
+        Err(InvokeError::Instance { .. }) => {}
+        other => panic!("expected the instance to fail, got {other:?}"),
+    }
     let second = call(&h, &s, "b").await.expect("call after the agent died");
-    assert!(second.cold_start);
-    assert_ne!(out(&second)["agent"], out(&first)["agent"]);
+    assert!(second.cold_start, "a dead instance must not be reused");
+    assert_eq!(out(&second)["id"], "b");
+    assert_eq!(h.executor.stats()[0].instances, 1);
     h.executor.shutdown().await;
 }
 

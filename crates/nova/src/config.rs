@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use comet::sandbox::{IsolationConfig, IsolationMode};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -29,6 +30,20 @@ pool:
   # How long an idle instance stays warm (never fewer than a function's min_replicas).
   # Env NOVA_IDLE_TTL, flag --idle-ttl.
   idle_ttl: 60s
+
+sandbox:
+  # auto: all the isolation this host allows (namespaces, cgroups and seccomp as root; rlimits
+  # and seccomp otherwise); required: refuse to start without namespaces and cgroups; off: none.
+  # Env NOVA_ISOLATION.
+  isolation: auto
+  # The unprivileged user and group functions run as.
+  uid: 65534
+  gid: 65534
+  # Most processes one instance may have (a fork bomb stops here), and open files per process.
+  pids_max: 128
+  nofile: 1024
+  # Size of each instance's private /tmp, in MiB.
+  tmp_size_mb: 64
 
 runtimes:
   # The Python interpreter for python functions. Env NOVA_PYTHON.
@@ -68,7 +83,21 @@ pub struct FileConfig {
     #[serde(default)]
     pub pool: PoolSection,
     #[serde(default)]
+    pub sandbox: SandboxSection,
+    #[serde(default)]
     pub runtimes: RuntimesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// auto, required or off.
+    pub isolation: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub pids_max: Option<u32>,
+    pub nofile: Option<u64>,
+    pub tmp_size_mb: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +140,7 @@ pub struct Settings {
     pub idle_ttl: Duration,
     pub python: Option<PathBuf>,
     pub agent: Option<PathBuf>,
+    pub isolation: IsolationConfig,
 }
 
 impl Settings {
@@ -139,6 +169,7 @@ impl Settings {
             idle_ttl,
             python: env_path("NOVA_PYTHON").or(file.runtimes.python),
             agent: env_path("COMET_AGENT").or(file.runtimes.agent),
+            isolation: isolation(file.sandbox)?,
         })
     }
 
@@ -161,6 +192,33 @@ impl FileConfig {
             message: e.to_string(),
         })
     }
+}
+
+fn isolation(s: SandboxSection) -> Result<IsolationConfig, ConfigError> {
+    let d = IsolationConfig::default();
+    let mode = match std::env::var("NOVA_ISOLATION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or(s.isolation)
+    {
+        Some(m) => m
+            .parse::<IsolationMode>()
+            .map_err(|message| ConfigError::Invalid {
+                what: "isolation mode",
+                value: m,
+                message,
+            })?,
+        None => d.mode,
+    };
+    Ok(IsolationConfig {
+        mode,
+        uid: s.uid.unwrap_or(d.uid),
+        gid: s.gid.unwrap_or(d.gid),
+        pids_max: s.pids_max.unwrap_or(d.pids_max),
+        nofile: s.nofile.unwrap_or(d.nofile),
+        tmp_size_mb: s.tmp_size_mb.unwrap_or(d.tmp_size_mb),
+        extra_read_only: Vec::new(),
+    })
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {

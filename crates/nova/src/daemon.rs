@@ -57,8 +57,10 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         python,
         code_dir: data_dir.join("code-cache"),
         instance_dir: instances.join(std::process::id().to_string()),
+        isolation: settings.isolation.clone(),
     })
     .map_err(StartError::Backend)?;
+    tracing::info!(isolation = backend.isolation(), "process backend ready");
     let executor = Executor::new(
         Arc::new(backend),
         ExecutorConfig {

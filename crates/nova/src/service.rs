@@ -85,7 +85,7 @@ impl Functions {
     }
 
     pub async fn register(&self, config: FunctionConfig) -> Result<Function, ServiceError> {
-        let (runtime, mode) = config.validate()?;
+        let (runtime, mode, network) = config.validate()?;
         self.check_supported(runtime)?;
         let code = code::decode(&config)?.ok_or(ValidationError::MissingCode)?;
         code::check_runtime(runtime, &code)?;
@@ -96,6 +96,7 @@ impl Functions {
             runtime,
             handler: config.handler.clone(),
             mode,
+            network,
             memory_mb: config.memory_mb as u32,
             timeout_s: config.timeout_s as u32,
             min_replicas: config.min_replicas as u32,
@@ -122,7 +123,7 @@ impl Functions {
         let current = self.get(name).await?;
         let mut config = current.to_config();
         patch.apply(&mut config);
-        let (runtime, mode) = config.validate()?;
+        let (runtime, mode, network) = config.validate()?;
         self.check_supported(runtime)?;
         let new_code = code::decode(&config)?;
         let code_for_check = match &new_code {
@@ -133,6 +134,7 @@ impl Functions {
         let function = Function {
             runtime,
             mode,
+            network,
             handler: config.handler.clone(),
             memory_mb: config.memory_mb as u32,
             timeout_s: config.timeout_s as u32,

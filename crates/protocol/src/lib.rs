@@ -8,9 +8,11 @@
 
 pub mod frame;
 pub mod message;
+pub mod sandbox;
 
 #[cfg(feature = "async")]
 pub mod async_io;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_message, write_message};
 pub use message::{ExecPayload, InitPayload, Message, MessageType, RespPayload};
+pub use sandbox::{NamespaceSpec, Rlimits, SandboxSpec};

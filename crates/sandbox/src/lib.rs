@@ -12,4 +12,4 @@ pub mod process;
 
 pub use backend::{Backend, Instance, SandboxError};
 pub use discover::{find_agent, find_python};
-pub use process::{ProcessBackend, ProcessConfig};
+pub use process::{IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig};

@@ -116,6 +116,15 @@ pub struct SettingsArgs {
     /// process: a fresh handler process per call; persistent: one long-lived process per instance.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// none: loopback only (default); host: the host's network.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NetworkArg {
+    None,
+    Host,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use nova_api::{FunctionConfig, FunctionPatch, Limits, validate_env_key};
 
 use super::args::{
-    Cli, Command, ConfigCommand, InvokeArgs, ModeArg, Output, RegisterArgs, SettingsArgs,
-    UpdateArgs,
+    Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output, RegisterArgs,
+    SettingsArgs, UpdateArgs,
 };
 use super::print;
 use super::target::Target;
@@ -242,6 +242,10 @@ fn settings_patch(s: &SettingsArgs, mut limits: Limits) -> Result<FunctionPatch>
         mode: s.mode.map(|m| match m {
             ModeArg::Process => "process".to_string(),
             ModeArg::Persistent => "persistent".to_string(),
+        }),
+        network: s.network.map(|n| match n {
+            NetworkArg::None => "none".to_string(),
+            NetworkArg::Host => "host".to_string(),
         }),
         limits: Some(limits),
         ..FunctionPatch::default()

@@ -76,6 +76,7 @@ pub fn function_details(f: &Function) {
         ("Runtime", f.runtime.to_string()),
         ("Handler", f.handler.clone()),
         ("Mode", f.mode.to_string()),
+        ("Network", f.network.to_string()),
         ("Version", f.version.to_string()),
         ("Memory", format!("{} MB", f.memory_mb)),
         ("Timeout", format!("{} s", f.timeout_s)),

@@ -4,11 +4,18 @@
 //! runs the same files on SQLite and Postgres.
 
 /// Every migration, oldest first. Never edit one that has shipped; add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "functions",
-    include_str!("../../migrations/0001_functions.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "functions",
+        include_str!("../../migrations/0001_functions.sql"),
+    ),
+    (
+        2,
+        "network",
+        include_str!("../../migrations/0002_network.sql"),
+    ),
+];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (
     version    BIGINT PRIMARY KEY,

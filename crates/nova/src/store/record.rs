@@ -14,6 +14,7 @@ pub struct Row {
     pub runtime: String,
     pub handler: String,
     pub mode: String,
+    pub network: String,
     pub memory_mb: i64,
     pub timeout_s: i64,
     pub min_replicas: i64,
@@ -28,7 +29,7 @@ pub struct Row {
     pub updated_at: i64,
 }
 
-pub const COLUMNS: &str = "id, name, runtime, handler, mode, memory_mb, timeout_s, min_replicas, \
+pub const COLUMNS: &str = "id, name, runtime, handler, mode, network, memory_mb, timeout_s, min_replicas, \
     max_replicas, instance_concurrency, env_vars, limits, version, code_hash, code_size, \
     created_at, updated_at";
 
@@ -42,6 +43,7 @@ impl Row {
             runtime: f.runtime.to_string(),
             handler: f.handler.clone(),
             mode: f.mode.to_string(),
+            network: f.network.to_string(),
             memory_mb: f.memory_mb.into(),
             timeout_s: f.timeout_s.into(),
             min_replicas: f.min_replicas.into(),
@@ -69,6 +71,7 @@ impl Row {
         Ok(Function {
             runtime: self.runtime.parse().map_err(|e| corrupt("runtime", &e))?,
             mode: self.mode.parse().map_err(|e| corrupt("mode", &e))?,
+            network: self.network.parse().map_err(|e| corrupt("network", &e))?,
             memory_mb: num("memory_mb", self.memory_mb)?,
             timeout_s: num("timeout_s", self.timeout_s)?,
             min_replicas: num("min_replicas", self.min_replicas)?,

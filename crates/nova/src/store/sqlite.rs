@@ -105,7 +105,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         Self::put_code(&mut tx, &row.code_hash, code).await?;
         let sql = format!(
-            "INSERT INTO functions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO functions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         let inserted = bind_row(sqlx::query(&sql), &row).execute(&mut *tx).await;
         match inserted {
@@ -219,6 +219,7 @@ fn bind_row<'q>(q: Query<'q>, r: &'q Row) -> Query<'q> {
         .bind(&r.runtime)
         .bind(&r.handler)
         .bind(&r.mode)
+        .bind(&r.network)
         .bind(r.memory_mb)
         .bind(r.timeout_s)
         .bind(r.min_replicas)
@@ -240,6 +241,7 @@ fn read_row(row: SqliteRow) -> Result<Function, StoreError> {
         runtime: row.try_get("runtime")?,
         handler: row.try_get("handler")?,
         mode: row.try_get("mode")?,
+        network: row.try_get("network")?,
         memory_mb: row.try_get("memory_mb")?,
         timeout_s: row.try_get("timeout_s")?,
         min_replicas: row.try_get("min_replicas")?,

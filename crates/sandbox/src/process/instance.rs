@@ -15,6 +15,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 
+use super::cgroup::InstanceCgroup;
+use super::isolation::Confinement;
 use crate::backend::{Instance, SandboxError};
 
 /// The descriptor number the agent finds its end of the socket pair on.
@@ -24,27 +26,42 @@ const HOST_GRACE: Duration = Duration::from_secs(2);
 /// How long a stopping agent gets to answer and exit before it is killed.
 const STOP_WAIT: Duration = Duration::from_secs(1);
 
+/// Everything needed to start one instance.
+pub struct Launch<'a> {
+    pub id: String,
+    pub dir: PathBuf,
+    pub agent: &'a Path,
+    pub command: Vec<String>,
+    /// The code directory as the handler sees it.
+    pub code_dir: PathBuf,
+    pub confinement: Confinement,
+}
+
 pub struct ProcessInstance {
     id: String,
     dir: PathBuf,
     child: Child,
     conn: UnixStream,
     alive: bool,
+    cgroup: Option<InstanceCgroup>,
+    memory_mb: u32,
 }
 
 impl ProcessInstance {
     pub(super) async fn start(
-        id: String,
-        dir: PathBuf,
-        agent: &Path,
+        launch: Launch<'_>,
         spec: &FunctionSpec,
-        command: Vec<String>,
-        code_path: &Path,
     ) -> Result<ProcessInstance, SandboxError> {
-        let tmp = dir.join("tmp");
-        tokio::fs::create_dir_all(&tmp).await?;
+        let Launch {
+            id,
+            dir,
+            agent,
+            command,
+            code_dir,
+            confinement,
+        } = launch;
         let (host_end, agent_end) = StdUnixStream::pair()?;
-        let child = spawn_agent(agent, &tmp, agent_end)?;
+        let child = spawn_agent(agent, &dir, &confinement, agent_end)?;
         host_end.set_nonblocking(true)?;
         let mut instance = ProcessInstance {
             id,
@@ -52,6 +69,8 @@ impl ProcessInstance {
             child,
             conn: UnixStream::from_std(host_end)?,
             alive: true,
+            cgroup: confinement.cgroup,
+            memory_mb: spec.memory_mb,
         };
         instance.drain_stderr();
         let init = InitPayload {
@@ -64,20 +83,21 @@ impl ProcessInstance {
             function_version: spec.version,
             memory_mb: spec.memory_mb,
             timeout_s: spec.timeout_s,
-            code_dir: code_path
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            code_dir: code_dir.display().to_string(),
         };
         let limit = Duration::from_secs(u64::from(spec.timeout_s)) + HOST_GRACE;
-        let reply = match instance.round_trip(Message::Init(init), limit).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                instance.kill().await;
-                return Err(e);
-            }
+        let oom_before = instance.oom_kills();
+        let reply = instance.round_trip(Message::Init(init), limit).await;
+        let error = match reply {
+            Ok(reply) => reply.error,
+            Err(e) => Some(e.to_string()),
         };
-        if let Some(error) = reply.error {
+        if let Some(error) = error {
+            let error = if instance.oom_kills() > oom_before {
+                instance.out_of_memory()
+            } else {
+                error
+            };
             instance.kill().await;
             return Err(SandboxError::Init(error));
         }
@@ -122,22 +142,60 @@ impl ProcessInstance {
         result
     }
 
+    fn oom_kills(&self) -> u64 {
+        self.cgroup.as_ref().map_or(0, InstanceCgroup::oom_kills)
+    }
+
+    /// The answer when the kernel's OOM killer fired in this instance: the instance's state is
+    /// unknown afterwards, so it is replaced.
+    fn out_of_memory(&mut self) -> String {
+        self.alive = false;
+        format!(
+            "out of memory: the function exceeded its {} MB memory limit and was killed",
+            self.memory_mb
+        )
+    }
+
     async fn kill(&mut self) {
         self.alive = false;
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+        }
     }
 }
 
 /// Starts the agent with its end of the socket pair as descriptor 3.
-fn spawn_agent(agent: &Path, tmp: &Path, agent_end: StdUnixStream) -> Result<Child, SandboxError> {
+fn spawn_agent(
+    agent: &Path,
+    dir: &Path,
+    confinement: &Confinement,
+    agent_end: StdUnixStream,
+) -> Result<Child, SandboxError> {
     let fd = agent_end.as_raw_fd();
     let mut cmd = Command::new(agent);
-    cmd.args(["--fd", &AGENT_FD.to_string()])
-        .env_clear()
+    cmd.args(["--fd", &AGENT_FD.to_string()]);
+    let tmp = match &confinement.spec {
+        Some(spec) => {
+            let json =
+                serde_json::to_string(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+            cmd.args(["--sandbox", &json]);
+            if spec.namespaces.is_some() {
+                PathBuf::from("/tmp")
+            } else {
+                dir.join("tmp")
+            }
+        }
+        None => dir.join("tmp"),
+    };
+    if tmp.starts_with(dir) {
+        std::fs::create_dir_all(&tmp)?;
+    }
+    cmd.env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("TMPDIR", tmp)
-        .current_dir(tmp)
+        .env("TMPDIR", &tmp)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -178,8 +236,19 @@ impl Instance for ProcessInstance {
             input: input.to_owned(),
             timeout_s: timeout.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
         };
-        self.round_trip(Message::Exec(exec), timeout + HOST_GRACE)
-            .await
+        let oom_before = self.oom_kills();
+        let result = self
+            .round_trip(Message::Exec(exec), timeout + HOST_GRACE)
+            .await;
+        if self.oom_kills() == oom_before {
+            return result;
+        }
+        // The OOM killer fired: whatever the agent managed to say, the answer is "out of memory".
+        let mut resp = result.unwrap_or_default();
+        resp.request_id = request_id.to_string();
+        resp.output = None;
+        resp.error = Some(self.out_of_memory());
+        Ok(resp)
     }
 
     fn is_alive(&mut self) -> bool {
@@ -195,9 +264,8 @@ impl Instance for ProcessInstance {
             {
                 self.kill().await;
             }
-        } else {
-            self.kill().await;
         }
+        self.kill().await;
     }
 }
 
@@ -205,5 +273,9 @@ impl Drop for ProcessInstance {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(cgroup) = self.cgroup.take() {
+            // Removal waits for the kernel to finish killing; never block the caller on it.
+            std::thread::spawn(move || cgroup.destroy());
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! The process backend: each instance is `comet-agent` as a child process with a working
-//! directory of its own, reached over one end of a Unix socket pair.
-//!
-//! Isolation (namespaces, cgroups, seccomp) is layered on in a later step; this module owns
-//! starting, talking to and cleaning up the agent.
+//! directory of its own, reached over one end of a Unix socket pair, and confined as
+//! [`isolation`] decides: namespaces, a minimal read-only root, cgroups and seccomp as root;
+//! rlimits and seccomp otherwise.
 
+pub mod cgroup;
 mod code;
 mod instance;
+pub mod isolation;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -16,6 +18,8 @@ use nova_api::{FunctionSpec, Runtime};
 use crate::backend::{Backend, Instance, SandboxError};
 use code::CodeCache;
 pub use instance::ProcessInstance;
+use isolation::Isolation;
+pub use isolation::{IsolationConfig, IsolationMode};
 
 /// What the process backend needs from the host.
 #[derive(Debug, Clone)]
@@ -29,27 +33,39 @@ pub struct ProcessConfig {
     /// Where this process's instances keep their files (`<id>/`). Must belong to this process
     /// alone: it is emptied at start.
     pub instance_dir: PathBuf,
+    /// How instances are confined.
+    pub isolation: IsolationConfig,
 }
 
 /// Runs instances as child processes of this one.
 pub struct ProcessBackend {
     config: ProcessConfig,
     code: CodeCache,
+    isolation: Arc<Isolation>,
     next_id: AtomicU64,
 }
 
 impl ProcessBackend {
-    /// Prepares the directories, removing instance files a previous run left behind.
+    /// Probes what isolation the host allows, prepares the directories and removes what a
+    /// previous run left behind (instance files, cgroups).
     pub fn new(config: ProcessConfig) -> std::io::Result<ProcessBackend> {
+        let isolation = Isolation::probe(config.isolation.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::Unsupported, e))?;
         if config.instance_dir.exists() {
             std::fs::remove_dir_all(&config.instance_dir)?;
         }
         std::fs::create_dir_all(&config.instance_dir)?;
         Ok(ProcessBackend {
             code: CodeCache::new(config.code_dir.clone())?,
+            isolation: Arc::new(isolation),
             config,
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// How instances are confined on this host, in a few words.
+    pub fn isolation(&self) -> &'static str {
+        self.isolation.describe()
     }
 
     fn command(
@@ -57,7 +73,12 @@ impl ProcessBackend {
         spec: &FunctionSpec,
         code: &std::path::Path,
     ) -> Result<Vec<String>, SandboxError> {
-        let code = code.display().to_string();
+        // Inside namespaces the code is mounted at /code.
+        let code = if self.isolation.uses_namespaces() {
+            "/code/handler".to_string()
+        } else {
+            code.display().to_string()
+        };
         match spec.runtime {
             Runtime::Python => match &self.config.python {
                 Some(python) => Ok(vec![python.display().to_string(), code]),
@@ -76,8 +97,10 @@ impl ProcessBackend {
 
 impl Drop for ProcessBackend {
     fn drop(&mut self) {
-        // Every instance removes its own directory when it stops; this removes the parent.
+        // Every instance removes its own directory and cgroup when it stops; this removes the
+        // parents.
         let _ = std::fs::remove_dir_all(&self.config.instance_dir);
+        self.isolation.remove_own_cgroups();
     }
 }
 
@@ -110,8 +133,32 @@ impl Backend for ProcessBackend {
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         let dir = self.config.instance_dir.join(&id);
-        let instance =
-            ProcessInstance::start(id, dir, &self.config.agent, spec, command, &code_path).await?;
+        std::fs::create_dir_all(dir.join("root"))?;
+        let code_dir = code_path.parent().unwrap_or(&code_path).to_path_buf();
+        let confinement = self.isolation.confine(
+            &id,
+            spec,
+            &dir.join("root"),
+            &code_dir,
+            self.config.python.as_deref(),
+        )?;
+        let shown_code_dir = if self.isolation.uses_namespaces() {
+            PathBuf::from("/code")
+        } else {
+            code_dir
+        };
+        let instance = ProcessInstance::start(
+            instance::Launch {
+                id,
+                dir,
+                agent: &self.config.agent,
+                command,
+                code_dir: shown_code_dir,
+                confinement,
+            },
+            spec,
+        )
+        .await?;
         Ok(Box::new(instance))
     }
 }
