@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Warm invoke latency and throughput over HTTP, beside the bare cost of each handler, in one run.
-# Usage: bench/run.sh [--duration 3s] [--clients 4]
+# The benchmarks, each printing its figures beside a baseline measured in the same run.
+#   bench/run.sh invoke [--duration 3s] [--clients 4]    warm invoke over HTTP vs bare handlers
+#   bench/run.sh coldstart [--starts 100] [--warm 3000]  sandbox cold start and warm path vs bare
+#   bench/run.sh                                          both
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/nova-target}"
 cargo build --release --workspace --bins
-exec "$CARGO_TARGET_DIR/release/nova-bench" invoke "$@"
+bench="$CARGO_TARGET_DIR/release/nova-bench"
+if [ $# -eq 0 ]; then
+  "$bench" invoke
+  echo
+  "$bench" coldstart
+else
+  exec "$bench" "$@"
+fi

@@ -199,7 +199,7 @@ async fn invoke_once(client: &reqwest::Client, url: &str) -> bool {
     }
 }
 
-fn build_c(source: &Path, dir: &Path) -> Result<PathBuf> {
+pub fn build_c(source: &Path, dir: &Path) -> Result<PathBuf> {
     let out = dir.join("hello-c");
     let status = Command::new("cc")
         .args(["-O2", "-o"])

@@ -3,8 +3,10 @@
 //! `nova-bench invoke` starts a real `nova daemon` (release build), registers the example
 //! handlers, drives warm invocations over HTTP with several concurrent clients, and runs the same
 //! handlers directly (`python3 hello.py input.json` in a loop) as the bare baseline.
+//! `nova-bench coldstart` measures what the sandbox adds to a cold start and a warm call.
 
 mod baseline;
+mod coldstart;
 mod daemon;
 mod load;
 mod stats;
@@ -26,6 +28,8 @@ struct Cli {
 enum Command {
     /// Warm invoke latency and throughput over HTTP, beside the bare cost of each handler.
     Invoke(InvokeArgs),
+    /// Sandbox cold start and warm invoke, isolated beside a bare agent.
+    Coldstart(coldstart::ColdStartArgs),
 }
 
 #[derive(clap::Args)]
@@ -48,5 +52,6 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Invoke(args) => runtime.block_on(load::invoke_benchmark(args)),
+        Command::Coldstart(args) => runtime.block_on(coldstart::run(args)),
     }
 }

@@ -217,7 +217,7 @@ fn isolation(s: SandboxSection) -> Result<IsolationConfig, ConfigError> {
         pids_max: s.pids_max.unwrap_or(d.pids_max),
         nofile: s.nofile.unwrap_or(d.nofile),
         tmp_size_mb: s.tmp_size_mb.unwrap_or(d.tmp_size_mb),
-        extra_read_only: Vec::new(),
+        ..d
     })
 }
 

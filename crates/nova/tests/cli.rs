@@ -401,3 +401,85 @@ fn version_help_and_default_config() {
         "unknown field `htp`",
     );
 }
+
+/// The cgroup directories a daemon process `pid` owns, across the v1 controllers.
+fn cgroups_of(pid: u32) -> Vec<PathBuf> {
+    ["memory", "cpu", "pids", "blkio"]
+        .iter()
+        .filter_map(|c| std::fs::read_dir(Path::new("/sys/fs/cgroup").join(c).join("nova")).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.split('.').next() == Some(pid.to_string().as_str()))
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_restarted_daemon_cleans_what_a_killed_one_left() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    env.ok(&[
+        "register",
+        "warm",
+        "-r",
+        "python",
+        "-c",
+        &example("python/counter.py"),
+        "-H",
+        "counter.handler",
+        "--mode",
+        "persistent",
+        "--min-replicas",
+        "2",
+    ]);
+    let instances = env.data_dir.path().join("instances");
+    wait_until("two pre-warmed instances", || agents_under(&instances) == 2);
+    let old_pid = daemon.child.id();
+    let old_dir = instances.join(old_pid.to_string());
+    daemon.child.kill().expect("SIGKILL");
+    daemon.child.wait().expect("reap");
+    // The agents die with the daemon; its files and cgroups stay until someone cleans up.
+    wait_until("agents to die with the daemon", || {
+        agents_under(&instances) == 0
+    });
+    assert!(old_dir.exists());
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
+        assert!(
+            !cgroups_of(old_pid).is_empty(),
+            "expected the killed daemon's cgroups"
+        );
+    }
+
+    let restarted = Daemon::start(env.data_dir.path());
+    assert!(
+        !old_dir.exists(),
+        "the killed daemon's instance files are still there"
+    );
+    assert!(
+        cgroups_of(old_pid).is_empty(),
+        "the killed daemon's cgroups are still there"
+    );
+    wait_until("min_replicas warm again", || agents_under(&instances) == 2);
+    let new_pid = restarted.child.id();
+    assert!(restarted.terminate().success());
+    assert_eq!(agents_under(&instances), 0);
+    wait_until("cgroups removed on SIGTERM", || {
+        cgroups_of(new_pid).is_empty()
+    });
+}

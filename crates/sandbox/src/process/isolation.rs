@@ -66,6 +66,10 @@ pub struct IsolationConfig {
     pub tmp_size_mb: u32,
     /// More host paths to show read-only (an interpreter installed outside `/usr`).
     pub extra_read_only: Vec<PathBuf>,
+    /// Install the seccomp filter.
+    pub seccomp: bool,
+    /// Create a cgroup per instance when the host has them.
+    pub cgroups: bool,
 }
 
 impl Default for IsolationConfig {
@@ -78,6 +82,8 @@ impl Default for IsolationConfig {
             nofile: 1024,
             tmp_size_mb: 64,
             extra_read_only: Vec::new(),
+            seccomp: true,
+            cgroups: true,
         }
     }
 }
@@ -105,7 +111,11 @@ impl Isolation {
         let root = unsafe { libc::geteuid() } == 0;
         let off = config.mode == IsolationMode::Off;
         let namespaces = root && !off;
-        let cgroups = if namespaces { Cgroups::detect() } else { None };
+        let cgroups = if namespaces && config.cgroups {
+            Cgroups::detect()
+        } else {
+            None
+        };
         if config.mode == IsolationMode::Required && (!namespaces || cgroups.is_none()) {
             return Err("isolation is required but this host gives no root or no cgroups".into());
         }
@@ -204,7 +214,7 @@ impl Isolation {
                 data_mb: if cgroup.is_none() { memory_mb } else { 0 },
                 nproc: 0,
             },
-            seccomp: true,
+            seccomp: self.config.seccomp,
         };
         Ok(Confinement {
             spec: Some(spec),

@@ -1,0 +1,182 @@
+//! Sandbox cost: cold start (create → first response) and warm invoke, with full isolation and
+//! with none (a bare spawn of the agent), in one run, straight on the backend (no HTTP).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use comet_sandbox::{
+    Backend, IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig, find_agent, find_python,
+};
+use nova_api::{FunctionSpec, Limits, Mode, Network, Runtime};
+use serde_json::value::RawValue;
+
+use crate::stats::{self, Samples, Summary};
+
+#[derive(clap::Args)]
+pub struct ColdStartArgs {
+    /// Cold starts measured per configuration.
+    #[arg(long, default_value_t = 100)]
+    pub starts: usize,
+    /// Warm invocations measured per configuration.
+    #[arg(long, default_value_t = 3000)]
+    pub warm: usize,
+    /// Sandbox without the seccomp filter (to see what it costs).
+    #[arg(long)]
+    pub no_seccomp: bool,
+    /// Sandbox without cgroups (to see what they cost).
+    #[arg(long)]
+    pub no_cgroups: bool,
+}
+
+pub async fn run(args: ColdStartArgs) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let scratch = tempfile::tempdir()?;
+    let hello_c = crate::load::build_c(&root.join("examples/c/hello.c"), scratch.path())?;
+    let hello_py = std::fs::read(root.join("examples/python/hello.py"))?;
+    let native = spec(
+        "native",
+        Runtime::Go,
+        Mode::Process,
+        std::fs::read(&hello_c)?,
+    );
+    let python = spec("python", Runtime::Python, Mode::Persistent, hello_py);
+    let sandboxed = backend(
+        scratch.path(),
+        "on",
+        IsolationConfig {
+            seccomp: !args.no_seccomp,
+            cgroups: !args.no_cgroups,
+            ..IsolationConfig::default()
+        },
+    )?;
+    let bare = backend(
+        scratch.path(),
+        "off",
+        IsolationConfig {
+            mode: IsolationMode::Off,
+            ..IsolationConfig::default()
+        },
+    )?;
+    println!(
+        "nova-bench coldstart: {} cold starts and {} warm calls per row; isolation on = {}",
+        args.starts,
+        args.warm,
+        sandboxed.isolation()
+    );
+    stats::header();
+    let mut rows = Vec::new();
+    for (label, f) in [
+        ("native C, process mode", &native),
+        ("python, persistent mode", &python),
+    ] {
+        // Interleaved, so drift on a busy machine hits both alike.
+        let (mut on, mut off) = (Samples::default(), Samples::default());
+        for _ in 0..args.starts {
+            on.push(cold_start(&sandboxed, f).await?);
+            off.push(cold_start(&bare, f).await?);
+        }
+        on.elapsed = Duration::from_secs(1);
+        off.elapsed = Duration::from_secs(1);
+        let (on, off) = (on.summary(), off.summary());
+        stats::row(&format!("cold {label}, sandbox"), 1, &on);
+        stats::row(&format!("cold {label}, bare agent"), 1, &off);
+        rows.push((label, on, off));
+    }
+    let warm_on = warm(&sandboxed, &python, args.warm).await?;
+    let warm_off = warm(&bare, &python, args.warm).await?;
+    stats::row("warm python persistent, sandbox", 1, &warm_on);
+    stats::row("warm python persistent, bare agent", 1, &warm_off);
+    println!("(req/s of cold rows is not meaningful: they run interleaved)");
+    println!();
+    for (label, on, off) in rows {
+        println!(
+            "{label}: the sandbox adds {:.2} ms at p50, {:.2} ms at p99 to a cold start",
+            on.p50_ms - off.p50_ms,
+            on.p99_ms - off.p99_ms
+        );
+    }
+    println!(
+        "warm python persistent: sandbox p50 {:+.1}% vs bare",
+        (warm_on.p50_ms / warm_off.p50_ms - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+fn backend(scratch: &Path, name: &str, isolation: IsolationConfig) -> Result<ProcessBackend> {
+    Ok(ProcessBackend::new(ProcessConfig {
+        agent: find_agent().context("comet-agent not found beside nova-bench")?,
+        python: find_python(),
+        code_dir: scratch.join("code"),
+        instance_dir: scratch.join(name),
+        isolation,
+    })?)
+}
+
+fn spec(name: &str, runtime: Runtime, mode: Mode, code: Vec<u8>) -> FunctionSpec {
+    FunctionSpec {
+        name: name.into(),
+        version: 1,
+        runtime,
+        handler: "main.handler".into(),
+        mode,
+        network: Network::None,
+        memory_mb: 128,
+        timeout_s: 10,
+        min_replicas: 0,
+        max_replicas: 0,
+        env_vars: Default::default(),
+        limits: Limits::default(),
+        code_hash: format!(
+            "{:x}",
+            code.len() * 2654435761 % 1_000_000_007
+                + code.iter().map(|&b| b as usize).sum::<usize>()
+        ),
+        code: Arc::from(code),
+    }
+}
+
+fn payload() -> Box<RawValue> {
+    RawValue::from_string(r#"{"name": "bench"}"#.into()).expect("valid JSON")
+}
+
+/// Create → first response; the instance is stopped outside the measurement.
+async fn cold_start(backend: &ProcessBackend, f: &FunctionSpec) -> Result<Duration> {
+    let t = Instant::now();
+    let mut instance = backend.create(f).await?;
+    let resp = instance
+        .invoke("cold", &payload(), Duration::from_secs(10))
+        .await?;
+    let elapsed = t.elapsed();
+    instance.stop().await;
+    if let Some(e) = resp.error {
+        bail!("{}: {e}", f.name);
+    }
+    Ok(elapsed)
+}
+
+async fn warm(backend: &ProcessBackend, f: &FunctionSpec, calls: usize) -> Result<Summary> {
+    let mut instance = backend.create(f).await?;
+    let input = payload();
+    for _ in 0..100 {
+        instance
+            .invoke("warmup", &input, Duration::from_secs(10))
+            .await?;
+    }
+    let mut samples = Samples::default();
+    let start = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        let resp = instance
+            .invoke("warm", &input, Duration::from_secs(10))
+            .await?;
+        match resp.error {
+            None => samples.push(t.elapsed()),
+            Some(_) => samples.errors += 1,
+        }
+    }
+    samples.elapsed = start.elapsed();
+    instance.stop().await;
+    Ok(samples.summary())
+}
