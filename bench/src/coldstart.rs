@@ -28,6 +28,9 @@ pub struct ColdStartArgs {
     /// Sandbox without cgroups (to see what they cost).
     #[arg(long)]
     pub no_cgroups: bool,
+    /// Standby agents kept ready by the sandboxed backend.
+    #[arg(long, default_value_t = 2)]
+    pub standby: usize,
 }
 
 pub async fn run(args: ColdStartArgs) -> Result<()> {
@@ -48,6 +51,7 @@ pub async fn run(args: ColdStartArgs) -> Result<()> {
         IsolationConfig {
             seccomp: !args.no_seccomp,
             cgroups: !args.no_cgroups,
+            standby: args.standby,
             ..IsolationConfig::default()
         },
     )?;

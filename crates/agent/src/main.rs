@@ -20,16 +20,17 @@ comet-agent: runs function handlers for the Comet host
 
 usage:
   comet-agent --fd N         serve the connected Unix socket on file descriptor N
-  comet-agent --fd N --sandbox JSON
-                             confine itself as the JSON SandboxSpec says, then serve
+  comet-agent --fd N --join FILE...
+                             first join the cgroups whose cgroup.procs files are given
   comet-agent --socket PATH  listen on a Unix socket at PATH, serving one connection at a time
   comet-agent --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["--fd", fd] => serve_fd(fd, None),
-        ["--fd", fd, "--sandbox", spec] => serve_fd(fd, Some(spec)),
+        ["--fd", fd, ref joins @ ..] if is_join_list(joins) => {
+            serve_fd(fd, joins.iter().skip(1).step_by(2).copied())
+        }
         ["--socket", path] => serve_socket(path),
         ["--version"] => {
             println!("comet-agent {}", env!("CARGO_PKG_VERSION"));
@@ -50,7 +51,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve_fd(fd: &str, sandbox: Option<&str>) -> Result<(), String> {
+/// `--join A --join B …`
+fn is_join_list(args: &[&str]) -> bool {
+    args.len().is_multiple_of(2) && args.iter().step_by(2).all(|a| *a == "--join")
+}
+
+fn serve_fd<'a>(fd: &str, joins: impl Iterator<Item = &'a str>) -> Result<(), String> {
     let fd: i32 = fd
         .parse()
         .map_err(|_| format!("--fd takes a file descriptor number, got '{fd}'"))?;
@@ -65,14 +71,12 @@ fn serve_fd(fd: &str, sandbox: Option<&str>) -> Result<(), String> {
     if !open {
         return Err(format!("file descriptor {fd} is not an open socket"));
     }
-    if let Some(spec) = sandbox {
-        let spec: comet_protocol::SandboxSpec =
-            serde_json::from_str(spec).map_err(|e| format!("invalid --sandbox: {e}"))?;
-        sandbox::enter(&spec, fd).map_err(|e| format!("cannot enter the sandbox: {e}"))?;
+    for procs in joins {
+        sandbox::join_cgroup(procs)?;
     }
     // SAFETY: the descriptor is open, is a socket, and nothing else in this process owns it.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    session::serve(stream);
+    session::serve(stream, Some(fd));
     Ok(())
 }
 
@@ -82,7 +86,8 @@ fn serve_socket(path: &str) -> Result<(), String> {
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {
-                if session::serve(stream) == session::End::Stopped {
+                // Over a listening socket the agent serves many sessions: no sandbox.
+                if session::serve(stream, None) == session::End::Stopped {
                     break;
                 }
             }

@@ -18,13 +18,15 @@ pub enum End {
 
 /// Serves frames until Stop or until the connection ends. Never panics on bad input: a malformed
 /// frame gets an error reply, a frame that breaks the stream (truncated, oversized) ends the session.
-pub fn serve(stream: UnixStream) -> End {
+/// `sandbox_fd` is the connection's descriptor when the first Init may confine this process.
+pub fn serve(stream: UnixStream, sandbox_fd: Option<i32>) -> End {
     let Ok(write_half) = stream.try_clone() else {
         return End::Disconnected;
     };
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(write_half);
     let mut runner: Option<Runner> = None;
+    let mut first = true;
     loop {
         let message = match read_message(&mut reader) {
             Ok(Some(m)) => m,
@@ -39,6 +41,15 @@ pub fn serve(stream: UnixStream) -> End {
                 continue;
             }
         };
+        let message = match confine(message, first, sandbox_fd) {
+            Ok(message) => message,
+            Err(answer) => {
+                // A sandbox that cannot be entered must not run anything: say why, then stop.
+                let _ = reply(&mut writer, *answer);
+                return End::Stopped;
+            }
+        };
+        first = false;
         let (answer, end) = handle(message, &mut runner);
         if reply(&mut writer, answer).is_err() {
             break;
@@ -57,6 +68,31 @@ pub fn serve(stream: UnixStream) -> End {
         r.shutdown();
     }
     End::Disconnected
+}
+
+/// Enters the sandbox the first Init asks for; refuses one asked for later (the process is no
+/// longer single-threaded then, and un-confining is never allowed).
+fn confine(message: Message, first: bool, fd: Option<i32>) -> Result<Message, Box<RespPayload>> {
+    let Message::Init(mut init) = message else {
+        return Ok(message);
+    };
+    let Some(spec) = init.sandbox.take() else {
+        return Ok(Message::Init(init));
+    };
+    match (first, fd) {
+        (true, Some(fd)) => crate::sandbox::enter(&spec, fd)
+            .map(|()| Message::Init(init))
+            .map_err(|e| {
+                Box::new(RespPayload::error(
+                    "",
+                    format!("cannot enter the sandbox: {e}"),
+                ))
+            }),
+        _ => Err(Box::new(RespPayload::error(
+            "",
+            "only the first Init of a connection passed as --fd may carry a sandbox",
+        ))),
+    }
 }
 
 /// The answer to one message, and whether the session ends after sending it.

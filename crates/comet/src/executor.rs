@@ -196,6 +196,7 @@ impl Executor {
         for pool in pools {
             pool.close().await;
         }
+        self.inner.backend.shutdown().await;
     }
 
     /// One snapshot per function that has a pool, sorted by name.

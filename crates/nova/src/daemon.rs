@@ -4,7 +4,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
+use comet::sandbox::{IsolationConfig, ProcessBackend, ProcessConfig, find_agent, find_python};
 use comet::{Executor, ExecutorConfig};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -57,7 +57,15 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         python,
         code_dir: data_dir.join("code-cache"),
         instance_dir: instances.join(std::process::id().to_string()),
-        isolation: settings.isolation.clone(),
+        isolation: IsolationConfig {
+            // A one-off CLI run starts one instance: standby agents would be waste.
+            standby: if daemon {
+                settings.isolation.standby
+            } else {
+                0
+            },
+            ..settings.isolation.clone()
+        },
     })
     .map_err(StartError::Backend)?;
     tracing::info!(isolation = backend.isolation(), "process backend ready");

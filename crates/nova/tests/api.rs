@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{TestDaemon, agents_under, eventually, examples, python_function, status_and_json};
+use common::{
+    TestDaemon, agents_under, all_agents_under, eventually, examples, python_function,
+    status_and_json,
+};
 use serde_json::json;
 
 const HELLO: &str = "def handler(event):\n    return {'hello': event.get('name', 'world')}\n";
@@ -393,7 +396,10 @@ async fn health_and_shutdown_stops_everything() {
     let instances = d.dir.path().join("instances");
     eventually("two pre-warmed instances", || agents_under(&instances) == 2).await;
     d.stop().await;
-    eventually("no agent after shutdown", || agents_under(&instances) == 0).await;
+    eventually("no agent, standby ones included, after shutdown", || {
+        all_agents_under(&instances) == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

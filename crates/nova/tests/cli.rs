@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{agents_under, examples};
+use common::{agents_under, all_agents_under, examples};
 
 const NOVA: &str = env!("CARGO_BIN_EXE_nova");
 
@@ -247,7 +247,11 @@ fn register_invoke_list_get_update_delete_through_the_daemon() {
     let instances = env.data_dir.path().join("instances");
     assert!(agents_under(&instances) > 0);
     assert!(daemon.terminate().success());
-    assert_eq!(agents_under(&instances), 0, "SIGTERM left agents behind");
+    assert_eq!(
+        all_agents_under(&instances),
+        0,
+        "SIGTERM left agents behind"
+    );
 }
 
 #[test]
@@ -478,7 +482,7 @@ fn a_restarted_daemon_cleans_what_a_killed_one_left() {
     wait_until("min_replicas warm again", || agents_under(&instances) == 2);
     let new_pid = restarted.child.id();
     assert!(restarted.terminate().success());
-    assert_eq!(agents_under(&instances), 0);
+    assert_eq!(all_agents_under(&instances), 0);
     wait_until("cgroups removed on SIGTERM", || {
         cgroups_of(new_pid).is_empty()
     });

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::frame::FrameError;
+use crate::sandbox::SandboxSpec;
 
 /// The wire value of each message type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub struct InitPayload {
     pub timeout_s: u32,
     /// Directory holding the function's code, exported as `NOVA_CODE_DIR`.
     pub code_dir: String,
+    /// Confinement to enter before anything runs; only the first Init may carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxSpec>,
 }
 
 /// Host → guest: run the handler once.

@@ -1,6 +1,8 @@
-//! How the host asks the agent to confine itself before it serves: passed once, as JSON, in the
-//! agent's `--sandbox` argument. Each part is optional, so the same agent runs fully isolated
-//! (root, namespaces, cgroups), with rlimits only (no root), or bare (tests, benchmarks).
+//! How the host asks the agent to confine itself: carried by the first Init frame, and applied
+//! before the handler starts. Each part is optional, so the same agent runs fully isolated
+//! (root: namespaces, a minimal root, seccomp), with rlimits and seccomp only (no root), or bare.
+//! Cgroups are joined earlier, at the agent's start (`--join`), because joining one is slow
+//! (an RCU grace period) and the host hides that behind a pool of standby agents.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +12,6 @@ pub struct SandboxSpec {
     /// New mount, PID, IPC, UTS (and network) namespaces with a minimal root; `None` keeps the
     /// host's view.
     pub namespaces: Option<NamespaceSpec>,
-    /// `cgroup.procs` files the agent writes its pid into before anything else, so that every
-    /// process it starts is accounted and limited from its first instruction.
-    pub cgroup_procs: Vec<String>,
     /// Resource limits set on the agent and inherited by every handler.
     pub rlimits: Rlimits,
     /// Install the seccomp filter that denies what functions never need.

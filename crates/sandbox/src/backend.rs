@@ -46,6 +46,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Starts an instance of `spec`, ready to serve its first invocation.
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError>;
+
+    /// Releases what the backend holds besides instances (standby processes, host resources).
+    /// Called once, after every instance has stopped.
+    async fn shutdown(&self) {}
 }
 
 /// One running instance of one function version. Serves one invocation at a time.

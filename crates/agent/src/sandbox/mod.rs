@@ -26,14 +26,14 @@ use comet_protocol::SandboxSpec;
 use sys::{Errno, check};
 
 /// Applies `spec`. Returns only in the process that goes on to serve; the others exit here.
+/// Must run while the agent is single-threaded (before any handler starts).
 pub fn enter(spec: &SandboxSpec, socket_fd: i32) -> Result<(), String> {
-    for procs in &spec.cgroup_procs {
-        join_cgroup(procs)?;
-    }
     privileges::set_rlimits(&spec.rlimits)?;
     if let Some(ns) = &spec.namespaces {
         enter_namespaces(ns, socket_fd)?;
         privileges::drop_to(ns.uid, ns.gid)?;
+        // SAFETY: still single-threaded, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("TMPDIR", "/tmp") };
     }
     if spec.seccomp {
         seccomp::install()?;
@@ -41,7 +41,8 @@ pub fn enter(spec: &SandboxSpec, socket_fd: i32) -> Result<(), String> {
     Ok(())
 }
 
-fn join_cgroup(procs: &str) -> Result<(), String> {
+/// Moves this process into a cgroup; everything it starts afterwards is born inside.
+pub fn join_cgroup(procs: &str) -> Result<(), String> {
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     std::fs::write(procs, pid.to_string()).map_err(|e| format!("cannot join cgroup {procs}: {e}"))

@@ -108,8 +108,18 @@ pub fn python_function(name: &str, source: &str) -> serde_json::Value {
     serde_json::json!({ "name": name, "runtime": "python", "code": source })
 }
 
-/// Counts live `comet-agent` processes whose command line mentions `needle` in their cwd.
+/// Counts live instance agents (`comet-agent` processes working under `dir`), leaving out the
+/// standby agents a backend keeps ready (their directories are named `standby-N`).
 pub fn agents_under(dir: &Path) -> usize {
+    agents(dir, false)
+}
+
+/// Every live agent under `dir`, standby ones included.
+pub fn all_agents_under(dir: &Path) -> usize {
+    agents(dir, true)
+}
+
+fn agents(dir: &Path, with_standby: bool) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -120,10 +130,11 @@ pub fn agents_under(dir: &Path) -> usize {
             let exe_is_agent = std::fs::read_link(p.join("exe"))
                 .map(|x| x.file_name().is_some_and(|n| n == "comet-agent"))
                 .unwrap_or(false);
-            let cwd_inside = std::fs::read_link(p.join("cwd"))
-                .map(|c| c.starts_with(dir))
-                .unwrap_or(false);
-            exe_is_agent && cwd_inside
+            let cwd = std::fs::read_link(p.join("cwd")).unwrap_or_default();
+            let standby = cwd
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("standby-"));
+            exe_is_agent && cwd.starts_with(dir) && (with_standby || !standby)
         })
         .count()
 }

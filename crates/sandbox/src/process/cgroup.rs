@@ -124,37 +124,20 @@ impl Cgroups {
         }
     }
 
-    /// Creates the instance's group(s) and applies `limits`. A limit the kernel refuses (say,
-    /// throttling a device that cannot be throttled) is reported in the returned warnings.
-    pub fn create(
-        &self,
-        instance: &str,
-        limits: &CgroupLimits,
-    ) -> io::Result<(InstanceCgroup, Vec<String>)> {
+    /// Creates an empty group (limits come later, with [`InstanceCgroup::apply`]).
+    pub fn create(&self, name: &str) -> io::Result<InstanceCgroup> {
         let dirs: Vec<PathBuf> = self
             .daemon_dirs()
             .into_iter()
-            .map(|d| d.join(instance))
+            .map(|d| d.join(name))
             .collect();
         for dir in &dirs {
             std::fs::create_dir_all(dir)?;
         }
-        let group = InstanceCgroup {
+        Ok(InstanceCgroup {
             version: self.version,
             dirs,
-        };
-        let mut warnings = Vec::new();
-        for (file, value, required) in limit_writes(self.version, limits) {
-            let path = group.file(file);
-            if let Err(e) = std::fs::write(&path, &value) {
-                if required {
-                    group.destroy();
-                    return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
-                }
-                warnings.push(format!("{} = {value:?}: {e}", path.display()));
-            }
-        }
-        Ok((group, warnings))
+        })
     }
 
     /// Removes the groups of daemons that are no longer running, killing anything left in them.
@@ -194,6 +177,22 @@ impl InstanceCgroup {
             .iter()
             .map(|d| d.join("cgroup.procs").display().to_string())
             .collect()
+    }
+
+    /// Applies `limits`. A required one the kernel refuses is an error; an optional one (say,
+    /// throttling a device that cannot be throttled) comes back as a warning.
+    pub fn apply(&self, limits: &CgroupLimits) -> io::Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for (file, value, required) in limit_writes(self.version, limits) {
+            let path = self.file(file);
+            if let Err(e) = std::fs::write(&path, &value) {
+                if required {
+                    return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+                }
+                warnings.push(format!("{} = {value:?}: {e}", path.display()));
+            }
+        }
+        Ok(warnings)
     }
 
     /// How many times the kernel's OOM killer has fired in this group.

@@ -1,40 +1,33 @@
-//! One agent child process and the connection to it.
+//! One instance: an agent process, the connection to it, and its cgroup.
 
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use comet_protocol::async_io::{read_message, write_message};
-use comet_protocol::{ExecPayload, InitPayload, Message, RespPayload};
+use comet_protocol::{ExecPayload, InitPayload, Message, RespPayload, SandboxSpec};
 use nova_api::FunctionSpec;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
+use super::agent::AgentProcess;
 use super::cgroup::InstanceCgroup;
-use super::isolation::Confinement;
 use crate::backend::{Instance, SandboxError};
 
-/// The descriptor number the agent finds its end of the socket pair on.
-const AGENT_FD: i32 = 3;
 /// Extra time the host allows beyond the handler's timeout before declaring the agent stuck.
 const HOST_GRACE: Duration = Duration::from_secs(2);
 /// How long a stopping agent gets to answer and exit before it is killed.
 const STOP_WAIT: Duration = Duration::from_secs(1);
 
-/// Everything needed to start one instance.
-pub struct Launch<'a> {
+/// What turns a started agent into an instance of one function.
+pub struct Launch {
     pub id: String,
-    pub dir: PathBuf,
-    pub agent: &'a Path,
     pub command: Vec<String>,
     /// The code directory as the handler sees it.
     pub code_dir: PathBuf,
-    pub confinement: Confinement,
+    pub sandbox: Option<SandboxSpec>,
+    pub cgroup: Option<InstanceCgroup>,
 }
 
 pub struct ProcessInstance {
@@ -44,56 +37,52 @@ pub struct ProcessInstance {
     conn: UnixStream,
     alive: bool,
     cgroup: Option<InstanceCgroup>,
+    /// OOM kills seen in the cgroup so far; re-read only after a failed call, since reading it
+    /// costs a visible share of a warm invocation.
+    oom_seen: u64,
     memory_mb: u32,
 }
 
 impl ProcessInstance {
+    /// Sends the first Init (with the sandbox to enter) and waits until the handler is ready.
     pub(super) async fn start(
-        launch: Launch<'_>,
+        agent: AgentProcess,
+        launch: Launch,
         spec: &FunctionSpec,
     ) -> Result<ProcessInstance, SandboxError> {
-        let Launch {
-            id,
-            dir,
-            agent,
-            command,
-            code_dir,
-            confinement,
-        } = launch;
-        let (host_end, agent_end) = StdUnixStream::pair()?;
-        let child = spawn_agent(agent, &dir, &confinement, agent_end)?;
-        host_end.set_nonblocking(true)?;
+        let AgentProcess { child, conn, dir } = agent;
         let mut instance = ProcessInstance {
-            id,
+            id: launch.id,
             dir,
             child,
-            conn: UnixStream::from_std(host_end)?,
+            conn,
             alive: true,
-            cgroup: confinement.cgroup,
+            cgroup: launch.cgroup,
+            oom_seen: 0,
             memory_mb: spec.memory_mb,
         };
-        instance.drain_stderr();
         let init = InitPayload {
             runtime: spec.runtime.to_string(),
             handler: spec.handler.clone(),
             env_vars: spec.env_vars.clone(),
-            command,
+            command: launch.command,
             mode: spec.mode.to_string(),
             function_name: spec.name.clone(),
             function_version: spec.version,
             memory_mb: spec.memory_mb,
             timeout_s: spec.timeout_s,
-            code_dir: code_dir.display().to_string(),
+            code_dir: launch.code_dir.display().to_string(),
+            sandbox: launch.sandbox,
         };
         let limit = Duration::from_secs(u64::from(spec.timeout_s)) + HOST_GRACE;
-        let oom_before = instance.oom_kills();
+        instance.oom_seen = instance.oom_kills();
         let reply = instance.round_trip(Message::Init(init), limit).await;
         let error = match reply {
             Ok(reply) => reply.error,
             Err(e) => Some(e.to_string()),
         };
         if let Some(error) = error {
-            let error = if instance.oom_kills() > oom_before {
+            let error = if instance.oom_fired() {
                 instance.out_of_memory()
             } else {
                 error
@@ -102,21 +91,6 @@ impl ProcessInstance {
             return Err(SandboxError::Init(error));
         }
         Ok(instance)
-    }
-
-    /// Logs what the agent writes to stderr (the handler's crashes end up there too).
-    fn drain_stderr(&mut self) {
-        let Some(stderr) = self.child.stderr.take() else {
-            return;
-        };
-        let id = self.id.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let line: String = line.chars().take(1024).collect();
-                tracing::debug!(instance = %id, "{line}");
-            }
-        });
     }
 
     async fn round_trip(
@@ -146,6 +120,14 @@ impl ProcessInstance {
         self.cgroup.as_ref().map_or(0, InstanceCgroup::oom_kills)
     }
 
+    /// Whether the OOM killer fired since the last look.
+    fn oom_fired(&mut self) -> bool {
+        let now = self.oom_kills();
+        let fired = now > self.oom_seen;
+        self.oom_seen = now;
+        fired
+    }
+
     /// The answer when the kernel's OOM killer fired in this instance: the instance's state is
     /// unknown afterwards, so it is replaced.
     fn out_of_memory(&mut self) -> String {
@@ -164,59 +146,6 @@ impl ProcessInstance {
             let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
         }
     }
-}
-
-/// Starts the agent with its end of the socket pair as descriptor 3.
-fn spawn_agent(
-    agent: &Path,
-    dir: &Path,
-    confinement: &Confinement,
-    agent_end: StdUnixStream,
-) -> Result<Child, SandboxError> {
-    let fd = agent_end.as_raw_fd();
-    let mut cmd = Command::new(agent);
-    cmd.args(["--fd", &AGENT_FD.to_string()]);
-    let tmp = match &confinement.spec {
-        Some(spec) => {
-            let json =
-                serde_json::to_string(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
-            cmd.args(["--sandbox", &json]);
-            if spec.namespaces.is_some() {
-                PathBuf::from("/tmp")
-            } else {
-                dir.join("tmp")
-            }
-        }
-        None => dir.join("tmp"),
-    };
-    if tmp.starts_with(dir) {
-        std::fs::create_dir_all(&tmp)?;
-    }
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("TMPDIR", &tmp)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, prctl).
-    unsafe {
-        cmd.pre_exec(move || {
-            if fd == AGENT_FD {
-                // dup2 onto itself keeps close-on-exec set; clear it instead.
-                libc::fcntl(fd, libc::F_SETFD, 0);
-            } else if libc::dup2(fd, AGENT_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The agent dies with us rather than outliving a crashed daemon.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    drop(agent_end);
-    Ok(child)
 }
 
 #[async_trait]

@@ -66,6 +66,8 @@ pub struct IsolationConfig {
     pub tmp_size_mb: u32,
     /// More host paths to show read-only (an interpreter installed outside `/usr`).
     pub extra_read_only: Vec<PathBuf>,
+    /// Agents kept started, each in its own cgroup, so a cold start skips joining one.
+    pub standby: usize,
     /// Install the seccomp filter.
     pub seccomp: bool,
     /// Create a cgroup per instance when the host has them.
@@ -82,6 +84,7 @@ impl Default for IsolationConfig {
             nofile: 1024,
             tmp_size_mb: 64,
             extra_read_only: Vec::new(),
+            standby: 2,
             seccomp: true,
             cgroups: true,
         }
@@ -95,12 +98,6 @@ pub struct Isolation {
     namespaces: bool,
     cgroups: Option<Cgroups>,
     block_device: Option<(u32, u32)>,
-}
-
-/// The confinement of one instance: the spec for the agent and the cgroup to remove later.
-pub struct Confinement {
-    pub spec: Option<SandboxSpec>,
-    pub cgroup: Option<InstanceCgroup>,
 }
 
 impl Isolation {
@@ -168,32 +165,34 @@ impl Isolation {
         }
     }
 
-    /// Builds the confinement of one instance; creates its cgroup.
-    pub fn confine(
+    /// The cgroup hierarchy instances are placed in, when this host gives one.
+    pub fn cgroups(&self) -> Option<&Cgroups> {
+        self.cgroups.as_ref()
+    }
+
+    /// Writes `function`'s limits into an instance's cgroup.
+    pub fn apply_limits(
         &self,
-        instance: &str,
+        cgroup: &InstanceCgroup,
+        function: &FunctionSpec,
+    ) -> std::io::Result<()> {
+        for w in cgroup.apply(&self.limits(function))? {
+            tracing::warn!(function = %function.name, "limit not applied: {w}");
+        }
+        Ok(())
+    }
+
+    /// The confinement the agent enters for `function`; `None` when isolation is off.
+    pub fn sandbox_spec(
+        &self,
         function: &FunctionSpec,
         root_dir: &Path,
         code_dir: &Path,
         interpreter: Option<&Path>,
-    ) -> std::io::Result<Confinement> {
+    ) -> Option<SandboxSpec> {
         if self.is_off() {
-            return Ok(Confinement {
-                spec: None,
-                cgroup: None,
-            });
+            return None;
         }
-        let memory_mb = u64::from(function.memory_mb);
-        let cgroup = match &self.cgroups {
-            Some(c) => {
-                let (group, warnings) = c.create(instance, &self.limits(function))?;
-                for w in warnings {
-                    tracing::warn!(instance, "limit not applied: {w}");
-                }
-                Some(group)
-            }
-            None => None,
-        };
         let namespaces = self.namespaces.then(|| NamespaceSpec {
             root_dir: root_dir.display().to_string(),
             code_dir: code_dir.display().to_string(),
@@ -205,20 +204,14 @@ impl Isolation {
             hostname: "nova".to_string(),
             isolate_network: function.network == Network::None,
         });
-        let spec = SandboxSpec {
+        Some(SandboxSpec {
             namespaces,
-            cgroup_procs: cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
             rlimits: Rlimits {
                 nofile: self.config.nofile,
-                // Without a memory cgroup, the data segment limit is the memory limit.
-                data_mb: if cgroup.is_none() { memory_mb } else { 0 },
+                data_mb: data_limit_mb(function.memory_mb, self.cgroups.is_some()),
                 nproc: 0,
             },
             seccomp: self.config.seccomp,
-        };
-        Ok(Confinement {
-            spec: Some(spec),
-            cgroup,
         })
     }
 
@@ -252,6 +245,14 @@ impl Isolation {
         }
         paths
     }
+}
+
+/// RLIMIT_DATA: the memory limit itself without a memory cgroup. With one, twice the limit, so
+/// the cgroup's OOM killer (which reports "out of memory" and replaces the instance) acts first;
+/// the rlimit stays as a backstop against address-space blow-ups.
+fn data_limit_mb(memory_mb: u32, has_cgroup: bool) -> u64 {
+    let memory_mb = u64::from(memory_mb);
+    if has_cgroup { memory_mb * 2 } else { memory_mb }
 }
 
 /// For an interpreter not under a standard path, its installation prefix (`<prefix>/bin/python3`).

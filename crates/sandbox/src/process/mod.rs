@@ -3,10 +3,12 @@
 //! [`isolation`] decides: namespaces, a minimal read-only root, cgroups and seccomp as root;
 //! rlimits and seccomp otherwise.
 
+mod agent;
 pub mod cgroup;
 mod code;
 mod instance;
 pub mod isolation;
+mod standby;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,10 +18,13 @@ use async_trait::async_trait;
 use nova_api::{FunctionSpec, Runtime};
 
 use crate::backend::{Backend, Instance, SandboxError};
+use agent::AgentProcess;
 use code::CodeCache;
+use instance::Launch;
 pub use instance::ProcessInstance;
 use isolation::Isolation;
 pub use isolation::{IsolationConfig, IsolationMode};
+use standby::StandbyPool;
 
 /// What the process backend needs from the host.
 #[derive(Debug, Clone)]
@@ -42,6 +47,8 @@ pub struct ProcessBackend {
     config: ProcessConfig,
     code: CodeCache,
     isolation: Arc<Isolation>,
+    /// Present when instances get cgroups.
+    standby: Option<Arc<StandbyPool>>,
     next_id: AtomicU64,
 }
 
@@ -55,9 +62,16 @@ impl ProcessBackend {
             std::fs::remove_dir_all(&config.instance_dir)?;
         }
         std::fs::create_dir_all(&config.instance_dir)?;
+        let standby = isolation.cgroups().map(|c| {
+            let target = config.isolation.standby;
+            let pool = StandbyPool::new(c.clone(), &config.agent, &config.instance_dir, target);
+            pool.refill();
+            pool
+        });
         Ok(ProcessBackend {
             code: CodeCache::new(config.code_dir.clone())?,
             isolation: Arc::new(isolation),
+            standby,
             config,
             next_id: AtomicU64::new(1),
         })
@@ -97,6 +111,9 @@ impl ProcessBackend {
 
 impl Drop for ProcessBackend {
     fn drop(&mut self) {
+        if let Some(pool) = &self.standby {
+            pool.drain();
+        }
         // Every instance removes its own directory and cgroup when it stops; this removes the
         // parents.
         let _ = std::fs::remove_dir_all(&self.config.instance_dir);
@@ -118,6 +135,12 @@ impl Backend for ProcessBackend {
         }
     }
 
+    async fn shutdown(&self) {
+        if let Some(pool) = self.standby.clone() {
+            let _ = tokio::task::spawn_blocking(move || pool.drain()).await;
+        }
+    }
+
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
         if !self.supports(spec.runtime) {
             return Err(SandboxError::Unsupported {
@@ -127,38 +150,52 @@ impl Backend for ProcessBackend {
         }
         let code_path = self.code.materialize(spec).await?;
         let command = self.command(spec, &code_path)?;
-        let id = format!(
-            "{}-{}",
-            spec.name,
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = self.config.instance_dir.join(&id);
-        std::fs::create_dir_all(dir.join("root"))?;
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{n}", spec.name);
+        // With cgroups, a standby agent already sits in a fresh one; otherwise start one now.
+        let (agent, cgroup) = match &self.standby {
+            Some(pool) => {
+                let mut standby = pool.take()?;
+                let ready = self
+                    .isolation
+                    .apply_limits(&standby.cgroup, spec)
+                    .and_then(|()| {
+                        // From here on it is this instance: its directory says so.
+                        let dir = self.config.instance_dir.join(&id);
+                        std::fs::rename(&standby.agent.dir, &dir)?;
+                        standby.agent.dir = dir;
+                        Ok(())
+                    });
+                if let Err(e) = ready {
+                    standby.cgroup.destroy();
+                    return Err(e.into());
+                }
+                (standby.agent, Some(standby.cgroup))
+            }
+            None => (
+                AgentProcess::spawn(&self.config.agent, self.config.instance_dir.join(&id), &[])?,
+                None,
+            ),
+        };
         let code_dir = code_path.parent().unwrap_or(&code_path).to_path_buf();
-        let confinement = self.isolation.confine(
-            &id,
+        let sandbox = self.isolation.sandbox_spec(
             spec,
-            &dir.join("root"),
+            &agent.dir.join("root"),
             &code_dir,
             self.config.python.as_deref(),
-        )?;
-        let shown_code_dir = if self.isolation.uses_namespaces() {
-            PathBuf::from("/code")
-        } else {
-            code_dir
-        };
-        let instance = ProcessInstance::start(
-            instance::Launch {
-                id,
-                dir,
-                agent: &self.config.agent,
-                command,
-                code_dir: shown_code_dir,
-                confinement,
+        );
+        let launch = Launch {
+            id,
+            command,
+            code_dir: if self.isolation.uses_namespaces() {
+                PathBuf::from("/code")
+            } else {
+                code_dir
             },
-            spec,
-        )
-        .await?;
+            sandbox,
+            cgroup,
+        };
+        let instance = ProcessInstance::start(agent, launch, spec).await?;
         Ok(Box::new(instance))
     }
 }
