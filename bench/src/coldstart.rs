@@ -88,8 +88,7 @@ pub async fn run(args: ColdStartArgs) -> Result<()> {
         stats::row(&format!("cold {label}, bare agent"), 1, &off);
         rows.push((label, on, off));
     }
-    let warm_on = warm(&sandboxed, &python, args.warm).await?;
-    let warm_off = warm(&bare, &python, args.warm).await?;
+    let (warm_on, warm_off) = warm(&sandboxed, &bare, &python, args.warm).await?;
     stats::row("warm python persistent, sandbox", 1, &warm_on);
     stats::row("warm python persistent, bare agent", 1, &warm_off);
     println!("(req/s of cold rows is not meaningful: they run interleaved)");
@@ -160,27 +159,43 @@ async fn cold_start(backend: &ProcessBackend, f: &FunctionSpec) -> Result<Durati
     Ok(elapsed)
 }
 
-async fn warm(backend: &ProcessBackend, f: &FunctionSpec, calls: usize) -> Result<Summary> {
-    let mut instance = backend.create(f).await?;
+/// Warm calls on one sandboxed and one bare instance, alternating in rounds so that drift on a
+/// busy machine lands on both alike.
+async fn warm(
+    sandboxed: &ProcessBackend,
+    bare: &ProcessBackend,
+    f: &FunctionSpec,
+    calls: usize,
+) -> Result<(Summary, Summary)> {
+    let mut on = sandboxed.create(f).await?;
+    let mut off = bare.create(f).await?;
     let input = payload();
-    for _ in 0..100 {
-        instance
-            .invoke("warmup", &input, Duration::from_secs(10))
-            .await?;
-    }
-    let mut samples = Samples::default();
-    let start = Instant::now();
-    for _ in 0..calls {
-        let t = Instant::now();
-        let resp = instance
-            .invoke("warm", &input, Duration::from_secs(10))
-            .await?;
-        match resp.error {
-            None => samples.push(t.elapsed()),
-            Some(_) => samples.errors += 1,
+    let (mut on_samples, mut off_samples) = (Samples::default(), Samples::default());
+    let rounds = 20;
+    for round in 0..=rounds {
+        // Round 0 warms both up and is not counted.
+        let per_round = if round == 0 { 200 } else { calls / rounds };
+        for (instance, samples) in [(&mut on, &mut on_samples), (&mut off, &mut off_samples)] {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                let t = Instant::now();
+                let resp = instance
+                    .invoke("warm", &input, Duration::from_secs(10))
+                    .await?;
+                if round == 0 {
+                    continue;
+                }
+                match resp.error {
+                    None => samples.push(t.elapsed()),
+                    Some(_) => samples.errors += 1,
+                }
+            }
+            if round > 0 {
+                samples.elapsed += start.elapsed();
+            }
         }
     }
-    samples.elapsed = start.elapsed();
-    instance.stop().await;
-    Ok(samples.summary())
+    on.stop().await;
+    off.stop().await;
+    Ok((on_samples.summary(), off_samples.summary()))
 }
