@@ -1,13 +1,14 @@
 //! The executor and its pools over the real process backend: real agents, real handlers.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use comet::sandbox::{ProcessBackend, ProcessConfig, find_agent, find_python};
 use comet::{Executor, ExecutorConfig, InvokeError};
-use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Limits, Mode, Network, Runtime};
+use common::python_spec;
+use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Mode};
 use serde_json::value::RawValue;
 
 struct Harness {
@@ -34,23 +35,9 @@ fn harness(idle_ttl: Duration) -> Harness {
 }
 
 fn spec(name: &str, code: &str, mode: Mode, version: u64) -> Arc<FunctionSpec> {
-    let mut h = DefaultHasher::new();
-    code.hash(&mut h);
     Arc::new(FunctionSpec {
-        name: name.into(),
         version,
-        runtime: Runtime::Python,
-        handler: "main.handler".into(),
-        mode,
-        network: Network::None,
-        memory_mb: 128,
-        timeout_s: 5,
-        min_replicas: 0,
-        max_replicas: 0,
-        env_vars: Default::default(),
-        limits: Limits::default(),
-        code_hash: format!("{:016x}", h.finish()),
-        code: Arc::from(code.as_bytes()),
+        ..python_spec(name, code, mode)
     })
 }
 

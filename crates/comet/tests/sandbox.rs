@@ -2,8 +2,8 @@
 //! must still succeed. As root these run fully isolated (namespaces, cgroups, seccomp); without
 //! root there is nothing to test, and each test says so and returns.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use comet::sandbox::{
     IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig, find_agent, find_python,
 };
 use comet::{Executor, ExecutorConfig, InvokeError};
-use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Limits, Mode, Network, Runtime};
+use common::python_spec;
+use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Mode, Network};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -53,23 +54,9 @@ fn sandbox() -> Option<Sandbox> {
 }
 
 fn python(name: &str, code: &str, mode: Mode) -> FunctionSpec {
-    let mut h = DefaultHasher::new();
-    code.hash(&mut h);
     FunctionSpec {
-        name: name.into(),
-        version: 1,
-        runtime: Runtime::Python,
-        handler: "main.handler".into(),
-        mode,
-        network: Network::None,
         memory_mb: 64,
-        timeout_s: 5,
-        min_replicas: 0,
-        max_replicas: 0,
-        env_vars: Default::default(),
-        limits: Limits::default(),
-        code_hash: format!("{:016x}", h.finish()),
-        code: Arc::from(code.as_bytes()),
+        ..python_spec(name, code, mode)
     }
 }
 
