@@ -6,7 +6,6 @@
 //! connection at a time.
 
 mod capture;
-mod output;
 mod runner;
 mod sandbox;
 mod session;

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use comet::sandbox::{Backend, Router};
 use comet::sandbox::{
     IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig, find_agent, find_python,
 };
 use comet::{Executor, ExecutorConfig};
+use comet_wasm::{WasmBackend, WasmConfig};
 use nova_api::{FunctionSpec, InvokeRequest, Limits, Mode, Network, Runtime};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -29,7 +31,7 @@ enum Command {
     /// Run a function file in a fresh instance, once or several times (later calls are warm),
     /// printing each response as one JSON line.
     Run {
-        /// Runtime: python, go or rust.
+        /// Runtime: python, go, rust or wasm.
         #[arg(short, long)]
         runtime: Runtime,
         /// Code file.
@@ -139,7 +141,7 @@ async fn run_function(
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let agent =
         find_agent().context("comet-agent not found: put it beside comet or set COMET_AGENT")?;
-    let backend = ProcessBackend::new(ProcessConfig {
+    let process = ProcessBackend::new(ProcessConfig {
         agent,
         python: find_python(),
         code_dir: scratch.path().join("code"),
@@ -149,6 +151,14 @@ async fn run_function(
             ..IsolationConfig::default()
         },
     })?;
+    let wasm = WasmBackend::new(WasmConfig::new(
+        scratch.path().join("wasm-cache"),
+        scratch.path().join("wasm-instances"),
+    ))?;
+    let backend = Router::new(vec![Arc::new(process), Arc::new(wasm)]);
+    if let Err(e) = backend.validate(spec.runtime, &spec.code_hash, &spec.code) {
+        bail!("{e}");
+    }
     let executor = Executor::new(
         Arc::new(backend),
         ExecutorConfig {

@@ -22,6 +22,8 @@ pub enum CodeError {
     NotExecutable { runtime: Runtime },
     #[error("code for runtime python must be UTF-8 source text")]
     NotText,
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// The bytes of the code a config carries, if it carries any.

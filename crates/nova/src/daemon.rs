@@ -4,8 +4,11 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use comet::sandbox::{IsolationConfig, ProcessBackend, ProcessConfig, find_agent, find_python};
+use comet::sandbox::{
+    IsolationConfig, ProcessBackend, ProcessConfig, Router, find_agent, find_python,
+};
 use comet::{Executor, ExecutorConfig};
+use comet_wasm::{WasmBackend, WasmConfig};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -52,6 +55,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     }
     let instances = data_dir.join("instances");
     remove_dead_instance_dirs(&instances);
+    remove_dead_instance_dirs(&data_dir.join("wasm-instances"));
     let backend = ProcessBackend::new(ProcessConfig {
         agent,
         python,
@@ -69,8 +73,17 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     })
     .map_err(StartError::Backend)?;
     tracing::info!(isolation = backend.isolation(), "process backend ready");
+    let wasm = WasmBackend::new(WasmConfig::new(
+        data_dir.join("wasm-cache"),
+        data_dir
+            .join("wasm-instances")
+            .join(std::process::id().to_string()),
+    ))
+    .map_err(StartError::Backend)?;
+    // One line per backend: each runtime goes to the first that supports it.
+    let backends = Router::new(vec![Arc::new(backend), Arc::new(wasm)]);
     let executor = Executor::new(
-        Arc::new(backend),
+        Arc::new(backends),
         ExecutorConfig {
             idle_ttl: settings.idle_ttl,
         },

@@ -89,6 +89,8 @@ impl Functions {
         self.check_supported(runtime)?;
         let code = code::decode(&config)?.ok_or(ValidationError::MissingCode)?;
         code::check_runtime(runtime, &code)?;
+        let code_hash = code::hash(&code);
+        self.check_code(runtime, &code_hash, &code)?;
         let now = record_now();
         let function = Function {
             id: uuid::Uuid::new_v4().to_string(),
@@ -105,7 +107,7 @@ impl Functions {
             env_vars: config.env_vars.clone(),
             limits: config.limits,
             version: 1,
-            code_hash: code::hash(&code),
+            code_hash,
             code_size: code.len() as u64,
             created_at: now.clone(),
             updated_at: now,
@@ -131,6 +133,8 @@ impl Functions {
             None => self.code_bytes(&current.code_hash).await?,
         };
         code::check_runtime(runtime, &code_for_check)?;
+        let code_hash = code::hash(&code_for_check);
+        self.check_code(runtime, &code_hash, &code_for_check)?;
         let function = Function {
             runtime,
             mode,
@@ -143,7 +147,7 @@ impl Functions {
             env_vars: config.env_vars.clone(),
             limits: config.limits,
             version: current.version + 1,
-            code_hash: code::hash(&code_for_check),
+            code_hash,
             code_size: code_for_check.len() as u64,
             updated_at: record_now(),
             ..current.clone()
@@ -271,6 +275,20 @@ impl Functions {
         } else {
             Err(ServiceError::Unsupported(runtime, backend.name()))
         }
+    }
+
+    /// Lets the data plane refuse code it can never run (an invalid WebAssembly module).
+    fn check_code(
+        &self,
+        runtime: nova_api::Runtime,
+        hash: &str,
+        code: &[u8],
+    ) -> Result<(), ServiceError> {
+        self.inner
+            .executor
+            .backend()
+            .validate(runtime, hash, code)
+            .map_err(|e| ServiceError::Code(CodeError::Rejected(e)))
     }
 
     fn forget_spec(&self, name: &str) {

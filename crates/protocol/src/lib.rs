@@ -6,6 +6,7 @@
 //! gives the bytes their meaning. A frame that is oversized, truncated or malformed is an error for
 //! that connection only: nothing here panics on input.
 
+pub mod contract;
 pub mod frame;
 pub mod message;
 pub mod sandbox;

@@ -44,6 +44,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether this backend can run functions of `runtime`.
     fn supports(&self, runtime: Runtime) -> bool;
 
+    /// Checks code before it is stored (compiling it, where that applies), so a function that
+    /// can never start is refused at register time. `Err` is a message for the user.
+    fn validate(&self, _runtime: Runtime, _code_hash: &str, _code: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Starts an instance of `spec`, ready to serve its first invocation.
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError>;
 

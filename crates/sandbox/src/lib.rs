@@ -9,7 +9,9 @@
 mod backend;
 mod discover;
 pub mod process;
+mod router;
 
 pub use backend::{Backend, Instance, SandboxError};
 pub use discover::{find_agent, find_python};
 pub use process::{IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig};
+pub use router::Router;

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::{input_file, kill_group};
 use crate::capture::{self, Captured, Keep};
-use crate::output::{self, MAX_LOG, MAX_OUTPUT};
+use comet_protocol::contract::{self as output, MAX_LOG, MAX_OUTPUT};
 
 /// How long to wait for output pipes after the handler exits (a straggler may hold them open).
 const DRAIN_GRACE: Duration = Duration::from_secs(1);

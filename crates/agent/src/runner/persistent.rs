@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::kill_group;
-use crate::output::{MAX_LOG, MAX_OUTPUT, preview, tail};
+use comet_protocol::contract::{MAX_LOG, MAX_OUTPUT, preview, tail};
 
 /// Longest reply line accepted: a result plus its logs.
 const MAX_LINE: usize = MAX_OUTPUT + 2 * MAX_LOG + 1024;

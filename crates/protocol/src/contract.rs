@@ -1,4 +1,5 @@
-//! Turning what a handler printed into the invocation's JSON output.
+//! The function contract's output side, shared by every runtime: what a handler prints on stdout
+//! becomes the invocation's JSON output, within fixed bounds.
 
 use serde_json::value::RawValue;
 

@@ -1,0 +1,125 @@
+//! Comet's WebAssembly backend: functions as WASI preview 1 command modules, run in-process on
+//! wasmtime.
+//!
+//! A module is compiled once per code hash and engine ([`artifact`]), instantiated through an
+//! `InstancePre` (imports resolved once), and every invocation gets a fresh store and instance
+//! from the pooling allocator, so nothing leaks between calls. The function contract is the same
+//! as for processes: argv `[handler, input.json]` with the file in a preopened directory, JSON
+//! on stdout, exit code 0 for success. Time is bounded by epoch interruption, memory by a store
+//! limiter, output by a capped pipe.
+
+mod artifact;
+mod engine;
+mod instance;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use comet_sandbox::{Backend, Instance, SandboxError};
+use nova_api::{FunctionSpec, Runtime};
+
+pub use engine::WasmEngine;
+use instance::WasmInstance;
+
+/// Where the backend keeps files.
+#[derive(Debug, Clone)]
+pub struct WasmConfig {
+    /// Compiled artifacts, `<code hash>-<engine hash>.cwasm`; shared between processes.
+    pub cache_dir: PathBuf,
+    /// Per-instance directories holding the input file; emptied at start.
+    pub instance_dir: PathBuf,
+    /// Largest linear memory a function may ask for, in MiB (sizes the pooling allocator).
+    pub max_memory_mb: u32,
+    /// Instances that can exist at once.
+    pub max_instances: u32,
+}
+
+impl WasmConfig {
+    pub fn new(cache_dir: PathBuf, instance_dir: PathBuf) -> WasmConfig {
+        WasmConfig {
+            cache_dir,
+            instance_dir,
+            max_memory_mb: 1024,
+            max_instances: 256,
+        }
+    }
+}
+
+/// Runs `wasm` functions in this process.
+pub struct WasmBackend {
+    engine: Arc<WasmEngine>,
+    config: WasmConfig,
+    next_id: AtomicU64,
+}
+
+impl WasmBackend {
+    pub fn new(config: WasmConfig) -> std::io::Result<WasmBackend> {
+        if config.instance_dir.exists() {
+            std::fs::remove_dir_all(&config.instance_dir)?;
+        }
+        std::fs::create_dir_all(&config.instance_dir)?;
+        std::fs::create_dir_all(&config.cache_dir)?;
+        let engine = WasmEngine::new(&config).map_err(std::io::Error::other)?;
+        Ok(WasmBackend {
+            engine: Arc::new(engine),
+            config,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<WasmEngine> {
+        &self.engine
+    }
+}
+
+#[async_trait]
+impl Backend for WasmBackend {
+    fn name(&self) -> &'static str {
+        "wasm"
+    }
+
+    fn supports(&self, runtime: Runtime) -> bool {
+        runtime == Runtime::Wasm
+    }
+
+    fn validate(&self, runtime: Runtime, code_hash: &str, code: &[u8]) -> Result<(), String> {
+        if runtime != Runtime::Wasm {
+            return Ok(());
+        }
+        artifact::load(&self.engine, &self.config.cache_dir, code_hash, code)
+            .map(|_| ())
+            .map_err(|e| format!("invalid WebAssembly module: {e:#}"))
+    }
+
+    async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
+        if spec.runtime != Runtime::Wasm {
+            return Err(SandboxError::Unsupported {
+                backend: self.name(),
+                runtime: spec.runtime,
+            });
+        }
+        if spec.memory_mb > self.config.max_memory_mb {
+            return Err(SandboxError::Init(format!(
+                "memory_mb {} exceeds this backend's maximum of {} MB",
+                spec.memory_mb, self.config.max_memory_mb
+            )));
+        }
+        let id = format!(
+            "{}-{}",
+            spec.name,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = self.config.instance_dir.join(&id);
+        let engine = self.engine.clone();
+        let cache = self.config.cache_dir.clone();
+        let spec = spec.clone();
+        let instance =
+            tokio::task::spawn_blocking(move || WasmInstance::new(id, dir, engine, &cache, &spec))
+                .await
+                .map_err(|e| SandboxError::Init(e.to_string()))??;
+        Ok(Box::new(instance))
+    }
+}
