@@ -2,6 +2,7 @@
 # The benchmarks, each printing its figures beside a baseline measured in the same run.
 #   bench/run.sh invoke [--duration 3s] [--clients 4]    warm invoke over HTTP vs bare handlers
 #   bench/run.sh coldstart [--starts 100] [--warm 3000]  sandbox cold start and warm path vs bare
+#   bench/run.sh wasm [--duration 3s] [--clients 4]      wasm instantiation and warm path vs python
 #   bench/run.sh                                          both
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ if [ $# -eq 0 ]; then
   "$bench" invoke
   echo
   "$bench" coldstart
+  echo
+  "$bench" wasm
 else
   exec "$bench" "$@"
 fi

@@ -126,7 +126,7 @@ pub async fn invoke_benchmark(args: InvokeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn register(
+pub async fn register(
     client: &reqwest::Client,
     base: &str,
     name: &str,
@@ -153,7 +153,7 @@ async fn register(
 }
 
 /// `clients` tasks invoking back to back for `duration`; only successful answers are samples.
-async fn http_load(
+pub async fn http_load(
     client: &reqwest::Client,
     url: &str,
     clients: usize,

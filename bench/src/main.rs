@@ -9,7 +9,9 @@ mod baseline;
 mod coldstart;
 mod daemon;
 mod load;
+mod raw_http;
 mod stats;
+mod wasm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +32,8 @@ enum Command {
     Invoke(InvokeArgs),
     /// Sandbox cold start and warm invoke, isolated beside a bare agent.
     Coldstart(coldstart::ColdStartArgs),
+    /// WebAssembly instantiation cost and warm invocations over HTTP beside persistent Python.
+    Wasm(wasm::WasmArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,5 +57,6 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Invoke(args) => runtime.block_on(load::invoke_benchmark(args)),
         Command::Coldstart(args) => runtime.block_on(coldstart::run(args)),
+        Command::Wasm(args) => runtime.block_on(wasm::run(args)),
     }
 }

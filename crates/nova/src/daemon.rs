@@ -56,6 +56,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     let instances = data_dir.join("instances");
     remove_dead_instance_dirs(&instances);
     remove_dead_instance_dirs(&data_dir.join("wasm-instances"));
+    remove_dead_scratch_dirs();
     let backend = ProcessBackend::new(ProcessConfig {
         agent,
         python,
@@ -73,11 +74,13 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     })
     .map_err(StartError::Backend)?;
     tracing::info!(isolation = backend.isolation(), "process backend ready");
+    let pid = std::process::id();
     let wasm = WasmBackend::new(WasmConfig::new(
         data_dir.join("wasm-cache"),
-        data_dir
-            .join("wasm-instances")
-            .join(std::process::id().to_string()),
+        WasmConfig::scratch_dir(
+            data_dir.join("wasm-instances").join(pid.to_string()),
+            &format!("nova-wasm-{pid}"),
+        ),
     ))
     .map_err(StartError::Backend)?;
     // One line per backend: each runtime goes to the first that supports it.
@@ -109,6 +112,22 @@ pub async fn serve(
         .await;
     functions.executor().shutdown().await;
     served
+}
+
+/// `/dev/shm/nova-wasm-<pid>` of daemons that are gone.
+fn remove_dead_scratch_dirs() {
+    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("nova-wasm-")?.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Instance directories are named by the owning process id; those of processes that are gone

@@ -419,3 +419,43 @@ async fn the_daemon_sweeper_stops_idle_instances_after_the_ttl() {
     assert_eq!(again["cold_start"], true);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_functions_register_invoke_and_invalid_modules_are_refused() {
+    let d = TestDaemon::start().await;
+    let wat = std::fs::read_to_string(examples().join("wasm/hello.wat")).expect("example");
+    let f = json!({"name": "hello-wasm", "runtime": "wasm", "code": wat});
+    assert_eq!(d.post_json("/functions", &f).await.0, 201);
+    let (s1, cold) = d.invoke("hello-wasm", r#"{"name":"W"}"#).await;
+    let (s2, warm) = d.invoke("hello-wasm", r#"{"name":"X"}"#).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(
+        cold["output"],
+        json!({"hello": "wasm", "input": {"name": "W"}})
+    );
+    assert_eq!(
+        (cold["cold_start"].clone(), warm["cold_start"].clone()),
+        (json!(true), json!(false))
+    );
+
+    let bad = json!({"name": "bad-wasm", "runtime": "wasm", "code_base64": "AGFzbQEAAAAB"});
+    let (status, err) = d.post_json("/functions", &bad).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid WebAssembly module"),
+        "{err}"
+    );
+    let (status, _) = status_and_json(
+        d.client
+            .get(d.url("/functions/bad-wasm"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 404, "a refused module must not be stored");
+    d.stop().await;
+}

@@ -29,7 +29,8 @@ use instance::WasmInstance;
 pub struct WasmConfig {
     /// Compiled artifacts, `<code hash>-<engine hash>.cwasm`; shared between processes.
     pub cache_dir: PathBuf,
-    /// Per-instance directories holding the input file; emptied at start.
+    /// Per-instance directories holding the input file; emptied at start. Put it on a tmpfs
+    /// ([`WasmConfig::scratch_dir`]): every invocation rewrites a file there.
     pub instance_dir: PathBuf,
     /// Largest linear memory a function may ask for, in MiB (sizes the pooling allocator).
     pub max_memory_mb: u32,
@@ -38,6 +39,17 @@ pub struct WasmConfig {
 }
 
 impl WasmConfig {
+    /// Where per-invocation input files should live: `/dev/shm` (memory) when the host has it,
+    /// else `fallback`. On a disk filesystem each rewrite costs block allocation and journaling.
+    pub fn scratch_dir(fallback: PathBuf, name: &str) -> PathBuf {
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir() {
+            shm.join(name)
+        } else {
+            fallback
+        }
+    }
+
     pub fn new(cache_dir: PathBuf, instance_dir: PathBuf) -> WasmConfig {
         WasmConfig {
             cache_dir,
@@ -72,6 +84,13 @@ impl WasmBackend {
 
     pub fn engine(&self) -> &Arc<WasmEngine> {
         &self.engine
+    }
+}
+
+impl Drop for WasmBackend {
+    fn drop(&mut self) {
+        // Instances remove their own directories; this removes the parent.
+        let _ = std::fs::remove_dir_all(&self.config.instance_dir);
     }
 }
 
