@@ -8,7 +8,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 
 use crate::WasmConfig;
 
-/// How often the epoch advances; a timeout is a whole number of these.
+/// How often the epoch advances: a running module yields to the executor this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// One engine per backend, and the thread that advances its epoch.
@@ -50,11 +50,6 @@ impl WasmEngine {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// Ticks in `timeout`, rounded up, plus one so a call never gets less than it asked for.
-    pub fn deadline_ticks(timeout: Duration) -> u64 {
-        timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1
     }
 }
 

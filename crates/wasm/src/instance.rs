@@ -39,7 +39,7 @@ impl WasmInstance {
         let module =
             artifact::load(&engine, cache_dir, &spec.code_hash, &spec.code).map_err(init)?;
         let mut linker: Linker<Guest> = Linker::new(engine.engine());
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |g: &mut Guest| &mut g.wasi)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.wasi)
             .map_err(init)?;
         let pre = linker.instantiate_pre(&module).map_err(init)?;
         let call = run::CallSettings {
@@ -86,24 +86,16 @@ impl Instance for WasmInstance {
         input: &RawValue,
         timeout: Duration,
     ) -> Result<RespPayload, SandboxError> {
-        let (engine, pre, call, dir) = (
-            self.engine.clone(),
-            self.pre.clone(),
-            self.call.clone(),
-            self.dir.clone(),
-        );
-        let input = input.get().to_string();
-        let id = request_id.to_string();
-        let call = move || run::once(&engine, &pre, &call, &dir, &id, &input, timeout);
-        // On the multi-threaded runtime the call runs right here and tokio moves this worker's
-        // other tasks elsewhere meanwhile: no hop to a blocking thread (two context switches,
-        // a third of a warm call on this machine). Elsewhere it goes to the blocking pool.
-        let mut resp = match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(call),
-            _ => tokio::task::spawn_blocking(call)
-                .await
-                .map_err(|e| SandboxError::Init(format!("wasm invocation panicked: {e}")))?,
-        };
+        let mut resp = run::once(
+            &self.engine,
+            &self.pre,
+            &self.call,
+            &self.dir,
+            request_id,
+            input.get(),
+            timeout,
+        )
+        .await;
         resp.request_id = request_id.to_string();
         Ok(resp)
     }
