@@ -28,6 +28,9 @@ pub struct ColdStartArgs {
     /// Sandbox without cgroups (to see what they cost).
     #[arg(long)]
     pub no_cgroups: bool,
+    /// The nova binary for the HTTP comparison [default: beside this one].
+    #[arg(long)]
+    pub nova: Option<std::path::PathBuf>,
     /// Standby agents kept ready by the sandboxed backend.
     #[arg(long, default_value_t = 2)]
     pub standby: usize,
@@ -91,6 +94,9 @@ pub async fn run(args: ColdStartArgs) -> Result<()> {
     let (warm_on, warm_off) = warm(&sandboxed, &bare, &python, args.warm).await?;
     stats::row("warm python persistent, sandbox", 1, &warm_on);
     stats::row("warm python persistent, bare agent", 1, &warm_off);
+    let (http_on, http_off) = warm_over_http(args.nova.clone()).await?;
+    stats::row("warm python persistent HTTP, sandbox", 1, &http_on);
+    stats::row("warm python persistent HTTP, bare", 1, &http_off);
     println!("(req/s of cold rows is not meaningful: they run interleaved)");
     println!();
     for (label, on, off) in rows {
@@ -101,8 +107,12 @@ pub async fn run(args: ColdStartArgs) -> Result<()> {
         );
     }
     println!(
-        "warm python persistent: sandbox p50 {:+.1}% vs bare",
+        "warm python persistent, on the backend: sandbox p50 {:+.1}% vs bare",
         (warm_on.p50_ms / warm_off.p50_ms - 1.0) * 100.0
+    );
+    println!(
+        "warm python persistent, end to end over HTTP: sandbox p50 {:+.1}% vs bare",
+        (http_on.p50_ms / http_off.p50_ms - 1.0) * 100.0
     );
     Ok(())
 }
@@ -197,5 +207,33 @@ async fn warm(
     }
     on.stop().await;
     off.stop().await;
+    Ok((on_samples.summary(), off_samples.summary()))
+}
+
+/// The user-visible warm path: one daemon sandboxing, one not, the same persistent Python
+/// function on each, measured in alternating rounds over HTTP.
+async fn warm_over_http(nova: Option<std::path::PathBuf>) -> Result<(Summary, Summary)> {
+    let nova = crate::daemon::find_nova(nova)?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let code = std::fs::read(root.join("examples/python/hello.py"))?;
+    let client = reqwest::Client::new();
+    let on = crate::daemon::Daemon::start_with(&nova, "auto")?;
+    let off = crate::daemon::Daemon::start_with(&nova, "off")?;
+    for d in [&on, &off] {
+        crate::load::register(&client, &d.url, "py", "python", "persistent", &code).await?;
+    }
+    let url = |d: &crate::daemon::Daemon| format!("{}/functions/py/invoke", d.url);
+    let body = r#"{"name": "bench"}"#;
+    let (mut on_samples, mut off_samples) = (Samples::default(), Samples::default());
+    for round in 0..=10 {
+        for (d, samples) in [(&on, &mut on_samples), (&off, &mut off_samples)] {
+            let run =
+                crate::raw_http::load(&url(d), "POST", body, 1, Duration::from_millis(300)).await;
+            if round > 0 {
+                samples.elapsed += run.elapsed;
+                samples.merge(run);
+            }
+        }
+    }
     Ok((on_samples.summary(), off_samples.summary()))
 }

@@ -14,10 +14,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(nova: &Path) -> Result<Daemon> {
+        Daemon::start_with(nova, "auto")
+    }
+
+    /// A daemon with the given isolation mode (`auto`, `off`).
+    pub fn start_with(nova: &Path, isolation: &str) -> Result<Daemon> {
         let data = tempfile::tempdir()?;
         let mut child = Command::new(nova)
             .args(["daemon", "--http", "127.0.0.1:0", "--idle-ttl", "10m"])
             .env("NOVA_DATA_DIR", data.path())
+            .env("NOVA_ISOLATION", isolation)
             .env("NOVA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
