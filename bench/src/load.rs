@@ -161,30 +161,21 @@ pub async fn http_load(
 ) -> Samples {
     let start = Instant::now();
     let url = Arc::new(url.to_string());
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (client, url) = (client.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut samples = Samples::default();
-                while start.elapsed() < duration {
-                    let t = Instant::now();
-                    match invoke_once(&client, &url).await {
-                        true => samples.push(t.elapsed()),
-                        false => samples.errors += 1,
-                    }
+    stats::concurrently(clients, || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut samples = Samples::default();
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                match invoke_once(&client, &url).await {
+                    true => samples.push(t.elapsed()),
+                    false => samples.errors += 1,
                 }
-                samples
-            })
-        })
-        .collect();
-    let mut all = Samples::default();
-    for t in tasks {
-        if let Ok(s) = t.await {
-            all.merge(s);
+            }
+            samples
         }
-    }
-    all.elapsed = start.elapsed();
-    all
+    })
+    .await
 }
 
 async fn invoke_once(client: &reqwest::Client, url: &str) -> bool {

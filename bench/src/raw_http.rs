@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::stats::Samples;
+use crate::stats::{self, Samples};
 
 /// `clients` connections each sending `method url` with `body` back to back for `duration`;
 /// a sample is a 2xx answer whose body does not carry `"error":`.
@@ -27,40 +27,31 @@ pub async fn load(
         body.len()
     );
     let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (addr, request) = (addr.clone(), request.clone());
-            tokio::spawn(async move {
-                let mut samples = Samples::default();
-                let Ok(mut conn) = TcpStream::connect(&addr).await else {
-                    samples.errors += 1;
-                    return samples;
-                };
-                let _ = conn.set_nodelay(true);
-                let mut buf = Vec::with_capacity(16 * 1024);
-                while start.elapsed() < duration {
-                    let t = Instant::now();
-                    match exchange(&mut conn, request.as_bytes(), &mut buf).await {
-                        Some(true) => samples.push(t.elapsed()),
-                        Some(false) => samples.errors += 1,
-                        None => {
-                            samples.errors += 1;
-                            break;
-                        }
+    stats::concurrently(clients, || {
+        let (addr, request) = (addr.clone(), request.clone());
+        async move {
+            let mut samples = Samples::default();
+            let Ok(mut conn) = TcpStream::connect(&addr).await else {
+                samples.errors += 1;
+                return samples;
+            };
+            let _ = conn.set_nodelay(true);
+            let mut buf = Vec::with_capacity(16 * 1024);
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                match exchange(&mut conn, request.as_bytes(), &mut buf).await {
+                    Some(true) => samples.push(t.elapsed()),
+                    Some(false) => samples.errors += 1,
+                    None => {
+                        samples.errors += 1;
+                        break;
                     }
                 }
-                samples
-            })
-        })
-        .collect();
-    let mut all = Samples::default();
-    for t in tasks {
-        if let Ok(s) = t.await {
-            all.merge(s);
+            }
+            samples
         }
-    }
-    all.elapsed = start.elapsed();
-    all
+    })
+    .await
 }
 
 /// One request and its response; `None` when the connection broke.

@@ -39,6 +39,25 @@ impl Samples {
     }
 }
 
+/// Runs `client` on `clients` tasks at once (each returns its own samples) and merges them,
+/// timing the whole.
+pub async fn concurrently<F, Fut>(clients: usize, client: F) -> Samples
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Samples> + Send + 'static,
+{
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client())).collect();
+    let mut all = Samples::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.merge(s);
+        }
+    }
+    all.elapsed = start.elapsed();
+    all
+}
+
 #[derive(Clone, Copy)]
 pub struct Summary {
     pub requests: usize,
