@@ -156,7 +156,7 @@ async fn run_function(
         scratch.path().join("wasm-instances"),
     ))?;
     let backend = Router::new(vec![Arc::new(process), Arc::new(wasm)]);
-    if let Err(e) = backend.validate(spec.runtime, &spec.code_hash, &spec.code) {
+    if let Err(e) = backend.validate(&spec) {
         bail!("{e}");
     }
     let executor = Executor::new(

@@ -89,8 +89,7 @@ impl Functions {
         self.check_supported(runtime)?;
         let code = code::decode(&config)?.ok_or(ValidationError::MissingCode)?;
         code::check_runtime(runtime, &code)?;
-        let code_hash = code::hash(&code);
-        self.check_code(runtime, &code_hash, &code)?;
+        let code: Arc<[u8]> = code.into();
         let now = record_now();
         let function = Function {
             id: uuid::Uuid::new_v4().to_string(),
@@ -107,14 +106,15 @@ impl Functions {
             env_vars: config.env_vars.clone(),
             limits: config.limits,
             version: 1,
-            code_hash,
+            code_hash: code::hash(&code),
             code_size: code.len() as u64,
             created_at: now.clone(),
             updated_at: now,
         };
+        self.check_code(&function, &code)?;
         self.inner.store.insert_function(&function, &code).await?;
         tracing::info!(function = %function.name, runtime = %runtime, "registered");
-        self.after_change(&function, Some(code.into())).await;
+        self.after_change(&function, Some(code)).await;
         Ok(function)
     }
 
@@ -133,8 +133,7 @@ impl Functions {
             None => self.code_bytes(&current.code_hash).await?,
         };
         code::check_runtime(runtime, &code_for_check)?;
-        let code_hash = code::hash(&code_for_check);
-        self.check_code(runtime, &code_hash, &code_for_check)?;
+        let code_for_check: Arc<[u8]> = code_for_check.into();
         let function = Function {
             runtime,
             mode,
@@ -147,19 +146,19 @@ impl Functions {
             env_vars: config.env_vars.clone(),
             limits: config.limits,
             version: current.version + 1,
-            code_hash,
+            code_hash: code::hash(&code_for_check),
             code_size: code_for_check.len() as u64,
             updated_at: record_now(),
             ..current.clone()
         };
+        self.check_code(&function, &code_for_check)?;
         self.inner
             .store
             .replace_function(&function, new_code.as_deref(), current.version)
             .await?;
         tracing::info!(function = %name, version = function.version, "updated");
         self.inner.executor.evict(name).await;
-        self.after_change(&function, Some(code_for_check.into()))
-            .await;
+        self.after_change(&function, Some(code_for_check)).await;
         Ok(function)
     }
 
@@ -277,17 +276,13 @@ impl Functions {
         }
     }
 
-    /// Lets the data plane refuse code it can never run (an invalid WebAssembly module).
-    fn check_code(
-        &self,
-        runtime: nova_api::Runtime,
-        hash: &str,
-        code: &[u8],
-    ) -> Result<(), ServiceError> {
+    /// Lets the data plane refuse a function it can never run (an invalid WebAssembly module,
+    /// more memory than the runtime can give).
+    fn check_code(&self, function: &Function, code: &Arc<[u8]>) -> Result<(), ServiceError> {
         self.inner
             .executor
             .backend()
-            .validate(runtime, hash, code)
+            .validate(&function.spec(code.clone()))
             .map_err(|e| ServiceError::Code(CodeError::Rejected(e)))
     }
 

@@ -44,9 +44,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether this backend can run functions of `runtime`.
     fn supports(&self, runtime: Runtime) -> bool;
 
-    /// Checks code before it is stored (compiling it, where that applies), so a function that
-    /// can never start is refused at register time. `Err` is a message for the user.
-    fn validate(&self, _runtime: Runtime, _code_hash: &str, _code: &[u8]) -> Result<(), String> {
+    /// Checks a function before it is stored (compiling its code, where that applies), so one
+    /// that can never start is refused at register time. `Err` is a message for the user.
+    fn validate(&self, _spec: &FunctionSpec) -> Result<(), String> {
         Ok(())
     }
 

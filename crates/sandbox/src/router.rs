@@ -32,10 +32,10 @@ impl Backend for Router {
         self.for_runtime(runtime).is_some()
     }
 
-    fn validate(&self, runtime: Runtime, code_hash: &str, code: &[u8]) -> Result<(), String> {
-        match self.for_runtime(runtime) {
-            Some(b) => b.validate(runtime, code_hash, code),
-            None => Err(format!("no backend here runs {runtime} functions")),
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), String> {
+        match self.for_runtime(spec.runtime) {
+            Some(b) => b.validate(spec),
+            None => Err(format!("no backend here runs {} functions", spec.runtime)),
         }
     }
 

@@ -85,6 +85,17 @@ impl WasmBackend {
     pub fn engine(&self) -> &Arc<WasmEngine> {
         &self.engine
     }
+
+    /// The pooling allocator sizes every memory slot for the configured maximum.
+    fn check_memory(&self, spec: &FunctionSpec) -> Result<(), String> {
+        if spec.memory_mb > self.config.max_memory_mb {
+            return Err(format!(
+                "memory_mb {} exceeds the wasm runtime's maximum of {} MB",
+                spec.memory_mb, self.config.max_memory_mb
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for WasmBackend {
@@ -104,13 +115,19 @@ impl Backend for WasmBackend {
         runtime == Runtime::Wasm
     }
 
-    fn validate(&self, runtime: Runtime, code_hash: &str, code: &[u8]) -> Result<(), String> {
-        if runtime != Runtime::Wasm {
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), String> {
+        if spec.runtime != Runtime::Wasm {
             return Ok(());
         }
-        artifact::load(&self.engine, &self.config.cache_dir, code_hash, code)
-            .map(|_| ())
-            .map_err(|e| format!("invalid WebAssembly module: {e:#}"))
+        self.check_memory(spec)?;
+        artifact::load(
+            &self.engine,
+            &self.config.cache_dir,
+            &spec.code_hash,
+            &spec.code,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("invalid WebAssembly module: {e:#}"))
     }
 
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
@@ -120,12 +137,7 @@ impl Backend for WasmBackend {
                 runtime: spec.runtime,
             });
         }
-        if spec.memory_mb > self.config.max_memory_mb {
-            return Err(SandboxError::Init(format!(
-                "memory_mb {} exceeds this backend's maximum of {} MB",
-                spec.memory_mb, self.config.max_memory_mb
-            )));
-        }
+        self.check_memory(spec).map_err(SandboxError::Init)?;
         let id = format!(
             "{}-{}",
             spec.name,

@@ -181,16 +181,21 @@ async fn invalid_modules_are_refused_and_valid_ones_cached() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = backend(dir.path());
     let err = b
-        .validate(Runtime::Wasm, "ab", b"definitely not wasm")
+        .validate(&spec("garbage", b"definitely not wasm".to_vec()))
         .unwrap_err();
     assert!(err.starts_with("invalid WebAssembly module"), "{err}");
     let missing_start = b"(module (func (export \"main\")))".to_vec();
     let s = spec("nostart", missing_start);
-    b.validate(Runtime::Wasm, &s.code_hash, &s.code)
-        .expect("it compiles");
+    b.validate(&s).expect("it compiles");
     let hello = spec("hello", fixture("hello"));
-    b.validate(Runtime::Wasm, &hello.code_hash, &hello.code)
-        .expect("valid");
+    b.validate(&hello).expect("valid");
+    let mut huge = hello.clone();
+    huge.memory_mb = 4096;
+    assert!(
+        b.validate(&huge)
+            .unwrap_err()
+            .contains("exceeds the wasm runtime's maximum")
+    );
     let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
         .expect("cache")
         .flatten()
