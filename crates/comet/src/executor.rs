@@ -210,10 +210,11 @@ impl Executor {
     }
 
     fn pool(&self, function: &str) -> Result<Arc<Pool>, InvokeError> {
+        let mut pools = lock(&self.inner.pools);
+        // Checked under the lock that shutdown drains with: no pool appears after the drain.
         if *self.inner.shutdown.borrow() {
             return Err(InvokeError::ShuttingDown);
         }
-        let mut pools = lock(&self.inner.pools);
         Ok(pools
             .entry(function.to_string())
             .or_insert_with(|| Arc::new(Pool::new(function)))

@@ -34,6 +34,9 @@ struct State {
     live: usize,
     creating: bool,
     closed: bool,
+    /// Set by [`Pool::prewarm`]: the daemon keeps this pool at `min_replicas`. A pool that an
+    /// in-flight call re-created after its function was deleted is not, so it drains away.
+    managed: bool,
 }
 
 struct Idle {
@@ -44,7 +47,9 @@ struct Idle {
 /// What a caller does next, decided under the lock.
 enum Step {
     Warm(Box<dyn Instance>, u64),
-    Create(u64),
+    /// Create an instance of this spec (the pool's newest, which may be newer than the
+    /// caller's: an instance tagged current must run current code).
+    Create(u64, Arc<FunctionSpec>),
     Wait,
     Closed,
 }
@@ -60,6 +65,7 @@ impl Pool {
                 live: 0,
                 creating: false,
                 closed: false,
+                managed: false,
             }),
             available: Notify::new(),
             invocations: AtomicU64::new(0),
@@ -90,7 +96,9 @@ impl Pool {
                 Step::Warm(instance, generation) => {
                     return Ok(Lease::new(self, instance, generation, false));
                 }
-                Step::Create(generation) => return self.create(spec, backend, generation).await,
+                Step::Create(generation, current) => {
+                    return self.create(&current, backend, generation).await;
+                }
                 Step::Wait => notified.await,
                 Step::Closed => return Err(InvokeError::ShuttingDown),
             }
@@ -160,6 +168,7 @@ impl Pool {
             let (step, stale) = {
                 let mut st = lock(&self.state);
                 let stale = st.adopt(spec);
+                st.managed = true;
                 let wanted = spec.min_replicas as usize;
                 let step = if st.closed || st.live >= wanted || !st.has_room(spec) {
                     None
@@ -168,15 +177,15 @@ impl Pool {
                 } else {
                     st.creating = true;
                     st.live += 1;
-                    Some(Step::Create(st.generation))
+                    Some(Step::Create(st.generation, st.current(spec)))
                 };
                 (step, stale)
             };
             stop_all(stale);
             match step {
                 None => return Ok(started),
-                Some(Step::Create(generation)) => {
-                    let result = backend.create(spec).await;
+                Some(Step::Create(generation, current)) => {
+                    let result = backend.create(&current).await;
                     self.creation_finished(result.is_ok());
                     let instance = result.map_err(|source| start_error(&spec.name, source))?;
                     self.give_back(instance, generation);
@@ -244,7 +253,7 @@ impl Pool {
     pub fn spec_needing_replicas(&self) -> Option<Arc<FunctionSpec>> {
         let st = lock(&self.state);
         let spec = st.spec.as_ref()?;
-        (!st.closed && st.live < spec.min_replicas as usize).then(|| spec.clone())
+        (st.managed && !st.closed && st.live < spec.min_replicas as usize).then(|| spec.clone())
     }
 
     /// Stops every idle instance and refuses new calls; leased ones stop when released.
@@ -308,7 +317,7 @@ impl State {
         spec.max_replicas == 0 || self.live < spec.max_replicas as usize
     }
 
-    fn next_step(&mut self, spec: &FunctionSpec) -> Step {
+    fn next_step(&mut self, spec: &Arc<FunctionSpec>) -> Step {
         if self.closed {
             return Step::Closed;
         }
@@ -323,9 +332,14 @@ impl State {
         if !self.creating && self.has_room(spec) {
             self.creating = true;
             self.live += 1;
-            return Step::Create(self.generation);
+            return Step::Create(self.generation, self.current(spec));
         }
         Step::Wait
+    }
+
+    /// The newest spec this pool has seen (never older than `fallback`, which it adopted).
+    fn current(&self, fallback: &Arc<FunctionSpec>) -> Arc<FunctionSpec> {
+        self.spec.clone().unwrap_or_else(|| fallback.clone())
     }
 }
 

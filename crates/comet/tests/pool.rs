@@ -277,3 +277,28 @@ async fn a_handler_that_fails_to_load_is_a_start_error() {
     assert_eq!(h.executor.stats()[0].instances, 0);
     h.executor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_an_older_spec_never_starts_old_code() {
+    let h = harness(Duration::from_secs(60));
+    let v1 = spec("stale", ECHO, Mode::Persistent, 1);
+    let v2 = spec(
+        "stale",
+        &ECHO.replace("'v': 1", "'v': 2"),
+        Mode::Persistent,
+        2,
+    );
+    assert_eq!(out(&call(&h, &v2, "a").await.expect("v2"))["v"], 2);
+    // No idle instance left, then a call still carrying v1 (it read the spec before the update).
+    h.executor
+        .sweep(Instant::now() + Duration::from_secs(120))
+        .await;
+    let late = call(&h, &v1, "b").await.expect("late v1 call");
+    assert!(late.cold_start);
+    assert_eq!(
+        out(&late)["v"],
+        2,
+        "an instance the pool keeps must run its newest code"
+    );
+    h.executor.shutdown().await;
+}

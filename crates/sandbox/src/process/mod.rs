@@ -167,7 +167,14 @@ impl Backend for ProcessBackend {
                         Ok(())
                     });
                 if let Err(e) = ready {
-                    standby.cgroup.destroy();
+                    let dir = standby.agent.dir.clone();
+                    drop(standby.agent);
+                    let cgroup = standby.cgroup;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        cgroup.destroy();
+                        let _ = std::fs::remove_dir_all(dir);
+                    })
+                    .await;
                     return Err(e.into());
                 }
                 (standby.agent, Some(standby.cgroup))

@@ -26,6 +26,8 @@ pub struct StandbyPool {
     ready: Mutex<Vec<Standby>>,
     next: AtomicU64,
     closed: AtomicBool,
+    /// One refill task at a time, so concurrent cold starts do not overshoot `target`.
+    refilling: AtomicBool,
 }
 
 impl StandbyPool {
@@ -43,6 +45,7 @@ impl StandbyPool {
             ready: Mutex::new(Vec::new()),
             next: AtomicU64::new(1),
             closed: AtomicBool::new(false),
+            refilling: AtomicBool::new(false),
         })
     }
 
@@ -57,6 +60,7 @@ impl StandbyPool {
                 break Some(s);
             }
             s.cgroup.destroy();
+            let _ = std::fs::remove_dir_all(&s.agent.dir);
         };
         let standby = match waiting {
             Some(s) => s,
@@ -71,6 +75,9 @@ impl StandbyPool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let pool = self.clone();
         runtime.spawn(async move {
             while !pool.closed.load(Ordering::Acquire) && pool.lock().len() < pool.target {
@@ -78,10 +85,11 @@ impl StandbyPool {
                     Ok(s) => pool.lock().push(s),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot start a standby agent");
-                        return;
+                        break;
                     }
                 }
             }
+            pool.refilling.store(false, Ordering::Release);
             // Closed meanwhile: what was just started goes too.
             if pool.closed.load(Ordering::Acquire) {
                 pool.drain();
