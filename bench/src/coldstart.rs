@@ -2,14 +2,13 @@
 //! with none (a bare spawn of the agent), in one run, straight on the backend (no HTTP).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use comet_sandbox::{
     Backend, IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig, find_agent, find_python,
 };
-use nova_api::{FunctionSpec, Limits, Mode, Network, Runtime};
+use nova_api::{FunctionSpec, Mode, Runtime};
 use serde_json::value::RawValue;
 
 use crate::stats::{self, Samples, Summary};
@@ -129,24 +128,9 @@ fn backend(scratch: &Path, name: &str, isolation: IsolationConfig) -> Result<Pro
 
 fn spec(name: &str, runtime: Runtime, mode: Mode, code: Vec<u8>) -> FunctionSpec {
     FunctionSpec {
-        name: name.into(),
-        version: 1,
-        runtime,
-        handler: "main.handler".into(),
         mode,
-        network: Network::None,
-        memory_mb: 128,
         timeout_s: 10,
-        min_replicas: 0,
-        max_replicas: 0,
-        env_vars: Default::default(),
-        limits: Limits::default(),
-        code_hash: format!(
-            "{:x}",
-            code.len() * 2654435761 % 1_000_000_007
-                + code.iter().map(|&b| b as usize).sum::<usize>()
-        ),
-        code: Arc::from(code),
+        ..FunctionSpec::with_defaults(name, runtime, code)
     }
 }
 

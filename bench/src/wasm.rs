@@ -2,13 +2,12 @@
 //! Python, in one run.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use comet_sandbox::Backend;
 use comet_wasm::{WasmBackend, WasmConfig};
-use nova_api::{FunctionSpec, Limits, Mode, Network, Runtime};
+use nova_api::{FunctionSpec, Runtime};
 use serde_json::value::RawValue;
 
 use crate::daemon::{Daemon, find_nova};
@@ -119,22 +118,9 @@ async fn instantiation_cost(n: usize) -> Result<Samples> {
     let name = format!("nova-bench-{}", std::process::id());
     let instances = WasmConfig::scratch_dir(scratch.path().join("instances"), &name);
     let backend = WasmBackend::new(WasmConfig::new(scratch.path().join("cache"), instances))?;
-    let code = NOOP.as_bytes().to_vec();
     let spec = FunctionSpec {
-        name: "noop".into(),
-        version: 1,
-        runtime: Runtime::Wasm,
-        handler: "noop".into(),
-        mode: Mode::Process,
-        network: Network::None,
         memory_mb: 16,
-        timeout_s: 5,
-        min_replicas: 0,
-        max_replicas: 0,
-        env_vars: Default::default(),
-        limits: Limits::default(),
-        code_hash: "0a0b".into(),
-        code: Arc::from(code),
+        ..FunctionSpec::with_defaults("noop", Runtime::Wasm, NOOP.as_bytes().to_vec())
     };
     let mut instance = backend.create(&spec).await?;
     let input = RawValue::from_string("{}".into())?;

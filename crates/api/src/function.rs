@@ -293,6 +293,37 @@ impl FunctionConfig {
     }
 }
 
+/// The content hash that names code everywhere: lowercase hex SHA-256.
+pub fn code_hash(code: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(code))
+}
+
+impl FunctionSpec {
+    /// Version 1 of `code` with every other setting at the default a user gets: for code run
+    /// without the control plane (`comet run`, tests, benchmarks). Change fields with struct
+    /// update syntax.
+    pub fn with_defaults(name: &str, runtime: Runtime, code: Vec<u8>) -> FunctionSpec {
+        let d = FunctionConfig::default();
+        FunctionSpec {
+            name: name.to_string(),
+            version: 1,
+            runtime,
+            handler: d.handler,
+            mode: Mode::default(),
+            network: Network::default(),
+            memory_mb: d.memory_mb as u32,
+            timeout_s: d.timeout_s as u32,
+            min_replicas: 0,
+            max_replicas: 0,
+            env_vars: BTreeMap::new(),
+            limits: d.limits,
+            code_hash: code_hash(&code),
+            code: code.into(),
+        }
+    }
+}
+
 impl Function {
     /// The spec Comet runs for this function and these code bytes.
     pub fn spec(&self, code: Arc<[u8]>) -> FunctionSpec {

@@ -11,7 +11,7 @@ mod validate;
 
 pub use function::{
     DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Network,
-    Runtime,
+    Runtime, code_hash,
 };
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use validate::{ValidationError, validate_env_key, validate_name};

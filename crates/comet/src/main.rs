@@ -15,9 +15,8 @@ use comet::sandbox::{
 };
 use comet::{Executor, ExecutorConfig};
 use comet_wasm::{WasmBackend, WasmConfig};
-use nova_api::{FunctionSpec, InvokeRequest, Limits, Mode, Network, Runtime};
+use nova_api::{FunctionSpec, InvokeRequest, Mode, Network, Runtime};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 #[derive(Parser)]
 #[command(name = "comet", version, about = "Comet: the Nova data plane")]
@@ -112,20 +111,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let code =
                 std::fs::read(&code).with_context(|| format!("cannot read {}", code.display()))?;
             let spec = Arc::new(FunctionSpec {
-                name: "comet-run".into(),
-                version: 1,
-                runtime,
                 handler,
                 mode,
                 network,
                 memory_mb: memory,
                 timeout_s: timeout,
-                min_replicas: 0,
                 max_replicas: 1,
-                env_vars: Default::default(),
-                limits: Limits::default(),
-                code_hash: hex::encode(Sha256::digest(&code)),
-                code: code.into(),
+                ..FunctionSpec::with_defaults("comet-run", runtime, code)
             });
             run_function(spec, payload, times, isolation).await
         }

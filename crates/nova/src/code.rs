@@ -2,7 +2,6 @@
 
 use base64::Engine as _;
 use nova_api::{FunctionConfig, Runtime, ValidationError};
-use sha2::{Digest, Sha256};
 
 /// Largest code Nova accepts: 32 MiB (a statically linked binary fits comfortably).
 pub const MAX_CODE_BYTES: usize = 32 * 1024 * 1024;
@@ -61,10 +60,7 @@ pub fn check_runtime(runtime: Runtime, code: &[u8]) -> Result<(), CodeError> {
     }
 }
 
-/// The content hash that names code everywhere: lowercase hex SHA-256.
-pub fn hash(code: &[u8]) -> String {
-    hex::encode(Sha256::digest(code))
-}
+pub use nova_api::code_hash as hash;
 
 #[cfg(test)]
 mod tests {

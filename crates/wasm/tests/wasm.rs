@@ -2,12 +2,11 @@
 //! target): the contract, the limits, and that nothing survives between invocations.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use comet_sandbox::{Backend, Instance};
 use comet_wasm::{WasmBackend, WasmConfig};
-use nova_api::{FunctionSpec, Limits, Mode, Network, Runtime};
+use nova_api::{FunctionSpec, Runtime};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -27,23 +26,9 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn spec(name: &str, code: Vec<u8>) -> FunctionSpec {
     FunctionSpec {
-        name: name.into(),
-        version: 1,
-        runtime: Runtime::Wasm,
-        handler: "main.handler".into(),
-        mode: Mode::Process,
-        network: Network::None,
         memory_mb: 16,
         timeout_s: 1,
-        min_replicas: 0,
-        max_replicas: 0,
-        env_vars: Default::default(),
-        limits: Limits::default(),
-        code_hash: format!(
-            "{:x}",
-            code.len() * 7919 + code.iter().map(|&b| b as usize).sum::<usize>()
-        ),
-        code: Arc::from(code),
+        ..FunctionSpec::with_defaults(name, Runtime::Wasm, code)
     }
 }
 
