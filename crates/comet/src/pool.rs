@@ -81,6 +81,22 @@ impl Pool {
         spec: &Arc<FunctionSpec>,
         backend: &Arc<dyn Backend>,
     ) -> Result<Lease, InvokeError> {
+        let step = self.decide(spec, State::next_step).await;
+        match step {
+            Step::Warm(instance, generation) => Ok(Lease::new(self, instance, generation, false)),
+            Step::Create(generation, current) => self.create(&current, backend, generation).await,
+            Step::Closed => Err(InvokeError::ShuttingDown),
+            Step::Wait => unreachable!("decide() waits instead of returning Wait"),
+        }
+    }
+
+    /// Looks at the state (after adopting `spec`) and lets `choose` pick the next step; while it
+    /// says [`Step::Wait`], waits for a release or a finished creation and looks again.
+    async fn decide(
+        &self,
+        spec: &Arc<FunctionSpec>,
+        choose: impl Fn(&mut State, &Arc<FunctionSpec>) -> Step,
+    ) -> Step {
         loop {
             let notified = self.available.notified();
             tokio::pin!(notified);
@@ -89,18 +105,12 @@ impl Pool {
             let (step, stale) = {
                 let mut st = lock(&self.state);
                 let stale = st.adopt(spec);
-                (st.next_step(spec), stale)
+                (choose(&mut st, spec), stale)
             };
             stop_all(stale);
             match step {
-                Step::Warm(instance, generation) => {
-                    return Ok(Lease::new(self, instance, generation, false));
-                }
-                Step::Create(generation, current) => {
-                    return self.create(&current, backend, generation).await;
-                }
                 Step::Wait => notified.await,
-                Step::Closed => return Err(InvokeError::ShuttingDown),
+                step => return step,
             }
         }
     }
@@ -162,37 +172,15 @@ impl Pool {
     ) -> Result<usize, InvokeError> {
         let mut started = 0;
         loop {
-            let notified = self.available.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let (step, stale) = {
-                let mut st = lock(&self.state);
-                let stale = st.adopt(spec);
-                st.managed = true;
-                let wanted = spec.min_replicas as usize;
-                let step = if st.closed || st.live >= wanted || !st.has_room(spec) {
-                    None
-                } else if st.creating {
-                    Some(Step::Wait)
-                } else {
-                    st.creating = true;
-                    st.live += 1;
-                    Some(Step::Create(st.generation, st.current(spec)))
-                };
-                (step, stale)
+            let step = self.decide(spec, State::next_prewarm).await;
+            let Step::Create(generation, current) = step else {
+                return Ok(started);
             };
-            stop_all(stale);
-            match step {
-                None => return Ok(started),
-                Some(Step::Create(generation, current)) => {
-                    let result = backend.create(&current).await;
-                    self.creation_finished(result.is_ok());
-                    let instance = result.map_err(|source| start_error(&spec.name, source))?;
-                    self.give_back(instance, generation);
-                    started += 1;
-                }
-                Some(_) => notified.await,
-            }
+            let result = backend.create(&current).await;
+            self.creation_finished(result.is_ok());
+            let instance = result.map_err(|source| start_error(&spec.name, source))?;
+            self.give_back(instance, generation);
+            started += 1;
         }
     }
 
@@ -335,6 +323,22 @@ impl State {
             return Step::Create(self.generation, self.current(spec));
         }
         Step::Wait
+    }
+
+    /// Pre-warming: create while fewer than `min_replicas` exist (one creation at a time);
+    /// `Closed` when there is nothing (more) to do.
+    fn next_prewarm(&mut self, spec: &Arc<FunctionSpec>) -> Step {
+        self.managed = true;
+        let wanted = spec.min_replicas as usize;
+        if self.closed || self.live >= wanted || !self.has_room(spec) {
+            Step::Closed
+        } else if self.creating {
+            Step::Wait
+        } else {
+            self.creating = true;
+            self.live += 1;
+            Step::Create(self.generation, self.current(spec))
+        }
     }
 
     /// The newest spec this pool has seen (never older than `fallback`, which it adopted).
