@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use comet_sandbox::{Backend, Instance, SandboxError};
 use nova_api::{FunctionSpec, Runtime};
 
-pub use engine::WasmEngine;
+use engine::WasmEngine;
 use instance::WasmInstance;
 
 /// Where the backend keeps files.
@@ -80,10 +80,6 @@ impl WasmBackend {
             config,
             next_id: AtomicU64::new(1),
         })
-    }
-
-    pub fn engine(&self) -> &Arc<WasmEngine> {
-        &self.engine
     }
 
     /// The pooling allocator sizes every memory slot for the configured maximum.
