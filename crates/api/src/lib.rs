@@ -5,10 +5,12 @@
 //! [`InvokeRequest`] with an [`InvokeResponse`]. The CLI, the HTTP API and the data plane all
 //! speak these types, so each concept has exactly one home.
 
+mod addr;
 mod function;
 mod invoke;
 mod validate;
 
+pub use addr::parse_listen_addr;
 pub use function::{
     DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Network,
     Runtime, code_hash,

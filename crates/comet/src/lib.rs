@@ -7,6 +7,7 @@
 //! Where an invocation goes: `Executor::invoke` → `Pool::acquire` (warm instance, or a cold start
 //! shared by concurrent callers) → `Instance::invoke` (agent protocol) → `Lease::release`.
 
+pub mod config;
 mod error;
 mod executor;
 mod pool;

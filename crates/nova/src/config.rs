@@ -3,7 +3,7 @@
 //! The file (`--config nova.yaml`) is YAML; an unknown key is an error that names it. Environment
 //! variables and flags are read by the CLI (clap) and passed in as [`Overrides`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -237,25 +237,11 @@ fn default_data_dir() -> Result<PathBuf, ConfigError> {
 
 /// `:8080` (every interface), `localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`.
 pub fn parse_addr(addr: &str) -> Result<SocketAddr, ConfigError> {
-    let invalid = |message: &str| ConfigError::Invalid {
+    nova_api::parse_listen_addr(addr).map_err(|message| ConfigError::Invalid {
         what: "listen address",
         value: addr.to_string(),
         message: message.to_string(),
-    };
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected HOST:PORT or :PORT"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid("the port must be 0-65535"))?;
-    let ip = match host.trim_start_matches('[').trim_end_matches(']') {
-        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        other => other
-            .parse()
-            .map_err(|_| invalid("the host must be an IP address or localhost"))?,
-    };
-    Ok(SocketAddr::new(ip, port))
+    })
 }
 
 /// `60s`, `500ms`, `5m`, or plain seconds (`60`).

@@ -1,0 +1,156 @@
+//! The `comet` commands and their flags.
+
+mod kv;
+mod run;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use comet::config::Overrides;
+use comet::sandbox::IsolationMode;
+use nova_api::{FunctionSpec, Mode, Network, Runtime};
+use serde_json::value::RawValue;
+
+#[derive(Parser)]
+#[command(name = "comet", version, about = "Comet: the Nova data plane")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the data plane: the KV service, /healthcheck and /metrics over HTTP.
+    Daemon(ServerArgs),
+    /// The KV service on its own: serve it, or build SST files for its bulk loads.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Run a function file in a fresh instance, once or several times (later calls are warm),
+    /// printing each response as one JSON line.
+    Run(RunArgs),
+    /// Print a commented comet.yaml with every key at its default.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    Version,
+}
+
+impl Command {
+    /// Servers get a multi-threaded runtime and info logs.
+    pub fn is_server(&self) -> bool {
+        matches!(self, Command::Daemon(_) | Command::Kv(KvCommand::Serve(_)))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default comet.yaml, commented.
+    PrintDefault,
+}
+
+/// Where a server reads its settings: file < environment < flags.
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// Config file (YAML; `comet config print-default` shows every key).
+    #[arg(long, env = "COMET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (databases, backups, ingests).
+    #[arg(long, env = "COMET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address, e.g. 127.0.0.1:8000 or :8000 (every interface).
+    #[arg(long, env = "COMET_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+}
+
+impl ServerArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http_addr.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum KvCommand {
+    /// Serve the KV REST API (and /healthcheck, /metrics) alone.
+    Serve(ServerArgs),
+    /// Turn JSONL or CSV into SST files for `PUT /admin/databases/{db}/ingest/{dir}`.
+    BuildSst(kv::BuildSstArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Runtime: python, go, rust or wasm.
+    #[arg(short, long)]
+    runtime: Runtime,
+    /// Code file.
+    #[arg(short, long)]
+    code: PathBuf,
+    /// Handler (python: module.function).
+    #[arg(short = 'H', long, default_value = nova_api::DEFAULT_HANDLER)]
+    handler: String,
+    /// process or persistent.
+    #[arg(long, default_value = "process")]
+    mode: Mode,
+    /// The JSON event.
+    #[arg(short, long, default_value = "{}")]
+    payload: String,
+    /// How many times to invoke.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    times: u32,
+    /// Timeout per invocation, in seconds.
+    #[arg(short, long, default_value_t = 30)]
+    timeout: u32,
+    /// Memory limit in MB.
+    #[arg(short, long, default_value_t = 128)]
+    memory: u32,
+    /// none (loopback only) or host.
+    #[arg(long, default_value = "none")]
+    network: Network,
+    /// auto (all the host allows), required (fail without it) or off.
+    #[arg(long, default_value = "auto")]
+    isolation: IsolationMode,
+}
+
+pub async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Version => {
+            println!("comet {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::PrintDefault) => {
+            print!("{}", comet::config::default_file());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Daemon(args) | Command::Kv(KvCommand::Serve(args)) => {
+            serve::run(args.overrides()).await
+        }
+        Command::Kv(KvCommand::BuildSst(args)) => kv::build_sst(args),
+        Command::Run(args) => run_file(args).await,
+    }
+}
+
+async fn run_file(a: RunArgs) -> Result<ExitCode> {
+    let payload = RawValue::from_string(a.payload).context("--payload is not valid JSON")?;
+    if a.timeout == 0 {
+        bail!("--timeout must be at least 1 second");
+    }
+    let code =
+        std::fs::read(&a.code).with_context(|| format!("cannot read {}", a.code.display()))?;
+    let spec = Arc::new(FunctionSpec {
+        handler: a.handler,
+        mode: a.mode,
+        network: a.network,
+        memory_mb: a.memory,
+        timeout_s: a.timeout,
+        max_replicas: 1,
+        ..FunctionSpec::with_defaults("comet-run", a.runtime, code)
+    });
+    run::run_function(spec, payload, a.times, a.isolation).await
+}

@@ -1,0 +1,161 @@
+//! Comet's settings (`comet.yaml`): built-in defaults < config file < environment < flags.
+//! An unknown key in the file is an error that names it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use comet_kv::KvConfig;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Where the data-plane HTTP server (KV, metrics) listens when told nothing: loopback only, so a
+/// KV without tokens is never exposed by accident. `:8000` means every interface.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8000";
+
+/// The commented default file (`comet config print-default`).
+pub fn default_file() -> String {
+    format!(
+        r#"# comet.yaml: every key is optional; environment variables and flags override the file.
+
+# Where Comet keeps its data (KV databases, backups, ingests).
+# Env COMET_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/comet or ~/.local/share/comet.
+# data_dir: /var/lib/comet
+
+http:
+  # The data-plane HTTP server: KV routes, /healthcheck, /metrics. ":8000" = every interface.
+  # Env COMET_HTTP_ADDR, flag --http-addr.
+  addr: "{DEFAULT_HTTP_ADDR}"
+
+{}"#,
+        comet_kv::config::DEFAULT_SECTION
+    )
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid listen address '{0}': {1}")]
+    Addr(String, &'static str),
+    #[error("no data directory: set --data-dir or COMET_DATA_DIR (HOME is not set)")]
+    NoDataDir,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub kv: KvConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub addr: Option<String>,
+}
+
+/// Environment and flags, already merged by the CLI.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    /// With the default database and paths filled in.
+    pub kv: KvConfig,
+}
+
+impl Settings {
+    pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match &o.config_file {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = match o.data_dir.clone().or(file.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let addr = o
+            .http_addr
+            .clone()
+            .or(file.http.addr)
+            .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into());
+        let http_addr =
+            nova_api::parse_listen_addr(&addr).map_err(|m| ConfigError::Addr(addr.clone(), m))?;
+        Ok(Settings {
+            kv: file.kv.with_defaults(&data_dir),
+            data_dir,
+            http_addr,
+        })
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            return Ok(FileConfig::default());
+        }
+        serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(xdg) = env("XDG_DATA_HOME") {
+        return Ok(xdg.join("comet"));
+    }
+    Ok(env("HOME")
+        .ok_or(ConfigError::NoDataDir)?
+        .join(".local/share/comet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_parses_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("comet.yaml");
+        std::fs::write(&file, default_file()).unwrap();
+        let settings = Settings::resolve(&Overrides {
+            config_file: Some(file.clone()),
+            data_dir: Some(dir.path().into()),
+            http_addr: Some(":9000".into()),
+        })
+        .unwrap();
+        assert_eq!(settings.http_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.kv.databases[0].path, dir.path().join("kv/default"));
+        std::fs::write(&file, "http: {adr: x}").unwrap();
+        let err = Settings::resolve(&Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("adr"), "{err}");
+    }
+}
