@@ -64,12 +64,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let tasks = spawn_background(&kv);
-    let result = axum::serve(listener, http::router(kv))
+    let _background = AbortOnDrop(spawn_background(&kv));
+    axum::serve(listener, http::router(kv))
         .with_graceful_shutdown(shutdown)
-        .await;
-    for task in tasks {
-        task.abort();
+        .await
+}
+
+/// Background tasks end with the server, however it ends (even when its task is aborted).
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
-    result
 }
