@@ -18,9 +18,17 @@ const ROUTES: [(&str, &str, Scope); 10] = [
     ("GET", "/databases/main/count", Scope::KvRead),
     ("PUT", "/databases/main/keys/k", Scope::KvWrite),
     ("DELETE", "/databases/main/keys/other", Scope::KvWrite),
-    ("GET", "/admin/databases/main/properties/rocksdb.stats", Scope::Admin),
+    (
+        "GET",
+        "/admin/databases/main/properties/rocksdb.stats",
+        Scope::Admin,
+    ),
     ("GET", "/admin/databases/main/ingest/last", Scope::Admin),
-    ("POST", "/admin/databases/main/catch-up-with-primary", Scope::Admin),
+    (
+        "POST",
+        "/admin/databases/main/catch-up-with-primary",
+        Scope::Admin,
+    ),
     ("PUT", "/admin/databases/main/checkpoint/cp", Scope::Admin),
     ("POST", "/admin/databases/main/pull", Scope::Admin),
 ];
@@ -52,13 +60,25 @@ async fn every_route_checks_its_scope() {
     .await;
     let checkpoint_dir = s.backup_path().join("cp");
     for (method, path, needs) in ROUTES {
-        assert_eq!(status(&s, method, path, None).await, 401, "{method} {path} without a token");
+        assert_eq!(
+            status(&s, method, path, None).await,
+            401,
+            "{method} {path} without a token"
+        );
         let wrong = status(&s, method, path, Some("not-a-token-at-all-xx")).await;
         assert_eq!(wrong, 401, "{method} {path} with a wrong token");
         // A database that does not exist is not revealed before authentication.
         let other = path.replace("/main/", "/secret/");
-        assert_eq!(status(&s, method, &other, None).await, 401, "{method} {other}");
-        for (secret, has) in [(READER, Scope::KvRead), (WRITER, Scope::KvWrite), (ADMIN, Scope::Admin)] {
+        assert_eq!(
+            status(&s, method, &other, None).await,
+            401,
+            "{method} {other}"
+        );
+        for (secret, has) in [
+            (READER, Scope::KvRead),
+            (WRITER, Scope::KvWrite),
+            (ADMIN, Scope::Admin),
+        ] {
             let _ = std::fs::remove_dir_all(&checkpoint_dir);
             let got = status(&s, method, path, Some(secret)).await;
             if allowed(needs, has) {
@@ -75,7 +95,12 @@ async fn every_route_checks_its_scope() {
     assert_eq!(status(&s, "GET", "/healthcheck", None).await, 200);
     assert_eq!(status(&s, "GET", "/metrics", None).await, 200);
     // 401 tells the client how to authenticate.
-    let r = s.http.get(format!("{}/databases/main/keys/k", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/databases/main/keys/k", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
 }
 
@@ -85,7 +110,13 @@ async fn without_tokens_every_route_is_open() {
     assert_eq!(status(&s, "PUT", "/databases/main/keys/k", None).await, 204);
     assert_eq!(status(&s, "GET", "/databases/main/keys/k", None).await, 200);
     assert_eq!(
-        status(&s, "GET", "/admin/databases/main/properties/rocksdb.stats", None).await,
+        status(
+            &s,
+            "GET",
+            "/admin/databases/main/properties/rocksdb.stats",
+            None
+        )
+        .await,
         200
     );
 }

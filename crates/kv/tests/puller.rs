@@ -16,7 +16,11 @@ fn folder(source: &Path, name: &str, pairs: &[(&str, &str)], complete: bool) {
     }
 }
 
-fn puller_db(path: &Path, source: &Path, schedule: Option<&str>) -> comet_kv::config::DatabaseConfig {
+fn puller_db(
+    path: &Path,
+    source: &Path,
+    schedule: Option<&str>,
+) -> comet_kv::config::DatabaseConfig {
     let mut main = db("main", path, DbMode::ReadWrite);
     main.puller = Some(PullerConfig {
         source: source.to_string_lossy().into(),
@@ -55,14 +59,25 @@ async fn ingests_complete_folders_in_order_and_never_a_half_written_one() {
     assert_eq!(body["run"]["ingested"], serde_json::json!(["export_1"]));
     assert_eq!(body["run"]["waiting_for"], "export_2");
     assert_eq!(s.get("main", "k").await, (200, "from 1".into()));
-    assert_eq!(s.get("main", "b").await.0, 404, "a folder without _SUCCESS is never read");
+    assert_eq!(
+        s.get("main", "b").await.0,
+        404,
+        "a folder without _SUCCESS is never read"
+    );
     assert_eq!(s.get("main", "c").await.0, 404, "nor one after it");
 
     std::fs::write(src.join("export_2/_SUCCESS"), b"").unwrap();
     let (_, body) = s.call("POST", "/admin/databases/main/pull").await;
-    assert_eq!(body["run"]["ingested"], serde_json::json!(["export_2", "export_10"]));
+    assert_eq!(
+        body["run"]["ingested"],
+        serde_json::json!(["export_2", "export_10"])
+    );
     assert_eq!(body["run"]["already_ingested"], 1);
-    assert_eq!(s.get("main", "k").await, (200, "from 10".into()), "later folders win");
+    assert_eq!(
+        s.get("main", "k").await,
+        (200, "from 10".into()),
+        "later folders win"
+    );
     assert_eq!(s.get("main", "x").await.0, 404);
 
     let (_, body) = s.call("POST", "/admin/databases/main/pull").await;
@@ -93,7 +108,11 @@ async fn a_failing_folder_is_retried_and_blocks_later_ones_until_fixed() {
     std::fs::remove_dir_all(src.join("export_1")).unwrap();
     folder(src, "export_1", &[("a", "1")], true);
     let (_, body) = s.call("POST", "/admin/databases/main/pull").await;
-    assert_eq!(body["run"]["ingested"], serde_json::json!(["export_1", "export_2"]), "{body}");
+    assert_eq!(
+        body["run"]["ingested"],
+        serde_json::json!(["export_1", "export_2"]),
+        "{body}"
+    );
     assert_eq!(s.get("main", "b").await, (200, "2".into()));
 }
 
@@ -129,7 +148,11 @@ async fn the_schedule_pulls_without_being_asked_and_progress_survives_a_restart(
 #[tokio::test]
 async fn a_bad_schedule_or_source_is_a_clear_error_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let main = puller_db(&dir.path().join("main"), dir.path(), Some("every five minutes"));
+    let main = puller_db(
+        &dir.path().join("main"),
+        dir.path(),
+        Some("every five minutes"),
+    );
     let config = KvConfig {
         databases: vec![main],
         ..KvConfig::default()

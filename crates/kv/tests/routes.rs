@@ -11,7 +11,14 @@ async fn values_keep_their_bytes_and_content_type() {
     let s = Server::open().await;
     let url = format!("{}/databases/main/keys/img/1", s.url);
     let png = vec![0x89u8, b'P', b'N', b'G', 0, 0xff, 0xC0];
-    let r = s.http.put(&url).header("content-type", "image/png").body(png.clone()).send().await.unwrap();
+    let r = s
+        .http
+        .put(&url)
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let r = s.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -20,7 +27,12 @@ async fn values_keep_their_bytes_and_content_type() {
 
     // No Content-Type stored: served as octet-stream. Empty values are values.
     assert_eq!(s.put("main", "plain", "").await, 204);
-    let r = s.http.get(format!("{}/databases/main/keys/plain", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/databases/main/keys/plain", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
     assert_eq!(r.bytes().await.unwrap().len(), 0);
 
@@ -41,7 +53,9 @@ async fn multi_get_and_count() {
     for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
         assert_eq!(s.put("main", k, v).await, 204);
     }
-    let (status, body) = s.call("GET", "/databases/main/keys?keys=a&keys=c&keys=zz").await;
+    let (status, body) = s
+        .call("GET", "/databases/main/keys?keys=a&keys=c&keys=zz")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["a"]["value"], "1");
     assert_eq!(body["c"]["value"], "3");
@@ -49,7 +63,9 @@ async fn multi_get_and_count() {
     let (status, body) = s.call("GET", "/databases/main/keys").await;
     assert_eq!(status, 400, "{body}");
     let many: Vec<String> = (0..1001).map(|i| format!("keys={i}")).collect();
-    let (status, _) = s.call("GET", &format!("/databases/main/keys?{}", many.join("&"))).await;
+    let (status, _) = s
+        .call("GET", &format!("/databases/main/keys?{}", many.join("&")))
+        .await;
     assert_eq!(status, 400);
     let (status, body) = s.call("GET", "/databases/main/count").await;
     assert_eq!(status, 200);
@@ -67,7 +83,12 @@ async fn unknown_database_oversized_value_and_long_key() {
     assert_eq!(s.get("nope", "k").await.0, 404);
     assert_eq!(s.put("nope", "k", "v").await, 404);
     assert_eq!(s.call("GET", "/databases/nope/count").await.0, 404);
-    assert_eq!(s.call("GET", "/admin/databases/nope/properties/rocksdb.stats").await.0, 404);
+    assert_eq!(
+        s.call("GET", "/admin/databases/nope/properties/rocksdb.stats")
+            .await
+            .0,
+        404
+    );
     assert_eq!(s.put("main", "big", &"x".repeat(1024)).await, 204);
     assert_eq!(s.put("main", "big", &"y".repeat(1025)).await, 413);
     // The refused write left the stored value alone.
@@ -103,9 +124,14 @@ async fn wrong_mode_is_409() {
     std::fs::create_dir_all(s.ingest_path().join("batch")).unwrap();
     let (status, body) = s.call("PUT", "/admin/databases/ro/ingest/batch").await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = s.call("POST", "/admin/databases/rw/catch-up-with-primary").await;
+    let (status, body) = s
+        .call("POST", "/admin/databases/rw/catch-up-with-primary")
+        .await;
     assert_eq!(status, 409);
-    assert!(body["error"].as_str().unwrap().contains("secondary"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("secondary"),
+        "{body}"
+    );
     assert_eq!(s.get("ro", "k").await, (200, "v".into()));
 }
 
@@ -125,7 +151,8 @@ async fn directories_may_not_escape_their_base() {
     build_ssts(&outside.path().join("ssts"), &[("x", "1")]);
     let batch = s.ingest_path().join("batch");
     std::fs::create_dir(&batch).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("ssts/000001.sst"), batch.join("a.sst")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("ssts/000001.sst"), batch.join("a.sst"))
+        .unwrap();
     let (status, body) = s.call("PUT", "/admin/databases/main/ingest/batch").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(s.get("main", "x").await.0, 404);
@@ -134,19 +161,35 @@ async fn directories_may_not_escape_their_base() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     outside_names.sort();
-    assert_eq!(outside_names, ["ssts", "ssts.jsonl"], "nothing written outside");
+    assert_eq!(
+        outside_names,
+        ["ssts", "ssts.jsonl"],
+        "nothing written outside"
+    );
 }
 
 #[tokio::test]
 async fn properties() {
     let s = Server::open().await;
     assert_eq!(s.put("main", "k", "v").await, 204);
-    let (status, body) = s.call("GET", "/admin/databases/main/properties/rocksdb.stats").await;
+    let (status, body) = s
+        .call("GET", "/admin/databases/main/properties/rocksdb.stats")
+        .await;
     assert_eq!(status, 200);
-    assert!(body["value"].as_str().unwrap().contains("Compaction Stats"), "{body}");
-    let (status, body) = s.call("GET", "/admin/databases/main/properties/rocksdb.estimate-num-keys").await;
+    assert!(
+        body["value"].as_str().unwrap().contains("Compaction Stats"),
+        "{body}"
+    );
+    let (status, body) = s
+        .call(
+            "GET",
+            "/admin/databases/main/properties/rocksdb.estimate-num-keys",
+        )
+        .await;
     assert_eq!((status, body["value"].as_str()), (200, Some("1")));
-    let (status, _) = s.call("GET", "/admin/databases/main/properties/no.such").await;
+    let (status, _) = s
+        .call("GET", "/admin/databases/main/properties/no.such")
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -156,9 +199,16 @@ async fn a_checkpoint_opens_as_a_database_with_the_same_data() {
     for i in 0..100 {
         assert_eq!(s.put("main", &format!("k{i}"), &format!("v{i}")).await, 204);
     }
-    let (status, body) = s.call("PUT", "/admin/databases/main/checkpoint/snap1").await;
+    let (status, body) = s
+        .call("PUT", "/admin/databases/main/checkpoint/snap1")
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(s.call("PUT", "/admin/databases/main/checkpoint/snap1").await.0, 409);
+    assert_eq!(
+        s.call("PUT", "/admin/databases/main/checkpoint/snap1")
+            .await
+            .0,
+        409
+    );
     assert_eq!(s.put("main", "k0", "changed after").await, 204);
 
     let snap = s.backup_path().join("snap1");
@@ -168,7 +218,10 @@ async fn a_checkpoint_opens_as_a_database_with_the_same_data() {
     })
     .await;
     for i in 0..100 {
-        assert_eq!(copy.get("snap", &format!("k{i}")).await, (200, format!("v{i}")));
+        assert_eq!(
+            copy.get("snap", &format!("k{i}")).await,
+            (200, format!("v{i}"))
+        );
     }
 }
 
@@ -176,15 +229,25 @@ async fn a_checkpoint_opens_as_a_database_with_the_same_data() {
 async fn ingested_keys_become_visible_and_the_last_ingest_is_recorded() {
     let s = Server::open().await;
     assert_eq!(s.put("main", "user-key", "mine").await, 204);
-    build_ssts(&s.ingest_path().join("batch1"), &[("b", "2"), ("a", "1"), ("c", "3")]);
+    build_ssts(
+        &s.ingest_path().join("batch1"),
+        &[("b", "2"), ("a", "1"), ("c", "3")],
+    );
     let (status, body) = s.call("PUT", "/admin/databases/main/ingest/batch1").await;
     assert_eq!(status, 200, "{body}");
-    let r = s.http.get(format!("{}/databases/main/keys/a", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/databases/main/keys/a", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.text().await.unwrap(), "1");
     assert_eq!(s.get("main", "c").await, (200, "3".into()));
     for spelling in ["ingest", "ingests"] {
-        let (status, body) = s.call("GET", &format!("/admin/databases/main/{spelling}/last")).await;
+        let (status, body) = s
+            .call("GET", &format!("/admin/databases/main/{spelling}/last"))
+            .await;
         assert_eq!(status, 200);
         assert_eq!(body["last"]["dir"], "batch1", "{body}");
         assert_eq!(body["last"]["files"][0], "000001.sst");
@@ -194,16 +257,25 @@ async fn ingested_keys_become_visible_and_the_last_ingest_is_recorded() {
     assert_eq!(count["count"], 4);
     assert_eq!(s.get("main", "ingest.last").await.0, 404);
     // Missing and empty directories are refused.
-    assert_eq!(s.call("PUT", "/admin/databases/main/ingest/nope").await.0, 400);
+    assert_eq!(
+        s.call("PUT", "/admin/databases/main/ingest/nope").await.0,
+        400
+    );
     std::fs::create_dir(s.ingest_path().join("empty")).unwrap();
-    assert_eq!(s.call("PUT", "/admin/databases/main/ingest/empty").await.0, 400);
+    assert_eq!(
+        s.call("PUT", "/admin/databases/main/ingest/empty").await.0,
+        400
+    );
 }
 
 #[tokio::test]
 async fn a_corrupt_sst_is_refused_and_the_database_is_untouched() {
     let s = Server::open().await;
     build_ssts(&s.ingest_path().join("good"), &[("g", "1")]);
-    assert_eq!(s.call("PUT", "/admin/databases/main/ingest/good").await.0, 200);
+    assert_eq!(
+        s.call("PUT", "/admin/databases/main/ingest/good").await.0,
+        200
+    );
     assert_eq!(s.put("main", "k", "v").await, 204);
 
     let bad = s.ingest_path().join("bad");
@@ -216,7 +288,10 @@ async fn a_corrupt_sst_is_refused_and_the_database_is_untouched() {
     std::fs::write(bad.join("000000.sst"), b"not an sst at all").unwrap();
     let (status, body) = s.call("PUT", "/admin/databases/main/ingest/bad").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("unchanged"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unchanged"),
+        "{body}"
+    );
     assert_eq!(s.get("main", "a").await.0, 404);
     assert_eq!(s.get("main", "k").await, (200, "v".into()));
     assert_eq!(s.get("main", "g").await, (200, "1".into()));
@@ -240,11 +315,18 @@ async fn a_secondary_sees_the_primarys_writes_after_catch_up() {
     assert_eq!(s.put("primary", "k", "v1").await, 204);
     assert_eq!(s.get("replica", "k").await.0, 404);
     assert_eq!(s.put("replica", "k", "x").await, 409);
-    let (status, body) = s.call("POST", "/admin/databases/replica/catch-up-with-primary").await;
+    let (status, body) = s
+        .call("POST", "/admin/databases/replica/catch-up-with-primary")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(s.get("replica", "k").await, (200, "v1".into()));
     assert_eq!(s.put("primary", "k", "v2").await, 204);
-    assert_eq!(s.call("POST", "/admin/databases/replica/catch-up-with-primary").await.0, 200);
+    assert_eq!(
+        s.call("POST", "/admin/databases/replica/catch-up-with-primary")
+            .await
+            .0,
+        200
+    );
     assert_eq!(s.get("replica", "k").await, (200, "v2".into()));
 }
 
@@ -264,7 +346,10 @@ async fn a_secondary_catches_up_on_its_interval() {
     assert_eq!(s.put("primary", "k", "v").await, 204);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while s.get("replica", "k").await.0 != 200 {
-        assert!(std::time::Instant::now() < deadline, "the replica never caught up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never caught up"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -272,13 +357,24 @@ async fn a_secondary_catches_up_on_its_interval() {
 #[tokio::test]
 async fn healthcheck_and_metrics() {
     let s = Server::open().await;
-    assert_eq!(s.call("GET", "/healthcheck").await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        s.call("GET", "/healthcheck").await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
     assert_eq!(s.put("main", "k", "v").await, 204);
     for _ in 0..3 {
         assert_eq!(s.get("main", "k").await.0, 200);
     }
     assert_eq!(s.get("main", "absent").await.0, 404);
-    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "comet_kv_requests_total{route=\"get\",db=\"main\",status=\"200\"} 3",
         "comet_kv_requests_total{route=\"get\",db=\"main\",status=\"404\"} 1",

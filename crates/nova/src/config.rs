@@ -16,7 +16,12 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(60);
 
 /// A commented config file with every key at its default (`nova config print-default`).
-pub const DEFAULT_FILE: &str = r#"# nova.yaml: every key is optional; environment variables and flags override the file.
+/// The kv section comes from the KV crate, so both daemons document it the same way.
+pub fn default_file() -> String {
+    format!("{NOVA_SECTIONS}\n{}", comet_kv::config::DEFAULT_SECTION)
+}
+
+const NOVA_SECTIONS: &str = r#"# nova.yaml: every key is optional; environment variables and flags override the file.
 
 # Where Nova keeps its database (nova.db), unpacked code and instance files.
 # Env NOVA_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/nova or ~/.local/share/nova.
@@ -86,6 +91,9 @@ pub struct FileConfig {
     pub sandbox: SandboxSection,
     #[serde(default)]
     pub runtimes: RuntimesSection,
+    /// The KV service Nova serves embedded (`/databases/...`).
+    #[serde(default)]
+    pub kv: comet_kv::KvConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +149,8 @@ pub struct Settings {
     pub python: Option<PathBuf>,
     pub agent: Option<PathBuf>,
     pub isolation: IsolationConfig,
+    /// With the default database and paths filled in.
+    pub kv: comet_kv::KvConfig,
 }
 
 impl Settings {
@@ -164,6 +174,7 @@ impl Settings {
             None => DEFAULT_IDLE_TTL,
         };
         Ok(Settings {
+            kv: file.kv.with_defaults(&data_dir),
             data_dir,
             http_addr: parse_addr(&addr)?,
             idle_ttl,
@@ -332,7 +343,8 @@ mod tests {
 
     #[test]
     fn the_printed_default_parses() {
-        let parsed: FileConfig = serde_yaml::from_str(DEFAULT_FILE).expect("default file parses");
+        let parsed: FileConfig =
+            serde_yaml::from_str(&default_file()).expect("default file parses");
         assert_eq!(parsed.http.addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
     }
 }

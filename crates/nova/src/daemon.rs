@@ -8,6 +8,7 @@ use comet::sandbox::{
     IsolationConfig, ProcessBackend, ProcessConfig, Router, find_agent, find_python,
 };
 use comet::{Executor, ExecutorConfig};
+use comet_kv::Kv;
 use comet_wasm::{WasmBackend, WasmConfig};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -29,6 +30,8 @@ pub enum StartError {
     NoAgent,
     #[error("cannot prepare the process backend: {0}")]
     Backend(std::io::Error),
+    #[error("cannot open the KV service: {0}")]
+    Kv(#[from] comet_kv::OpenError),
 }
 
 /// Opens the store and starts an executor over the process backend.
@@ -97,21 +100,42 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     Ok(Functions::new(Arc::new(store), executor, daemon))
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops every instance.
+/// Opens the KV databases the daemon serves embedded (only the daemon: a database has one
+/// writer process).
+pub async fn open_kv(settings: &Settings) -> Result<Arc<Kv>, StartError> {
+    let config = settings.kv.clone();
+    let kv = tokio::task::spawn_blocking(move || Kv::open(config))
+        .await
+        .map_err(|e| StartError::Backend(std::io::Error::other(e)))??;
+    Ok(Arc::new(kv))
+}
+
+/// Serves the API (and the KV routes, when given) on `listener` until `shutdown` resolves, then
+/// stops every instance.
 pub async fn serve(
     listener: TcpListener,
     functions: Functions,
+    kv: Option<Arc<Kv>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Err(e) = functions.prewarm_all().await {
         tracing::warn!(error = %e, "could not pre-warm functions");
     }
-    let app = crate::http::router(functions.clone());
+    let _kv_background = kv.as_ref().map(comet_kv::spawn_background).map(AbortOnDrop);
+    let app = crate::http::router(functions.clone(), kv);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     functions.executor().shutdown().await;
     served
+}
+
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|task| task.abort());
+    }
 }
 
 /// `/dev/shm/nova-wasm-<pid>` of daemons that are gone.

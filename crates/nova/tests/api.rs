@@ -459,3 +459,42 @@ async fn wasm_functions_register_invoke_and_invalid_modules_are_refused() {
     assert_eq!(status, 404, "a refused module must not be stored");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn the_kv_service_is_served_embedded() {
+    let d = TestDaemon::start().await;
+    let url = d.url("/databases/default/keys/state/counter");
+    let put = d
+        .client
+        .put(&url)
+        .header("content-type", "application/json")
+        .body("{\"n\": 1}")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 204);
+    let got = d.client.get(&url).send().await.expect("get");
+    assert_eq!(got.headers()["content-type"], "application/json");
+    assert_eq!(got.text().await.expect("body"), "{\"n\": 1}");
+    let missing = d
+        .client
+        .get(d.url("/databases/nope/keys/x"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+    let metrics = d
+        .client
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("comet_kv_requests_total{route=\"put\",db=\"default\",status=\"204\"} 1"),
+        "{metrics}"
+    );
+    d.stop().await;
+}

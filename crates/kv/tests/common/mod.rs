@@ -88,7 +88,10 @@ impl Server {
         self.http = reqwest::Client::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while Arc::strong_count(&self.kv) > 1 {
-            assert!(std::time::Instant::now() < deadline, "the server never let go of its databases");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never let go of its databases"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
@@ -138,7 +141,10 @@ impl Server {
             .unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 }
 
@@ -155,7 +161,10 @@ pub async fn raw_status(url: &str, method: &str, path: &str) -> u16 {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Writes SST files for `pairs` into `dir` with the service's own builder.

@@ -15,7 +15,7 @@ use super::args::{
 };
 use super::print;
 use super::target::Target;
-use nova::config::{DEFAULT_FILE, Overrides, Settings};
+use nova::config::{Overrides, Settings, default_file};
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let mut overrides = Overrides {
@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {
-            print!("{DEFAULT_FILE}");
+            print!("{}", default_file());
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon(args) => {
@@ -128,11 +128,12 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
     let functions = nova::daemon::assemble(&settings, true).await?;
+    let kv = nova::daemon::open_kv(&settings).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");
     // One plain line on stdout that people (and scripts) can read the address from.
     println!("Nova daemon listening on http://{addr}");
-    nova::daemon::serve(listener, functions, shutdown_signal()).await?;
+    nova::daemon::serve(listener, functions, Some(kv), shutdown_signal()).await?;
     tracing::info!("nova daemon stopped");
     Ok(ExitCode::SUCCESS)
 }

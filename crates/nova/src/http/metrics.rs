@@ -1,10 +1,15 @@
-//! `GET /metrics`: the executor's pool figures in Prometheus text format.
+//! `GET /metrics`: the executor's pool figures in Prometheus text format, then the embedded KV
+//! service's.
 
 use std::fmt::Write;
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use comet_kv::Kv;
 
 use crate::service::Functions;
 
@@ -16,7 +21,10 @@ type Family = (
     fn(&comet::PoolStats) -> u64,
 );
 
-pub async fn render(State(functions): State<Functions>) -> impl IntoResponse {
+pub async fn render(
+    State(functions): State<Functions>,
+    Extension(kv): Extension<Option<Arc<Kv>>>,
+) -> impl IntoResponse {
     let stats = functions.executor().stats();
     let mut out = String::new();
     let families: [Family; 5] = [
@@ -56,6 +64,9 @@ pub async fn render(State(functions): State<Functions>) -> impl IntoResponse {
         for s in &stats {
             let _ = writeln!(out, "{name}{{function=\"{}\"}} {}", s.function, value(s));
         }
+    }
+    if let Some(kv) = kv {
+        kv.render_metrics(&mut out);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -9,9 +9,12 @@ mod error;
 mod functions;
 mod metrics;
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use comet_kv::Kv;
 
 use crate::service::Functions;
 pub use error::ApiError;
@@ -21,12 +24,12 @@ pub const FUNCTION_BODY_LIMIT: usize = 48 * 1024 * 1024;
 /// Largest invocation payload: it must fit, with room, in one 8 MiB agent frame.
 pub const INVOKE_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
-/// The whole API over one function service.
-pub fn router(functions: Functions) -> Router {
+/// The whole API over one function service, with the KV routes when Nova serves them embedded.
+pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
     let invoke = Router::new()
         .route("/functions/{name}/invoke", post(functions::invoke))
         .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
-    Router::new()
+    let api = Router::new()
         .route("/functions", post(functions::create).get(functions::list))
         .route(
             "/functions/{name}",
@@ -40,5 +43,10 @@ pub fn router(functions: Functions) -> Router {
         .route("/health", get(functions::health))
         .route("/metrics", get(metrics::render))
         .fallback(error::not_found)
-        .with_state(functions)
+        .layer(Extension(kv.clone()))
+        .with_state(functions);
+    match kv {
+        Some(kv) => api.merge(comet_kv::http::routes(kv)),
+        None => api,
+    }
 }

@@ -40,7 +40,8 @@ impl TestDaemon {
             .await
             .expect("assemble");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(nova::daemon::serve(listener, functions, async {
+        let kv = nova::daemon::open_kv(&settings).await.expect("kv");
+        let task = tokio::spawn(nova::daemon::serve(listener, functions, Some(kv), async {
             let _ = stopped.await;
         }));
         TestDaemon {
