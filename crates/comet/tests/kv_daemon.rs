@@ -1,5 +1,6 @@
 //! The KV service as users run it: the real `comet` binary, killed and restarted, fed by
 //! `comet kv build-sst`.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 use std::collections::HashMap;
 use std::net::TcpListener;

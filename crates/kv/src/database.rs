@@ -81,14 +81,21 @@ impl Database {
         Ok(self.engine.catch_up()?)
     }
 
-    /// Ingests `files` (already checked to be inside their base) and records it.
-    pub fn ingest(&self, dir: &str, files: &[PathBuf]) -> Result<IngestRecord, KvError> {
+    /// Ingests `files` (already checked to be inside their base) and records it. `consume` moves
+    /// the files in (the puller's downloaded copies) instead of copying them (an operator's
+    /// directory stays as it was, ready to load into another database).
+    pub fn ingest(
+        &self,
+        dir: &str,
+        files: &[PathBuf],
+        consume: bool,
+    ) -> Result<IngestRecord, KvError> {
         let engine = self.writable("ingest")?;
         if files.is_empty() {
             return Err(KvError::BadRequest(format!("no .sst files in '{dir}'")));
         }
         engine
-            .ingest(files)
+            .ingest(files, consume)
             .map_err(|e| KvError::Ingest(e.to_string()))?;
         let record = IngestRecord {
             dir: dir.into(),

@@ -22,6 +22,8 @@ pub mod sst;
 pub mod value;
 
 use std::future::Future;
+
+use axum::serve::ListenerExt;
 use std::sync::Arc;
 
 pub use config::{DbMode, KvConfig};
@@ -65,6 +67,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let _background = AbortOnDrop(spawn_background(&kv));
+    // Replies are one small write each: never hold them back for Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, http::router(kv))
         .with_graceful_shutdown(shutdown)
         .await

@@ -230,7 +230,7 @@ impl Kv {
         {
             return Err(paths::PathError::Escapes(bad.display().to_string()).into());
         }
-        database.ingest(dir, &files)
+        database.ingest(dir, &files, false)
     }
 
     pub fn last_ingest(&self, db: &str) -> Result<Option<IngestRecord>, KvError> {

@@ -1,4 +1,5 @@
 //! The puller over a local source directory: order, completeness markers, skipping, retries.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 mod common;
 
@@ -160,4 +161,27 @@ async fn a_bad_schedule_or_source_is_a_clear_error_at_start() {
     .with_defaults(dir.path());
     let err = comet_kv::Kv::open(config).unwrap_err().to_string();
     assert!(err.contains("invalid schedule"), "{err}");
+}
+
+#[tokio::test]
+async fn an_object_store_url_is_a_source_too() {
+    let source = tempfile::tempdir().unwrap();
+    let src = source.path();
+    folder(src, "export_1", &[("a", "from the store")], true);
+    let url = format!("file://{}", src.display());
+    let s = Server::start(|d| KvConfig {
+        databases: vec![puller_db(&d.join("main"), Path::new(&url), None)],
+        ..KvConfig::default()
+    })
+    .await;
+    let (status, body) = s.call("POST", "/admin/databases/main/pull").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["run"]["ingested"],
+        serde_json::json!(["export_1"]),
+        "{body}"
+    );
+    assert_eq!(s.get("main", "a").await, (200, "from the store".into()));
+    // The source's files are untouched: the puller ingests its own downloaded copies.
+    assert!(src.join("export_1/000001.sst").exists());
 }

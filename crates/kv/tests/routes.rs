@@ -1,4 +1,5 @@
 //! Every KV and admin route over real HTTP and real RocksDB databases.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 mod common;
 
@@ -244,6 +245,10 @@ async fn ingested_keys_become_visible_and_the_last_ingest_is_recorded() {
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.text().await.unwrap(), "1");
     assert_eq!(s.get("main", "c").await, (200, "3".into()));
+    assert!(
+        s.ingest_path().join("batch1/000001.sst").exists(),
+        "the operator's files are copied, not consumed"
+    );
     for spelling in ["ingest", "ingests"] {
         let (status, body) = s
             .call("GET", &format!("/admin/databases/main/{spelling}/last"))
@@ -385,4 +390,42 @@ async fn healthcheck_and_metrics() {
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn synced_writes_are_served_like_any_other() {
+    let s = Server::start(|d| {
+        let mut synced = db("synced", &d.join("synced"), DbMode::ReadWrite);
+        synced.sync_writes = true;
+        KvConfig {
+            databases: vec![synced],
+            ..KvConfig::default()
+        }
+    })
+    .await;
+    let writes: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, url) = (s.http.clone(), s.url.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .put(format!("{url}/databases/synced/keys/k{i}"))
+                    .body(format!("v{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    for w in writes {
+        assert_eq!(w.await.unwrap(), 204);
+    }
+    for i in 0..20 {
+        assert_eq!(
+            s.get("synced", &format!("k{i}")).await,
+            (200, format!("v{i}"))
+        );
+    }
+    assert_eq!(s.call("DELETE", "/databases/synced/keys/k0").await.0, 204);
+    assert_eq!(s.get("synced", "k0").await.0, 404);
 }

@@ -40,8 +40,9 @@ pub trait Engine: Send + Sync + 'static {
     fn property(&self, name: &str) -> Result<Option<String>, EngineError>;
     /// A consistent copy openable as a database at `dir`, which must not exist yet.
     fn checkpoint(&self, dir: &Path) -> Result<(), EngineError>;
-    /// Adds the keys of these sorted-table files; all of them or none.
-    fn ingest(&self, files: &[PathBuf]) -> Result<(), EngineError>;
+    /// Adds the keys of these sorted-table files; all of them or none. With `consume`, the files
+    /// are moved into the database (gone from where they were); otherwise they are copied.
+    fn ingest(&self, files: &[PathBuf], consume: bool) -> Result<(), EngineError>;
     /// A secondary reads what its primary wrote since the last catch-up.
     fn catch_up(&self) -> Result<(), EngineError>;
     /// Bookkeeping kept beside, never inside, the user keyspace.

@@ -125,11 +125,10 @@ impl Engine for RocksEngine {
         Ok(Checkpoint::new(&self.db)?.create_checkpoint(dir)?)
     }
 
-    fn ingest(&self, files: &[PathBuf]) -> Result<(), EngineError> {
+    fn ingest(&self, files: &[PathBuf], consume: bool) -> Result<(), EngineError> {
         let mut opts = IngestExternalFileOptions::default();
-        // Hard links when the files share the file system (RocksDB copies otherwise): the
-        // source files stay where they are either way.
-        opts.set_move_files(true);
+        // Moving is a hard link plus unlink of the original (a copy across file systems).
+        opts.set_move_files(consume);
         Ok(self.db.ingest_external_file_opts(&opts, files.to_vec())?)
     }
 

@@ -175,7 +175,7 @@ impl Puller {
         let name = folder.name.clone();
         let progress = (self.progress_key(), folder.n.to_string());
         let result = tokio::task::spawn_blocking(move || {
-            database.ingest(&name, &files)?;
+            database.ingest(&name, &files, true)?;
             database
                 .engine()
                 .meta_put(&progress.0, progress.1.as_bytes())?;

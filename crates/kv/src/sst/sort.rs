@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use super::BuildError;
 
 pub type Record = (Vec<u8>, Vec<u8>);
+/// Receives each unique key, in order, with its last value.
+pub type Sink<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), BuildError>;
 
 pub struct Sorter {
     buffer: Vec<Record>,
@@ -66,7 +68,7 @@ impl Sorter {
     /// Feeds every unique key, in order, with its last value, to `each`.
     pub fn finish(
         mut self,
-        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BuildError>,
+        each: Sink<'_>,
     ) -> Result<(), BuildError> {
         if self.runs.is_empty() {
             for (k, v) in sorted_unique(std::mem::take(&mut self.buffer)) {

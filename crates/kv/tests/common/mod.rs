@@ -1,5 +1,5 @@
 //! A real KV server on a loopback port, over real RocksDB databases in a temporary directory.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
