@@ -66,10 +66,7 @@ impl Sorter {
     }
 
     /// Feeds every unique key, in order, with its last value, to `each`.
-    pub fn finish(
-        mut self,
-        each: Sink<'_>,
-    ) -> Result<(), BuildError> {
+    pub fn finish(mut self, each: Sink<'_>) -> Result<(), BuildError> {
         if self.runs.is_empty() {
             for (k, v) in sorted_unique(std::mem::take(&mut self.buffer)) {
                 each(&k, &v)?;
