@@ -81,7 +81,7 @@ cat > "$work/webdis.json" <<JSON
  "threads": 2, "pool_size": 64, "daemonize": false, "database": 9, "verbosity": 0,
  "logfile": "$work/webdis.log"}
 JSON
-webdis "$work/webdis.json" & pids+=($!)
+webdis "$work/webdis.json" >"$work/webdis.out" 2>&1 & pids+=($!)
 wait_http http://127.0.0.1:17379/PING
 
 echo

@@ -26,8 +26,8 @@ pub enum KvError {
     BadRequest(String),
     #[error(transparent)]
     Path(#[from] PathError),
-    #[error("value of {size} bytes is larger than the limit of {max} bytes")]
-    TooLarge { size: usize, max: usize },
+    #[error("the value is larger than the limit of {max} bytes (kv.max_value_size)")]
+    TooLarge { max: usize },
     #[error("'{0}' already exists")]
     Exists(String),
     #[error("ingest refused, the database is unchanged: {0}")]

@@ -155,7 +155,6 @@ impl Kv {
         check_key(key)?;
         if body.len() > self.max_value_size {
             return Err(KvError::TooLarge {
-                size: body.len(),
                 max: self.max_value_size,
             });
         }

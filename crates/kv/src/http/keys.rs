@@ -68,7 +68,7 @@ async fn store(
     let max = kv.max_value_size();
     let body = axum::body::to_bytes(request.into_body(), max)
         .await
-        .map_err(|_| KvError::TooLarge { size: max + 1, max })?;
+        .map_err(|_| KvError::TooLarge { max })?;
     if kv.database(&db)?.sync_writes {
         let kv = kv.clone();
         blocking(move || kv.put(&db, &key, content_type.as_deref(), &body)).await?;
