@@ -35,12 +35,12 @@ wait_http() {
   for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
   echo "nothing answers at $1" >&2; exit 1
 }
-# run_wrk NAME SCRIPT PATH_FMT [TOKEN]: one load, one table row.
+# run_wrk NAME METHOD PATH_FMT TOKEN URL: one load, one table row.
 run_wrk() {
-  local name=$1 script=$2 fmt=$3 token=${4:-} url=$5
+  local name=$1 method=$2 fmt=$3 token=$4 url=$5
   local line
-  line=$(PATH_FMT=$fmt KEYS=$keys TOKEN=$token wrk -t"$threads" -c"$connections" -d"$duration" \
-           -s "$here/$script" "$url" | grep '^RESULT')
+  line=$(METHOD=$method PATH_FMT=$fmt KEYS=$keys TOKEN=$token wrk -t"$threads" -c"$connections" \
+           -d"$duration" -s "$here/load.lua" "$url" | grep '^RESULT')
   read -r _ rps p50 p99 errors total <<<"$line"
   printf "%-34s %10s req/s   p50 %6.3f ms   p99 %6.3f ms   errors %s/%s\n" \
     "$name" "$rps" "$(echo "$p50/1000" | bc -l)" "$(echo "$p99/1000" | bc -l)" "$errors" "$total"
@@ -85,9 +85,9 @@ webdis "$work/webdis.json" >"$work/webdis.out" 2>&1 & pids+=($!)
 wait_http http://127.0.0.1:17379/PING
 
 echo
-run_wrk "comet kv GET (bearer token)" get.lua "/databases/bench/keys/k%015d" "$token" http://127.0.0.1:18080
-run_wrk "webdis GET (redis over HTTP)" get.lua "/GET/k%015d.raw" "" http://127.0.0.1:17379
-run_wrk "comet kv PUT (bearer token)" put.lua "/databases/bench/keys/k%015d" "$token" http://127.0.0.1:18080
+run_wrk "comet kv GET (bearer token)" GET "/databases/bench/keys/k%015d" "$token" http://127.0.0.1:18080
+run_wrk "webdis GET (redis over HTTP)" GET "/GET/k%015d.raw" "" http://127.0.0.1:17379
+run_wrk "comet kv PUT (bearer token)" PUT "/databases/bench/keys/k%015d" "$token" http://127.0.0.1:18080
 echo
 echo "redis-benchmark GET (RESP, no HTTP; reference):"
 redis-benchmark --dbnum 9 -c "$connections" -n 1000000 -r "$keys" -q GET k000__rand_int__ 2>/dev/null \

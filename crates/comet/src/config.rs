@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use comet_kv::KvConfig;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 /// Where the data-plane HTTP server (KV, metrics) listens when told nothing: loopback only, so a
@@ -31,8 +32,9 @@ http:
     )
 }
 
+/// A config file that cannot be read or parsed.
 #[derive(Debug, Error)]
-pub enum ConfigError {
+pub enum FileError {
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -40,6 +42,28 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+}
+
+/// Reads a YAML config file; an empty file is all defaults. Unknown keys are refused by `T`
+/// (`deny_unknown_fields`), and serde names them.
+pub fn load_file<T: DeserializeOwned + Default>(path: &Path) -> Result<T, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_yaml::from_str(&text).map_err(|e| FileError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("invalid listen address '{0}': {1}")]
     Addr(String, &'static str),
     #[error("no data directory: set --data-dir or COMET_DATA_DIR (HOME is not set)")]
@@ -81,7 +105,7 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
         let file = match &o.config_file {
-            Some(path) => FileConfig::load(path)?,
+            Some(path) => load_file::<FileConfig>(path)?,
             None => FileConfig::default(),
         };
         let data_dir = match o.data_dir.clone().or(file.data_dir) {
@@ -99,22 +123,6 @@ impl Settings {
             kv: file.kv.with_defaults(&data_dir),
             data_dir,
             http_addr,
-        })
-    }
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if text.trim().is_empty() {
-            return Ok(FileConfig::default());
-        }
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
         })
     }
 }

@@ -10,6 +10,7 @@
 pub mod config;
 mod error;
 mod executor;
+pub mod lifecycle;
 mod pool;
 
 pub use comet_sandbox as sandbox;

@@ -4,7 +4,7 @@
 //! variables and flags are read by the CLI (clap) and passed in as [`Overrides`].
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use comet::sandbox::{IsolationConfig, IsolationMode};
@@ -60,13 +60,8 @@ runtimes:
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] comet::config::FileError),
     #[error("invalid {what} '{value}': {message}")]
     Invalid {
         what: &'static str,
@@ -156,7 +151,7 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
         let file = match &o.config_file {
-            Some(path) => FileConfig::load(path)?,
+            Some(path) => comet::config::load_file::<FileConfig>(path)?,
             None => FileConfig::default(),
         };
         let data_dir = o
@@ -186,22 +181,6 @@ impl Settings {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
-    }
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if text.trim().is_empty() {
-            return Ok(FileConfig::default());
-        }
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
     }
 }
 
@@ -337,7 +316,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nova.yaml");
         std::fs::write(&path, "pool:\n  idle_tll: 5s\n").expect("write");
-        let err = FileConfig::load(&path).unwrap_err().to_string();
+        let err = comet::config::load_file::<FileConfig>(&path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("idle_tll"), "{err}");
     }
 

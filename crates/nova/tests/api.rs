@@ -322,15 +322,7 @@ async fn fifty_concurrent_http_invocations_with_max_replicas() {
         (1..=3).contains(&cold),
         "{cold} cold starts with max_replicas 3"
     );
-    let metrics = d
-        .client
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = d.text("/metrics").await;
     assert!(
         metrics.contains("nova_invocations_total{function=\"echo\"} 50"),
         "{metrics}"
@@ -483,15 +475,7 @@ async fn the_kv_service_is_served_embedded() {
         .await
         .expect("get");
     assert_eq!(missing.status(), 404);
-    let metrics = d
-        .client
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = d.text("/metrics").await;
     assert!(
         metrics.contains("comet_kv_requests_total{route=\"put\",db=\"default\",status=\"204\"} 1"),
         "{metrics}"

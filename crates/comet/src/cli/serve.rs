@@ -29,22 +29,7 @@ pub async fn run(overrides: Overrides) -> Result<ExitCode> {
         databases = ?kv,
         "comet serving"
     );
-    comet_kv::serve(Arc::new(kv), listener, shutdown_signal()).await?;
+    comet_kv::serve(Arc::new(kv), listener, comet::lifecycle::shutdown_signal()).await?;
     tracing::info!("comet stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

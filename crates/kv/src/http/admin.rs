@@ -1,4 +1,5 @@
-//! Admin routes (scope `admin`). The slow ones run on the blocking pool.
+//! Admin routes (scope `admin`). Their work runs on the blocking pool: checkpoints, ingests and
+//! catch-ups take from milliseconds to minutes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,7 +7,7 @@ use std::time::Instant;
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::reply::{authorize, blocking, finish, json};
 use crate::auth::Scope;
@@ -19,13 +20,11 @@ pub async fn catch_up(
     Path(db): Path<String>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = admin(&kv, request.headers(), &db, |kv, db| {
+    admin(kv, Route::CatchUp, db, request.headers(), |kv, db| {
         kv.catch_up(&db)?;
         Ok(json!({"database": db, "caught_up": true}))
     })
-    .await;
-    finish(&kv, Route::CatchUp, &db, started, result)
+    .await
 }
 
 pub async fn property(
@@ -33,13 +32,11 @@ pub async fn property(
     Path((db, name)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = admin(&kv, request.headers(), &db, move |kv, db| {
+    admin(kv, Route::Property, db, request.headers(), move |kv, db| {
         let value = kv.property(&db, &name)?;
         Ok(json!({"database": db, "property": name, "value": value}))
     })
-    .await;
-    finish(&kv, Route::Property, &db, started, result)
+    .await
 }
 
 pub async fn checkpoint(
@@ -47,13 +44,17 @@ pub async fn checkpoint(
     Path((db, dir)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = admin(&kv, request.headers(), &db, move |kv, db| {
-        let path = kv.checkpoint(&db, &dir)?;
-        Ok(json!({"database": db, "checkpoint": dir, "path": path}))
-    })
-    .await;
-    finish(&kv, Route::Checkpoint, &db, started, result)
+    admin(
+        kv,
+        Route::Checkpoint,
+        db,
+        request.headers(),
+        move |kv, db| {
+            let path = kv.checkpoint(&db, &dir)?;
+            Ok(json!({"database": db, "checkpoint": dir, "path": path}))
+        },
+    )
+    .await
 }
 
 pub async fn ingest(
@@ -74,13 +75,11 @@ pub async fn ingest_dir_named_last(
 }
 
 async fn ingest_dir(kv: Arc<Kv>, db: String, dir: String, request: Request) -> Response {
-    let started = Instant::now();
-    let result = admin(&kv, request.headers(), &db, move |kv, db| {
+    admin(kv, Route::Ingest, db, request.headers(), move |kv, db| {
         let record = kv.ingest(&db, &dir)?;
         Ok(json!({"database": db, "ingested": record}))
     })
-    .await;
-    finish(&kv, Route::Ingest, &db, started, result)
+    .await
 }
 
 pub async fn last_ingest(
@@ -88,37 +87,41 @@ pub async fn last_ingest(
     Path(db): Path<String>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = admin(&kv, request.headers(), &db, |kv, db| {
+    admin(kv, Route::LastIngest, db, request.headers(), |kv, db| {
         let last = kv.last_ingest(&db)?;
         Ok(json!({"database": db, "last": last}))
     })
-    .await;
-    finish(&kv, Route::LastIngest, &db, started, result)
+    .await
 }
 
 /// Runs the database's puller now; answers when the run is over.
 pub async fn pull(State(kv): State<Arc<Kv>>, Path(db): Path<String>, request: Request) -> Response {
     let started = Instant::now();
-    let headers = request.headers().clone();
-    let result = async {
-        authorize(&kv, &headers, Scope::Admin)?;
-        let report = kv.puller(&db)?.run().await;
-        Ok(json(json!({"database": db, "run": report})))
-    }
-    .await;
+    let result = match authorize(&kv, request.headers(), Scope::Admin) {
+        Ok(()) => match kv.puller(&db) {
+            Ok(puller) => Ok(json(json!({"database": db, "run": puller.run().await}))),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     finish(&kv, Route::Pull, &db, started, result)
 }
 
-/// Authorizes as admin, then runs `work` on the blocking pool.
+/// Authorizes as admin, runs `work` on the blocking pool, answers and records the request.
 async fn admin(
-    kv: &Arc<Kv>,
+    kv: Arc<Kv>,
+    route: Route,
+    db: String,
     headers: &HeaderMap,
-    db: &str,
-    work: impl FnOnce(&Kv, String) -> Result<serde_json::Value, KvError> + Send + 'static,
-) -> Result<Response, KvError> {
-    authorize(kv, headers, Scope::Admin)?;
-    let kv = kv.clone();
-    let db = db.to_string();
-    blocking(move || work(&kv, db)).await.map(json)
+    work: impl FnOnce(&Kv, String) -> Result<Value, KvError> + Send + 'static,
+) -> Response {
+    let started = Instant::now();
+    let result = match authorize(&kv, headers, Scope::Admin) {
+        Ok(()) => {
+            let (worker, name) = (kv.clone(), db.clone());
+            blocking(move || work(&worker, name)).await.map(json)
+        }
+        Err(e) => Err(e),
+    };
+    finish(&kv, route, &db, started, result)
 }

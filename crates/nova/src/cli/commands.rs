@@ -133,25 +133,15 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");
     // One plain line on stdout that people (and scripts) can read the address from.
     println!("Nova daemon listening on http://{addr}");
-    nova::daemon::serve(listener, functions, Some(kv), shutdown_signal()).await?;
+    nova::daemon::serve(
+        listener,
+        functions,
+        Some(kv),
+        comet::lifecycle::shutdown_signal(),
+    )
+    .await?;
     tracing::info!("nova daemon stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    tracing::info!("shutting down: stopping instances");
 }
 
 fn register_config(args: RegisterArgs) -> Result<FunctionConfig> {

@@ -62,6 +62,12 @@ impl TestDaemon {
         }
     }
 
+    /// The body of `GET path`.
+    pub async fn text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.expect("get");
+        response.text().await.expect("body")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
