@@ -148,7 +148,7 @@ fn build_sst_then_ingest_through_the_daemon() {
     let input = dir.path().join("data.csv");
     let mut csv = String::from("id,name,payload\n");
     // Unsorted, with a repeated key whose last value must win.
-    for i in (0..3000).rev() {
+    for i in (0..30000).rev() {
         csv.push_str(&format!("user{i:05},name{i},\"{{\"\"n\"\": {i}}}\"\n"));
     }
     csv.push_str("user00007,name7,\"{\"\"n\"\": \"\"last\"\"}\"\n");
@@ -182,7 +182,9 @@ fn build_sst_then_ingest_through_the_daemon() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("3001 records, 3000 keys"), "{stdout}");
+    assert!(stdout.contains("30001 records, 30000 keys"), "{stdout}");
+    // 30,000 records do not fit in 1 MiB: the input was sorted in runs spilled to disk.
+    assert!(!stdout.contains("(0 sorted runs"), "{stdout}");
 
     let config = dir.path().join("comet.yaml");
     std::fs::write(&config, "").unwrap();
@@ -229,6 +231,26 @@ fn build_sst_names_the_bad_line_and_writes_nothing() {
         })
         .count();
     assert_eq!(ssts, 0);
+    // A column the header does not have.
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, "id,payload\nk,v\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_comet"))
+        .args([
+            "kv",
+            "build-sst",
+            "--key-field",
+            "id",
+            "--value-field",
+            "paylaod",
+            "--input",
+        ])
+        .arg(&csv)
+        .arg("--output")
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column 'paylaod'"));
     // An unknown format is a usage error.
     let out = Command::new(env!("CARGO_BIN_EXE_comet"))
         .args(["kv", "build-sst", "--input", "x.txt", "--output", "o"])

@@ -28,6 +28,8 @@ pub enum KvError {
     Path(#[from] PathError),
     #[error("the value is larger than the limit of {max} bytes (kv.max_value_size)")]
     TooLarge { max: usize },
+    #[error("the values asked for add up to {total} bytes, more than {max}: ask for fewer keys")]
+    ResponseTooLarge { total: usize, max: usize },
     #[error("'{0}' already exists")]
     Exists(String),
     #[error("ingest refused, the database is unchanged: {0}")]
@@ -48,7 +50,7 @@ impl KvError {
             KvError::UnknownDatabase(_) | KvError::KeyNotFound => 404,
             KvError::WrongMode { .. } | KvError::Exists(_) | KvError::NoPuller(_) => 409,
             KvError::BadRequest(_) | KvError::Path(_) | KvError::Ingest(_) => 400,
-            KvError::TooLarge { .. } => 413,
+            KvError::TooLarge { .. } | KvError::ResponseTooLarge { .. } => 413,
             KvError::Auth(AuthError::Config(..)) | KvError::Engine(_) | KvError::Io(_) => 500,
         }
     }

@@ -200,6 +200,9 @@ impl Kv {
     }
 
     pub fn property(&self, db: &str, name: &str) -> Result<String, KvError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(KvError::BadRequest(format!("no such property '{name}'")));
+        }
         self.database(db)?
             .engine()
             .property(name)?
@@ -213,8 +216,12 @@ impl Kv {
         if target.symlink_metadata().is_ok() {
             return Err(KvError::Exists(dir.into()));
         }
-        database.engine().checkpoint(&target)?;
-        Ok(target)
+        match database.engine().checkpoint(&target) {
+            Ok(()) => Ok(target),
+            // Another checkpoint to the same name won the race.
+            Err(_) if target.symlink_metadata().is_ok() => Err(KvError::Exists(dir.into())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Ingests the `.sst` files of `<ingest_path>/<dir>`, in name order.

@@ -2,7 +2,9 @@
 //!
 //! Layout: `0xC0 0x4B <len: u8> <content type: len bytes> <body>`. `0xC0` never starts valid
 //! UTF-8, so a text value ingested from someone else's SST files is never mistaken for one of
-//! ours; such foreign values (no header) are served verbatim as `application/octet-stream`.
+//! ours, and the Content-Type must be printable ASCII, so a binary one rarely is (the odds are
+//! those of its first three bytes being `C0 4B 00`, or of a longer run of printable bytes after
+//! `C0 4B n`); such foreign values are served verbatim as `application/octet-stream`.
 
 use bytes::Bytes;
 
@@ -34,7 +36,13 @@ pub struct StoredValue {
 impl StoredValue {
     pub fn decode(raw: Bytes) -> StoredValue {
         let body_start = match raw.get(..3) {
-            Some([0xC0, 0x4B, len]) if raw.len() >= 3 + *len as usize => 3 + *len as usize,
+            Some([0xC0, 0x4B, len])
+                if raw
+                    .get(3..3 + *len as usize)
+                    .is_some_and(|ct| ct.iter().all(|b| (0x20..0x7f).contains(b))) =>
+            {
+                3 + *len as usize
+            }
             _ => 0,
         };
         StoredValue { raw, body_start }
@@ -69,7 +77,13 @@ mod tests {
 
     #[test]
     fn foreign_values_are_served_verbatim() {
-        for raw in [&b"plain text"[..], b"", b"\xC0", b"\xC0\x4B\x09short"] {
+        for raw in [
+            &b"plain text"[..],
+            b"",
+            b"\xC0",
+            b"\xC0\x4B\x09short",
+            b"\xC0\x4B\x02\x00\xff..",
+        ] {
             let v = StoredValue::decode(Bytes::copy_from_slice(raw));
             assert_eq!(v.content_type(), DEFAULT_CONTENT_TYPE);
             assert_eq!(&v.body()[..], raw);

@@ -13,7 +13,7 @@ const WRITER: &str = "writer-token-0123456789";
 const ADMIN: &str = "admin-token-0123456789";
 
 /// (method, path, scope the route needs)
-const ROUTES: [(&str, &str, Scope); 10] = [
+const ROUTES: [(&str, &str, Scope); 13] = [
     ("GET", "/databases/main/keys/k", Scope::KvRead),
     ("GET", "/databases/main/keys?keys=k", Scope::KvRead),
     ("GET", "/databases/main/count", Scope::KvRead),
@@ -32,6 +32,9 @@ const ROUTES: [(&str, &str, Scope); 10] = [
     ),
     ("PUT", "/admin/databases/main/checkpoint/cp", Scope::Admin),
     ("POST", "/admin/databases/main/pull", Scope::Admin),
+    ("PUT", "/admin/databases/main/ingest/batch", Scope::Admin),
+    ("PUT", "/admin/databases/main/ingest/last", Scope::Admin),
+    ("GET", "/admin/databases/main/ingests/last", Scope::Admin),
 ];
 
 async fn status(s: &Server, method: &str, path: &str, bearer: Option<&str>) -> u16 {

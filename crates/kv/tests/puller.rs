@@ -147,6 +147,75 @@ async fn the_schedule_pulls_without_being_asked_and_progress_survives_a_restart(
 }
 
 #[tokio::test]
+async fn an_empty_complete_folder_is_passed_over_and_subfolders_are_not_read() {
+    let source = tempfile::tempdir().unwrap();
+    let src = source.path();
+    std::fs::create_dir(src.join("export_1")).unwrap();
+    std::fs::write(src.join("export_1/_SUCCESS"), b"").unwrap();
+    folder(src, "export_2", &[("a", "2")], true);
+    // A writer's leftover inside a complete folder is not part of it.
+    build_ssts(
+        &src.join("export_2/_temporary"),
+        &[("a", "stale"), ("t", "temp")],
+    );
+    let s = server(src, None).await;
+    let (_, body) = s.call("POST", "/admin/databases/main/pull").await;
+    assert_eq!(
+        body["run"]["empty"],
+        serde_json::json!(["export_1"]),
+        "{body}"
+    );
+    assert_eq!(
+        body["run"]["ingested"],
+        serde_json::json!(["export_2"]),
+        "{body}"
+    );
+    assert_eq!(s.get("main", "a").await, (200, "2".into()));
+    assert_eq!(s.get("main", "t").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_pull_outlives_a_client_that_gives_up() {
+    let source = tempfile::tempdir().unwrap();
+    let src = source.path();
+    folder(src, "export_1", &[("a", "1")], true);
+    std::fs::write(src.join("export_1/000001.sst"), b"corrupt").unwrap();
+    let s = Server::start(|d| {
+        let mut main = puller_db(&d.join("main"), src, None);
+        if let Some(p) = main.puller.as_mut() {
+            p.retries = 3;
+            p.retry_backoff = Duration::from_millis(400);
+        }
+        KvConfig {
+            databases: vec![main],
+            ..KvConfig::default()
+        }
+    })
+    .await;
+    // The first client gives up after 100 ms; its run goes on (attempts 1..3, ~1.2 s).
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        impatient
+            .post(format!("{}/admin/databases/main/pull", s.url))
+            .send()
+            .await
+            .is_err()
+    );
+    // A second run waits for the first instead of running beside it.
+    let (_, body) = s.call("POST", "/admin/databases/main/pull").await;
+    assert_eq!(body["run"]["failed"]["attempts"], 3, "{body}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_bad_schedule_or_source_is_a_clear_error_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let main = puller_db(
@@ -161,6 +230,14 @@ async fn a_bad_schedule_or_source_is_a_clear_error_at_start() {
     .with_defaults(dir.path());
     let err = comet_kv::Kv::open(config).unwrap_err().to_string();
     assert!(err.contains("invalid schedule"), "{err}");
+    let main = puller_db(&dir.path().join("main"), &dir.path().join("absent"), None);
+    let config = KvConfig {
+        databases: vec![main],
+        ..KvConfig::default()
+    }
+    .with_defaults(dir.path());
+    let err = comet_kv::Kv::open(config).unwrap_err().to_string();
+    assert!(err.contains("source") && err.contains("absent"), "{err}");
 }
 
 #[tokio::test]

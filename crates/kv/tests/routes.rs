@@ -94,6 +94,12 @@ async fn unknown_database_oversized_value_and_long_key() {
     assert_eq!(s.put("main", "big", &"y".repeat(1025)).await, 413);
     // The refused write left the stored value alone.
     assert_eq!(s.get("main", "big").await, (200, "x".repeat(1024)));
+    // Values that add up to more than the limit in one multi-get: 413, ask for fewer.
+    assert_eq!(s.put("main", "big2", &"z".repeat(1000)).await, 204);
+    let (status, body) = s
+        .call("GET", "/databases/main/keys?keys=big&keys=big2")
+        .await;
+    assert_eq!(status, 413, "{body}");
     let long_key = "k".repeat(4097);
     assert_eq!(s.put("main", &long_key, "v").await, 400);
     assert_eq!(s.call("GET", "/no/such/route").await.0, 404);
@@ -283,14 +289,15 @@ async fn a_corrupt_sst_is_refused_and_the_database_is_untouched() {
     );
     assert_eq!(s.put("main", "k", "v").await, 204);
 
+    // A good file, then one whose footer is broken: all or nothing.
     let bad = s.ingest_path().join("bad");
     build_ssts(&bad, &[("a", "new"), ("k", "overwritten?")]);
-    let sst = bad.join("000001.sst");
-    let mut bytes = std::fs::read(&sst).unwrap();
+    let broken = bad.join("000002.sst");
+    std::fs::copy(bad.join("000001.sst"), &broken).unwrap();
+    let mut bytes = std::fs::read(&broken).unwrap();
     let len = bytes.len();
-    bytes[len - 20..].fill(0xAB); // the footer
-    std::fs::write(&sst, &bytes).unwrap();
-    std::fs::write(bad.join("000000.sst"), b"not an sst at all").unwrap();
+    bytes[len - 20..].fill(0xAB);
+    std::fs::write(&broken, &bytes).unwrap();
     let (status, body) = s.call("PUT", "/admin/databases/main/ingest/bad").await;
     assert_eq!(status, 400, "{body}");
     assert!(

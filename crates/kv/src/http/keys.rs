@@ -65,17 +65,34 @@ async fn store(
                 .to_string(),
         ),
     };
-    let max = kv.max_value_size();
-    let body = axum::body::to_bytes(request.into_body(), max)
-        .await
-        .map_err(|_| KvError::TooLarge { max })?;
-    if kv.database(&db)?.sync_writes {
-        let kv = kv.clone();
-        blocking(move || kv.put(&db, &key, content_type.as_deref(), &body)).await?;
-    } else {
-        kv.put(&db, &key, content_type.as_deref(), &body)?;
-    }
+    let body = read_body(request, kv.max_value_size()).await?;
+    // Writes go to the blocking pool: a RocksDB write stall (or a synced write) must not hold
+    // up the async workers, which keep serving reads, health checks and metrics meanwhile.
+    let kv = kv.clone();
+    blocking(move || kv.put(&db, &key, content_type.as_deref(), &body)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The body, refused with 413 past `max` bytes (announced or sent), 400 if it cannot be read.
+async fn read_body(request: Request, max: usize) -> Result<bytes::Bytes, KvError> {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(KvError::TooLarge { max });
+    }
+    axum::body::to_bytes(request.into_body(), max)
+        .await
+        .map_err(|e| {
+            let too_long = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_long {
+                KvError::TooLarge { max }
+            } else {
+                KvError::BadRequest(format!("cannot read the body: {e}"))
+            }
+        })
 }
 
 pub async fn delete(
@@ -95,37 +112,61 @@ async fn remove(
     headers: &HeaderMap,
 ) -> Result<Response, KvError> {
     authorize(kv, headers, Scope::KvWrite)?;
-    if kv.database(&db)?.sync_writes {
-        let kv = kv.clone();
-        blocking(move || kv.delete(&db, &key)).await?;
-    } else {
-        kv.delete(&db, &key)?;
-    }
+    let kv = kv.clone();
+    blocking(move || kv.delete(&db, &key)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `?keys=a&keys=b` → `{"a": {"content_type": …, "value": …}, "b": null}`; a body that is not
-/// UTF-8 comes as `value_base64` instead of `value`.
+/// UTF-8 comes as `value_base64` instead of `value`. A key asked twice is answered once, and the
+/// values together may not pass `max_value_size` (413: ask for fewer keys).
 pub async fn multi_get(
     State(kv): State<Arc<Kv>>,
     Path(db): Path<String>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let result = authorize(&kv, request.headers(), Scope::KvRead).and_then(|()| {
-        let query = request.uri().query().unwrap_or("");
-        let keys: Vec<String> = form_urlencoded::parse(query.as_bytes())
-            .filter(|(name, _)| name == "keys" || name == "keys[]")
-            .map(|(_, v)| v.into_owned())
-            .collect();
-        let values = kv.multi_get(&db, &keys)?;
-        let mut out = Map::new();
-        for (key, value) in keys.into_iter().zip(values) {
-            out.insert(key, value.map(value_json).unwrap_or(Value::Null));
+    let result = match authorize(&kv, request.headers(), Scope::KvRead) {
+        Ok(()) => {
+            let keys = requested_keys(request.uri().query().unwrap_or(""));
+            let (worker, name) = (kv.clone(), db.clone());
+            blocking(move || {
+                let values = worker.multi_get(&name, &keys)?;
+                multi_get_json(keys, values, worker.max_value_size())
+            })
+            .await
         }
-        Ok(json(Value::Object(out)))
-    });
+        Err(e) => Err(e),
+    };
     finish(&kv, Route::MultiGet, &db, started, result)
+}
+
+fn requested_keys(query: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "keys" || name == "keys[]")
+        .map(|(_, v)| v.into_owned())
+        .filter(|k| seen.insert(k.clone()))
+        .collect()
+}
+
+fn multi_get_json(
+    keys: Vec<String>,
+    values: Vec<Option<StoredValue>>,
+    max_total: usize,
+) -> Result<Response, KvError> {
+    let total: usize = values.iter().flatten().map(|v| v.body().len()).sum();
+    if total > max_total {
+        return Err(KvError::ResponseTooLarge {
+            total,
+            max: max_total,
+        });
+    }
+    let mut out = Map::new();
+    for (key, value) in keys.into_iter().zip(values) {
+        out.insert(key, value.map(value_json).unwrap_or(Value::Null));
+    }
+    Ok(json(Value::Object(out)))
 }
 
 fn value_json(value: StoredValue) -> Value {

@@ -39,6 +39,8 @@ pub struct PullReport {
     pub ingested: Vec<String>,
     /// Folders found that an earlier run ingested.
     pub already_ingested: usize,
+    /// Complete folders that held no `.sst` file: passed over, counted as done.
+    pub empty: Vec<String>,
     /// The first folder without `_SUCCESS`, where the run stopped.
     pub waiting_for: Option<String>,
     /// The folder that failed every attempt, and why.
@@ -50,6 +52,14 @@ pub struct Failure {
     pub folder: String,
     pub attempts: u32,
     pub error: String,
+}
+
+/// What ingesting one folder did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ingested {
+    Files,
+    /// A complete folder without `.sst` files: nothing to load, but done.
+    Nothing,
 }
 
 pub struct Puller {
@@ -106,7 +116,24 @@ impl Puller {
     }
 
     /// One run; errors are reported, never raised, so a scheduled run cannot stop the loop.
-    pub async fn run(&self) -> PullReport {
+    /// The run is a task of its own: a caller that goes away (an HTTP client disconnecting)
+    /// does not cut it short, so the one-run-at-a-time lock is held until the run is over.
+    pub async fn run(self: &Arc<Self>) -> PullReport {
+        let puller = self.clone();
+        match tokio::spawn(async move { puller.run_now().await }).await {
+            Ok(report) => report,
+            Err(e) => PullReport {
+                failed: Some(Failure {
+                    folder: String::new(),
+                    attempts: 1,
+                    error: format!("the run panicked: {e}"),
+                }),
+                ..PullReport::default()
+            },
+        }
+    }
+
+    async fn run_now(&self) -> PullReport {
         let _one_at_a_time = self.running.lock().await;
         let mut report = PullReport::default();
         let folders = match self.source.folders(&self.config.base).await {
@@ -131,7 +158,8 @@ impl Puller {
                 break;
             }
             match self.ingest_with_retries(&folder).await {
-                Ok(()) => report.ingested.push(folder.name),
+                Ok(Ingested::Files) => report.ingested.push(folder.name),
+                Ok(Ingested::Nothing) => report.empty.push(folder.name),
                 Err(failure) => {
                     report.failed = Some(failure);
                     break;
@@ -144,12 +172,12 @@ impl Puller {
         report
     }
 
-    async fn ingest_with_retries(&self, folder: &Folder) -> Result<(), Failure> {
+    async fn ingest_with_retries(&self, folder: &Folder) -> Result<Ingested, Failure> {
         let attempts = self.config.retries.max(1);
         let mut error = String::new();
         for attempt in 1..=attempts {
             match self.ingest(folder).await {
-                Ok(()) => return Ok(()),
+                Ok(done) => return Ok(done),
                 Err(e) => {
                     error = e.to_string();
                     tracing::warn!(db = %self.database.name, folder = %folder.name, attempt, %error, "pull failed");
@@ -166,7 +194,7 @@ impl Puller {
         })
     }
 
-    async fn ingest(&self, folder: &Folder) -> Result<(), KvError> {
+    async fn ingest(&self, folder: &Folder) -> Result<Ingested, KvError> {
         let dir = self.staging.join(&folder.name);
         let _ = tokio::fs::remove_dir_all(&dir).await;
         tokio::fs::create_dir_all(&dir).await?;
@@ -175,11 +203,16 @@ impl Puller {
         let name = folder.name.clone();
         let progress = (self.progress_key(), folder.n.to_string());
         let result = tokio::task::spawn_blocking(move || {
-            database.ingest(&name, &files, true)?;
+            let done = if files.is_empty() {
+                Ingested::Nothing
+            } else {
+                database.ingest(&name, &files, true)?;
+                Ingested::Files
+            };
             database
                 .engine()
                 .meta_put(&progress.0, progress.1.as_bytes())?;
-            Ok::<_, KvError>(())
+            Ok::<_, KvError>(done)
         })
         .await
         .map_err(|e| KvError::Io(std::io::Error::other(e.to_string())))?;
@@ -191,7 +224,9 @@ impl Puller {
     pub fn spawn_schedule(self: Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
         let schedule = self.schedule.clone()?;
         Some(tokio::spawn(async move {
-            for next in schedule.upcoming(chrono::Utc) {
+            // The next time after now, every time: a run longer than the period skips the
+            // ticks it overran instead of replaying them back to back.
+            while let Some(next) = schedule.upcoming(chrono::Utc).next() {
                 let wait = (next - chrono::Utc::now())
                     .to_std()
                     .unwrap_or(Duration::ZERO);

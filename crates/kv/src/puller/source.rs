@@ -69,16 +69,21 @@ impl Source {
             .is_ok()
     }
 
-    /// Downloads the folder's `.sst` files into `dir`; returns their paths, sorted.
+    /// Downloads the `.sst` files directly inside the folder into `dir`; returns their paths,
+    /// sorted.
     pub async fn download_ssts(
         &self,
         folder: &Folder,
         dir: &Path,
     ) -> Result<Vec<PathBuf>, KvError> {
-        let mut objects = self.store.list(Some(&folder.location));
+        // Only the folder's own files: not its subfolders (a writer's leftover `_temporary`).
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&folder.location))
+            .await
+            .map_err(source_error)?;
         let mut files = Vec::new();
-        while let Some(meta) = objects.next().await {
-            let meta = meta.map_err(source_error)?;
+        for meta in listing.objects {
             let Some(name) = meta.location.filename().filter(|n| n.ends_with(".sst")) else {
                 continue;
             };

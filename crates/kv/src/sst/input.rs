@@ -101,13 +101,18 @@ fn read_csv(
         let headers = reader
             .byte_headers()
             .map_err(|e| BuildError::Input(1, e.to_string()))?;
-        let find = |name: &str, fallback: usize| {
+        let find = |name: &str| {
             headers
                 .iter()
                 .position(|h| h == name.as_bytes())
-                .unwrap_or(fallback)
+                .ok_or_else(|| {
+                    BuildError::Input(
+                        1,
+                        format!("no column '{name}' in the header (or pass --no-header)"),
+                    )
+                })
         };
-        (find(&fields.key, 0), find(&fields.value, 1))
+        (find(&fields.key)?, find(&fields.value)?)
     } else {
         (0, 1)
     };

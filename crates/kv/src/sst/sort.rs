@@ -53,14 +53,11 @@ impl Sorter {
         let records = sorted_unique(std::mem::take(&mut self.buffer));
         self.buffered_bytes = 0;
         let path = self.spill_dir.join(format!("run-{:06}", self.runs.len()));
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        let mut out = RunWriter::create(&path)?;
         for (k, v) in &records {
-            out.write_all(&(k.len() as u32).to_le_bytes())?;
-            out.write_all(&(v.len() as u32).to_le_bytes())?;
-            out.write_all(k)?;
-            out.write_all(v)?;
+            out.write(k, v)?;
         }
-        out.flush()?;
+        out.finish()?;
         self.runs.push(path);
         Ok(())
     }
@@ -76,40 +73,89 @@ impl Sorter {
         if !self.buffer.is_empty() {
             self.spill()?;
         }
-        let mut readers = self
-            .runs
-            .iter()
-            .map(|p| Ok(RunReader::new(File::open(p)?)))
-            .collect::<Result<Vec<_>, BuildError>>()?;
-        // Min-heap on key; among equal keys the later run (higher index) pops last and wins.
-        let mut heap = BinaryHeap::new();
-        for (i, reader) in readers.iter_mut().enumerate() {
-            if let Some((k, v)) = reader.next_record()? {
-                heap.push(Reverse((k, i, v)));
-            }
+        // At most MAX_FAN_IN runs are open at once (each holds a file and a read buffer): more
+        // are first merged, oldest first so later input still wins, into fewer, longer runs.
+        let buffer = (self.memory_limit / MAX_FAN_IN).clamp(64 * 1024, 1 << 20);
+        let mut runs = std::mem::take(&mut self.runs);
+        let mut next = runs.len();
+        while runs.len() > MAX_FAN_IN {
+            let group: Vec<PathBuf> = runs.drain(..MAX_FAN_IN).collect();
+            let merged = self.spill_dir.join(format!("run-{next:06}"));
+            next += 1;
+            let mut out = RunWriter::create(&merged)?;
+            merge(&group, buffer, &mut |k, v| out.write(k, v))?;
+            out.finish()?;
+            runs.insert(0, merged);
         }
-        let mut pending: Option<Record> = None;
-        while let Some(Reverse((key, run, value))) = heap.pop() {
-            if let Some(next) = readers[run].next_record()? {
-                heap.push(Reverse((next.0, run, next.1)));
-            }
-            match &mut pending {
-                Some((k, v)) if *k == key => *v = value,
-                _ => {
-                    if let Some((k, v)) = pending.take() {
-                        each(&k, &v)?;
-                    }
-                    pending = Some((key, value));
-                }
-            }
-        }
-        if let Some((k, v)) = pending {
-            each(&k, &v)?;
-        }
-        for run in &self.runs {
+        merge(&runs, buffer, each)?;
+        for run in &runs {
             let _ = std::fs::remove_file(run);
         }
         Ok(())
+    }
+}
+
+/// Most runs merged at once.
+const MAX_FAN_IN: usize = 64;
+
+/// Merges sorted runs (later runs win on equal keys) into `each`, then deletes them.
+fn merge(runs: &[PathBuf], buffer: usize, each: Sink<'_>) -> Result<(), BuildError> {
+    let mut readers = runs
+        .iter()
+        .map(|p| Ok(RunReader::new(File::open(p)?, buffer)))
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    // Min-heap on key; among equal keys the later run (higher index) pops last and wins.
+    let mut heap = BinaryHeap::new();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if let Some((k, v)) = reader.next_record()? {
+            heap.push(Reverse((k, i, v)));
+        }
+    }
+    let mut pending: Option<Record> = None;
+    while let Some(Reverse((key, run, value))) = heap.pop() {
+        if let Some(next) = readers[run].next_record()? {
+            heap.push(Reverse((next.0, run, next.1)));
+        }
+        match &mut pending {
+            Some((k, v)) if *k == key => *v = value,
+            _ => {
+                if let Some((k, v)) = pending.take() {
+                    each(&k, &v)?;
+                }
+                pending = Some((key, value));
+            }
+        }
+    }
+    if let Some((k, v)) = pending {
+        each(&k, &v)?;
+    }
+    for run in runs {
+        let _ = std::fs::remove_file(run);
+    }
+    Ok(())
+}
+
+struct RunWriter {
+    out: BufWriter<File>,
+}
+
+impl RunWriter {
+    fn create(path: &Path) -> Result<RunWriter, BuildError> {
+        Ok(RunWriter {
+            out: BufWriter::with_capacity(1 << 20, File::create(path)?),
+        })
+    }
+
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), BuildError> {
+        self.out.write_all(&(key.len() as u32).to_le_bytes())?;
+        self.out.write_all(&(value.len() as u32).to_le_bytes())?;
+        self.out.write_all(key)?;
+        self.out.write_all(value)?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), BuildError> {
+        Ok(self.out.flush()?)
     }
 }
 
@@ -131,9 +177,9 @@ struct RunReader {
 }
 
 impl RunReader {
-    fn new(file: File) -> RunReader {
+    fn new(file: File, buffer: usize) -> RunReader {
         RunReader {
-            inner: BufReader::with_capacity(1 << 20, file),
+            inner: BufReader::with_capacity(buffer, file),
         }
     }
 
@@ -183,15 +229,20 @@ mod tests {
             expected.insert(k.clone(), v.clone());
         }
         let expected: Vec<_> = expected.into_iter().collect();
-        for limit in [usize::MAX, 4096] {
+        // In memory; spilled into a few runs; spilled into more runs than one merge takes.
+        for limit in [usize::MAX, 65536, 4096] {
             let mut sorter = Sorter::new(limit, dir.path());
             for (k, v) in &input {
                 sorter
                     .push(k.clone().into_bytes(), v.clone().into_bytes())
                     .unwrap();
             }
-            let spilled = sorter.runs() > 0;
-            assert_eq!(spilled, limit == 4096);
+            let runs = sorter.runs();
+            match limit {
+                usize::MAX => assert_eq!(runs, 0),
+                65536 => assert!((1..=MAX_FAN_IN).contains(&runs), "{runs}"),
+                _ => assert!(runs > MAX_FAN_IN, "{runs}"),
+            }
             assert_eq!(collect(sorter), expected, "limit {limit}");
         }
     }
