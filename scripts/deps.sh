@@ -12,7 +12,8 @@ declare -A NEED=(
 )
 # Libraries checked by package name: RocksDB is linked from Debian's build (minutes instead of
 # the 35 CPU-minutes of building it from source), and its Rust bindings are generated with libclang.
-PACKAGES=(librocksdb-dev libclang-dev "$@")
+# python3-requests: the context-exchange tests drive the server the way real (Python) clients do.
+PACKAGES=(librocksdb-dev libclang-dev python3-requests "$@")
 
 missing=()
 for cmd in "${!NEED[@]}"; do

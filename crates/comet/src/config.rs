@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use comet_context::ContextConfig;
 use comet_kv::KvConfig;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,12 +24,15 @@ pub fn default_file() -> String {
 # data_dir: /var/lib/comet
 
 http:
-  # The data-plane HTTP server: KV routes, /healthcheck, /metrics. ":8000" = every interface.
+  # The data-plane HTTP server: KV and context routes, /healthcheck, /metrics (HTTPS when
+  # context.tls is set). ":8000" = every interface.
   # Env COMET_HTTP_ADDR, flag --http-addr.
   addr: "{DEFAULT_HTTP_ADDR}"
 
+{}
 {}"#,
-        comet_kv::config::DEFAULT_SECTION
+        comet_kv::config::DEFAULT_SECTION,
+        comet_context::config::DEFAULT_SECTION
     )
 }
 
@@ -78,6 +82,8 @@ pub struct FileConfig {
     pub http: HttpSection,
     #[serde(default)]
     pub kv: KvConfig,
+    #[serde(default)]
+    pub context: ContextConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +106,7 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// With the default database and paths filled in.
     pub kv: KvConfig,
+    pub context: ContextConfig,
 }
 
 impl Settings {
@@ -121,6 +128,7 @@ impl Settings {
             nova_api::parse_listen_addr(&addr).map_err(|m| ConfigError::Addr(addr.clone(), m))?;
         Ok(Settings {
             kv: file.kv.with_defaults(&data_dir),
+            context: file.context,
             data_dir,
             http_addr,
         })

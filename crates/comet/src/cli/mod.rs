@@ -14,6 +14,7 @@ use comet::config::Overrides;
 use comet::sandbox::IsolationMode;
 use nova_api::{FunctionSpec, Mode, Network, Runtime};
 use serde_json::value::RawValue;
+use serve::Services;
 
 #[derive(Parser)]
 #[command(name = "comet", version, about = "Comet: the Nova data plane")]
@@ -24,11 +25,14 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Serve the data plane: the KV service, /healthcheck and /metrics over HTTP.
+    /// Serve the data plane: the KV and context services, /healthcheck and /metrics over HTTP.
     Daemon(ServerArgs),
     /// The KV service on its own: serve it, or build SST files for its bulk loads.
     #[command(subcommand)]
     Kv(KvCommand),
+    /// The context-exchange (COMET) API on its own.
+    #[command(subcommand)]
+    Context(ContextCommand),
     /// Run a function file in a fresh instance, once or several times (later calls are warm),
     /// printing each response as one JSON line.
     Run(RunArgs),
@@ -42,7 +46,12 @@ pub enum Command {
 impl Command {
     /// Servers get a multi-threaded runtime and info logs.
     pub fn is_server(&self) -> bool {
-        matches!(self, Command::Daemon(_) | Command::Kv(KvCommand::Serve(_)))
+        matches!(
+            self,
+            Command::Daemon(_)
+                | Command::Kv(KvCommand::Serve(_))
+                | Command::Context(ContextCommand::Serve(_))
+        )
     }
 }
 
@@ -82,6 +91,12 @@ pub enum KvCommand {
     Serve(ServerArgs),
     /// Turn JSONL or CSV into SST files for `PUT /admin/databases/{db}/ingest/{dir}`.
     BuildSst(kv::BuildSstArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ContextCommand {
+    /// Serve the context-exchange API (and /healthcheck) alone.
+    Serve(ServerArgs),
 }
 
 #[derive(Args)]
@@ -128,11 +143,36 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
             print!("{}", comet::config::default_file());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Daemon(args) | Command::Kv(KvCommand::Serve(args)) => {
-            serve::run(args.overrides()).await
+        Command::Daemon(args) => serve::run(args.overrides(), all()).await,
+        Command::Kv(KvCommand::Serve(args)) => {
+            serve::run(
+                args.overrides(),
+                Services {
+                    kv: true,
+                    context: false,
+                },
+            )
+            .await
+        }
+        Command::Context(ContextCommand::Serve(args)) => {
+            serve::run(
+                args.overrides(),
+                Services {
+                    kv: false,
+                    context: true,
+                },
+            )
+            .await
         }
         Command::Kv(KvCommand::BuildSst(args)) => kv::build_sst(args),
         Command::Run(args) => run_file(args).await,
+    }
+}
+
+fn all() -> Services {
+    Services {
+        kv: true,
+        context: true,
     }
 }
 

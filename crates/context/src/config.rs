@@ -1,0 +1,104 @@
+//! The `context:` section of `comet.yaml`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A commented `context:` section (part of `comet config print-default`).
+pub const DEFAULT_SECTION: &str = r#"context:
+  # Where entries live: "embedded" (SQLite in <data_dir>/context.db) or a Postgres DSN, which
+  # lets several stateless heads share one store.
+  store: embedded
+  # store: postgres://comet@db.example/comet
+  # Entries neither read nor enumerated for twice this long are deleted. Default: never.
+  # record_expire_time: 1h
+  # Tokens: refuse readToken == writeToken (always), and tokens shorter than this.
+  min_token_length: 1
+  # Largest body a writeScope accepts, in bytes.
+  max_value_size: 1048576
+  # HTTPS for the whole data-plane HTTP server. With client_ca set, a client certificate signed
+  # by it is required to create or delete an entry (reads and updates of existing entries need
+  # only the tokens, as VMs have no certificates).
+  # tls:
+  #   cert: /etc/comet/server.pem
+  #   key: /etc/comet/server.key
+  #   client_ca: /etc/comet/clients-ca.pem
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    #[serde(default = "default_store")]
+    pub store: String,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub record_expire_time: Option<Duration>,
+    #[serde(default = "default_min_token_length")]
+    pub min_token_length: usize,
+    #[serde(default = "default_max_value_size")]
+    pub max_value_size: usize,
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        ContextConfig {
+            store: default_store(),
+            record_expire_time: None,
+            min_token_length: default_min_token_length(),
+            max_value_size: default_max_value_size(),
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    pub cert: PathBuf,
+    /// PEM private key of the server.
+    pub key: PathBuf,
+    /// PEM CA certificates that client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+}
+
+fn default_store() -> String {
+    "embedded".into()
+}
+
+fn default_min_token_length() -> usize {
+    1
+}
+
+fn default_max_value_size() -> usize {
+    1024 * 1024
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        context: ContextConfig,
+    }
+
+    #[test]
+    fn the_commented_default_parses() {
+        let file: File = serde_yaml::from_str(DEFAULT_SECTION).unwrap();
+        assert_eq!(file.context.store, "embedded");
+        assert_eq!(file.context.max_value_size, 1024 * 1024);
+        let err = serde_yaml::from_str::<ContextConfig>("stor: x").unwrap_err();
+        assert!(err.to_string().contains("stor"));
+        let c: ContextConfig = serde_yaml::from_str("record_expire_time: 90s").unwrap();
+        assert_eq!(c.record_expire_time, Some(Duration::from_secs(90)));
+    }
+}

@@ -1,0 +1,292 @@
+//! The exchange's rules, whatever the transport: tokens, expiry, and what each call answers.
+//!
+//! Calls answer a JSON `value` for the reply envelope. As in the original, a refused write or
+//! delete is not an HTTP error: the value carries `{"error": …}`; a read that finds nothing or
+//! presents the wrong read token gets `{}`, so a reader learns nothing about what exists.
+//! Unlike the original, writing over an existing entry and deleting one need its write token.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::config::ContextConfig;
+use crate::entry::{Entry, EntryId};
+use crate::store::{ContextStore, Selection, StoreError};
+
+/// Refusals that are HTTP errors (the protocol's own refusals are values).
+#[derive(Debug, Error)]
+pub enum ContextError {
+    #[error("missing query parameter '{0}'")]
+    Missing(&'static str),
+    #[error("a client certificate is required to {0}")]
+    CertificateRequired(&'static str),
+    #[error("the body must be UTF-8 text (JSON)")]
+    NotText,
+    #[error("the body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The query parameters, spelled as the original's clients send them.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Params {
+    #[serde(rename = "contextID")]
+    pub context_id: Option<String>,
+    pub family: Option<String>,
+    #[serde(rename = "Key")]
+    pub key: Option<String>,
+    #[serde(rename = "readToken")]
+    pub read_token: Option<String>,
+    #[serde(rename = "writeToken")]
+    pub write_token: Option<String>,
+}
+
+fn required(value: &Option<String>, name: &'static str) -> Result<String, ContextError> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v.clone()),
+        _ => Err(ContextError::Missing(name)),
+    }
+}
+
+impl Params {
+    fn entry_id(&self) -> Result<EntryId, ContextError> {
+        Ok(EntryId {
+            context_id: required(&self.context_id, "contextID")?,
+            family: required(&self.family, "family")?,
+            key: required(&self.key, "Key")?,
+        })
+    }
+}
+
+/// What the caller proved beyond its tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller {
+    /// A verified client certificate was presented.
+    pub has_certificate: bool,
+}
+
+pub struct Exchange {
+    store: Arc<dyn ContextStore>,
+    /// Entries unused for twice this long are gone.
+    expire: Option<Duration>,
+    min_token_length: usize,
+    /// Creating and deleting need a client certificate.
+    certificates_required: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn error(message: impl Into<String>) -> Value {
+    json!({ "error": message.into() })
+}
+
+impl Exchange {
+    pub fn new(store: Arc<dyn ContextStore>, config: &ContextConfig) -> Exchange {
+        Exchange {
+            store,
+            expire: config.record_expire_time,
+            min_token_length: config.min_token_length.max(1),
+            certificates_required: config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ContextStore> {
+        &self.store
+    }
+
+    /// Entries last used before this are expired (none without an expire time).
+    fn alive_since(&self, now: i64) -> i64 {
+        self.expire
+            .map_or(i64::MIN, |e| now - 2 * e.as_millis() as i64)
+    }
+
+    fn alive(&self, entry: &Entry, now: i64) -> bool {
+        entry.last_access >= self.alive_since(now)
+    }
+
+    /// Reads refresh entries at most this often, so a busy family is not rewritten every time.
+    fn touch_every(&self) -> i64 {
+        self.expire.map_or(0, |e| (e.as_millis() as i64 / 8).max(1))
+    }
+
+    fn token_problem(&self, read: &str, write: &str) -> Option<String> {
+        if read == write {
+            return Some("readToken and writeToken must differ".into());
+        }
+        if read.len() < self.min_token_length || write.len() < self.min_token_length {
+            return Some(format!(
+                "tokens must be at least {} characters",
+                self.min_token_length
+            ));
+        }
+        None
+    }
+
+    /// `POST /writeScope`: create the entry, or replace its value with its write token.
+    pub async fn write(
+        &self,
+        p: &Params,
+        body: String,
+        caller: Caller,
+    ) -> Result<Value, ContextError> {
+        let id = p.entry_id()?;
+        let read = required(&p.read_token, "readToken")?;
+        let write = required(&p.write_token, "writeToken")?;
+        if let Some(problem) = self.token_problem(&read, &write) {
+            return Ok(error(problem));
+        }
+        let now = now_ms();
+        let entry = Entry {
+            id,
+            read_token: read,
+            write_token: write,
+            value: body,
+            last_access: now,
+        };
+        let existing = self.store.get(&entry.id).await?;
+        match existing {
+            Some(old) if self.alive(&old, now) => {
+                if old.write_token != entry.write_token || old.read_token != entry.read_token {
+                    return Ok(error("the tokens do not match this entry's"));
+                }
+                if self.store.update(&entry).await? {
+                    return Ok(json!({ "Success": "Record updated" }));
+                }
+                Ok(error("the tokens do not match this entry's"))
+            }
+            expired => {
+                if !caller.has_certificate && self.certificates_required {
+                    return Err(ContextError::CertificateRequired("create an entry"));
+                }
+                if let Some(old) = expired {
+                    // Expired but not swept yet: it is gone as far as anyone can tell.
+                    self.store.delete(&old.id, &old.write_token).await?;
+                }
+                if self.store.create(&entry).await? {
+                    Ok(json!({ "Success": "Record created" }))
+                } else {
+                    Ok(error("the entry was created by someone else just now"))
+                }
+            }
+        }
+    }
+
+    /// `GET /readScope`: the entry, or `{}` when it is absent or the read token is wrong.
+    pub async fn read(&self, p: &Params) -> Result<Value, ContextError> {
+        let id = p.entry_id()?;
+        let read = required(&p.read_token, "readToken")?;
+        let now = now_ms();
+        let Some(entry) = self.store.get(&id).await? else {
+            return Ok(json!({}));
+        };
+        if entry.read_token != read || !self.alive(&entry, now) {
+            return Ok(json!({}));
+        }
+        self.keep_alive(
+            &[&entry],
+            Some(&id.family),
+            Some(&id.key),
+            &id.context_id,
+            &read,
+            now,
+        )
+        .await?;
+        Ok(json!({
+            "contextId": entry.id.context_id,
+            "family": entry.id.family,
+            "key": entry.id.key,
+            "value": entry.value,
+        }))
+    }
+
+    /// `GET /enumerateScope`: every entry of the context (of one family, if given) that the read
+    /// token opens.
+    pub async fn enumerate(&self, p: &Params) -> Result<Value, ContextError> {
+        let context_id = required(&p.context_id, "contextID")?;
+        let read = required(&p.read_token, "readToken")?;
+        let family = p.family.as_deref().filter(|f| !f.is_empty());
+        let now = now_ms();
+        let entries = self.store.list(&context_id, family, &read).await?;
+        let alive: Vec<&Entry> = entries.iter().filter(|e| self.alive(e, now)).collect();
+        self.keep_alive(&alive, family, None, &context_id, &read, now)
+            .await?;
+        let listed: Vec<Value> = alive
+            .iter()
+            .map(|e| match family {
+                Some(_) => json!({"key": e.id.key, "value": e.value}),
+                None => json!({"family": e.id.family, "key": e.id.key, "value": e.value}),
+            })
+            .collect();
+        let mut value = json!({ "contextId": context_id, "entries": listed });
+        if let Some(f) = family {
+            value["family"] = json!(f);
+        }
+        Ok(value)
+    }
+
+    /// `DELETE /deleteScope`: with the entry's write token.
+    pub async fn delete(&self, p: &Params, caller: Caller) -> Result<Value, ContextError> {
+        let id = p.entry_id()?;
+        let _read = required(&p.read_token, "readToken")?;
+        let write = required(&p.write_token, "writeToken")?;
+        if !caller.has_certificate && self.certificates_required {
+            return Err(ContextError::CertificateRequired("delete an entry"));
+        }
+        if self.store.delete(&id, &write).await? {
+            Ok(json!({ "Success": "Record deleted" }))
+        } else {
+            Ok(error("no such entry, or the writeToken does not match"))
+        }
+    }
+
+    async fn keep_alive(
+        &self,
+        returned: &[&Entry],
+        family: Option<&str>,
+        key: Option<&str>,
+        context_id: &str,
+        read_token: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if self.expire.is_none() {
+            return Ok(());
+        }
+        let stale_before = now - self.touch_every();
+        if returned.iter().any(|e| e.last_access < stale_before) {
+            let selection = Selection {
+                context_id,
+                family,
+                key,
+                read_token,
+            };
+            self.store.touch(&selection, now, stale_before).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes expired entries, every half expire time, until the task is aborted.
+    pub fn spawn_sweeper(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let expire = self.expire?;
+        let exchange = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(expire / 2);
+            loop {
+                tick.tick().await;
+                let before = exchange.alive_since(now_ms());
+                match exchange.store.remove_idle(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "expired context entries"),
+                    Err(e) => tracing::warn!(error = %e, "cannot remove expired context entries"),
+                }
+            }
+        }))
+    }
+}
