@@ -4,9 +4,11 @@
 //! handlers, drives warm invocations over HTTP with several concurrent clients, and runs the same
 //! handlers directly (`python3 hello.py input.json` in a loop) as the bare baseline.
 //! `nova-bench coldstart` measures what the sandbox adds to a cold start and a warm call.
+//! `nova-bench context` loads the COMET context exchange (`comet context serve`).
 
 mod baseline;
 mod coldstart;
+mod context;
 mod daemon;
 mod load;
 mod raw_http;
@@ -34,6 +36,8 @@ enum Command {
     Coldstart(coldstart::ColdStartArgs),
     /// WebAssembly instantiation cost and warm invocations over HTTP beside persistent Python.
     Wasm(wasm::WasmArgs),
+    /// The COMET context exchange: read/enumerate throughput and a slice's sync round.
+    Context(context::ContextArgs),
 }
 
 #[derive(clap::Args)]
@@ -58,5 +62,6 @@ fn main() -> Result<()> {
         Command::Invoke(args) => runtime.block_on(load::invoke_benchmark(args)),
         Command::Coldstart(args) => runtime.block_on(coldstart::run(args)),
         Command::Wasm(args) => runtime.block_on(wasm::run(args)),
+        Command::Context(args) => runtime.block_on(context::run(args)),
     }
 }

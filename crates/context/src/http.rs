@@ -11,9 +11,10 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
-use crate::service::{Caller, ContextError, Exchange, Params};
+use crate::service::{Caller, ContextError, Exchange, Params, Reply};
 
 /// The version every reply carries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,9 +40,12 @@ async fn allow_any_origin(mut response: Response) -> Response {
     response
 }
 
-fn envelope(value: Value) -> Response {
-    axum::Json(json!({"message": "success", "value": value, "version": VERSION, "status": "OK"}))
-        .into_response()
+fn envelope(value: &RawValue) -> Response {
+    let body = format!(
+        r#"{{"message":"success","value":{},"version":"{VERSION}","status":"OK"}}"#,
+        value.get()
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn failure(status: StatusCode, message: String) -> Response {
@@ -55,9 +59,9 @@ fn failure(status: StatusCode, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn answer(result: Result<Value, ContextError>) -> Response {
+fn answer(result: Result<Reply, ContextError>) -> Response {
     match result {
-        Ok(value) => envelope(value),
+        Ok(value) => envelope(&value),
         Err(e) => {
             let status = match &e {
                 ContextError::Missing(_) | ContextError::NotText => StatusCode::BAD_REQUEST,
@@ -159,7 +163,10 @@ async fn remove(
 
 async fn version(headers: HeaderMap, query: Result<Query<Params>, QueryRejection>) -> Response {
     match admitted(&headers, query) {
-        Ok(_) => envelope(json!({"version": VERSION, "server": "comet-context (Rust)"})),
+        Ok(_) => {
+            let value = json!({"version": VERSION, "server": "comet-context (Rust)"});
+            envelope(&serde_json::value::to_raw_value(&value).unwrap_or_default())
+        }
         Err(r) => *r,
     }
 }

@@ -19,13 +19,17 @@ use std::sync::Arc;
 
 pub use config::ContextConfig;
 pub use service::Exchange;
+use store::cached::CachedStore;
 use store::sql::SqlStore;
 use store::{ContextStore, StoreError};
 
 /// Opens the configured store: `embedded` is SQLite at `<data_dir>/context.db`.
 pub async fn open(config: &ContextConfig, data_dir: &Path) -> Result<Arc<Exchange>, OpenError> {
     let store: Arc<dyn ContextStore> = match config.store.as_str() {
-        "embedded" => Arc::new(SqlStore::sqlite(&data_dir.join("context.db")).await?),
+        "embedded" => {
+            let sql = SqlStore::sqlite(&data_dir.join("context.db")).await?;
+            Arc::new(CachedStore::load(sql).await?)
+        }
         dsn if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") => {
             Arc::new(SqlStore::postgres(dsn).await?)
         }

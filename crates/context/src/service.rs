@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::config::ContextConfig;
@@ -84,8 +86,40 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn error(message: impl Into<String>) -> Value {
-    json!({ "error": message.into() })
+/// The `value` of a reply, already serialized (an enumerate of a big slice is written straight
+/// from the entries, with no tree of JSON values in between).
+pub type Reply = Box<RawValue>;
+
+fn reply(value: &impl Serialize) -> Reply {
+    // Serializing our own types and plain JSON values cannot fail.
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+fn error(message: impl Into<String>) -> Reply {
+    reply(&json!({ "error": message.into() }))
+}
+
+fn success(what: &str) -> Reply {
+    reply(&json!({ "Success": what }))
+}
+
+/// An `enumerateScope` value.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listing<'a> {
+    context_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'a str>,
+    entries: Vec<Listed<'a>>,
+}
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    /// Only when the listing spans families.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'a str>,
+    key: &'a str,
+    value: &'a str,
 }
 
 impl Exchange {
@@ -136,7 +170,7 @@ impl Exchange {
         p: &Params,
         body: String,
         caller: Caller,
-    ) -> Result<Value, ContextError> {
+    ) -> Result<Reply, ContextError> {
         let id = p.entry_id()?;
         let read = required(&p.read_token, "readToken")?;
         let write = required(&p.write_token, "writeToken")?;
@@ -158,7 +192,7 @@ impl Exchange {
                     return Ok(error("the tokens do not match this entry's"));
                 }
                 if self.store.update(&entry).await? {
-                    return Ok(json!({ "Success": "Record updated" }));
+                    return Ok(success("Record updated"));
                 }
                 Ok(error("the tokens do not match this entry's"))
             }
@@ -171,7 +205,7 @@ impl Exchange {
                     self.store.delete(&old.id, &old.write_token).await?;
                 }
                 if self.store.create(&entry).await? {
-                    Ok(json!({ "Success": "Record created" }))
+                    Ok(success("Record created"))
                 } else {
                     Ok(error("the entry was created by someone else just now"))
                 }
@@ -180,15 +214,15 @@ impl Exchange {
     }
 
     /// `GET /readScope`: the entry, or `{}` when it is absent or the read token is wrong.
-    pub async fn read(&self, p: &Params) -> Result<Value, ContextError> {
+    pub async fn read(&self, p: &Params) -> Result<Reply, ContextError> {
         let id = p.entry_id()?;
         let read = required(&p.read_token, "readToken")?;
         let now = now_ms();
         let Some(entry) = self.store.get(&id).await? else {
-            return Ok(json!({}));
+            return Ok(reply(&json!({})));
         };
         if entry.read_token != read || !self.alive(&entry, now) {
-            return Ok(json!({}));
+            return Ok(reply(&json!({})));
         }
         self.keep_alive(
             &[&entry],
@@ -199,17 +233,17 @@ impl Exchange {
             now,
         )
         .await?;
-        Ok(json!({
+        Ok(reply(&json!({
             "contextId": entry.id.context_id,
             "family": entry.id.family,
             "key": entry.id.key,
             "value": entry.value,
-        }))
+        })))
     }
 
     /// `GET /enumerateScope`: every entry of the context (of one family, if given) that the read
     /// token opens.
-    pub async fn enumerate(&self, p: &Params) -> Result<Value, ContextError> {
+    pub async fn enumerate(&self, p: &Params) -> Result<Reply, ContextError> {
         let context_id = required(&p.context_id, "contextID")?;
         let read = required(&p.read_token, "readToken")?;
         let family = p.family.as_deref().filter(|f| !f.is_empty());
@@ -218,22 +252,23 @@ impl Exchange {
         let alive: Vec<&Entry> = entries.iter().filter(|e| self.alive(e, now)).collect();
         self.keep_alive(&alive, family, None, &context_id, &read, now)
             .await?;
-        let listed: Vec<Value> = alive
-            .iter()
-            .map(|e| match family {
-                Some(_) => json!({"key": e.id.key, "value": e.value}),
-                None => json!({"family": e.id.family, "key": e.id.key, "value": e.value}),
-            })
-            .collect();
-        let mut value = json!({ "contextId": context_id, "entries": listed });
-        if let Some(f) = family {
-            value["family"] = json!(f);
-        }
-        Ok(value)
+        let listing = Listing {
+            context_id: &context_id,
+            family,
+            entries: alive
+                .iter()
+                .map(|e| Listed {
+                    family: family.is_none().then_some(e.id.family.as_str()),
+                    key: &e.id.key,
+                    value: &e.value,
+                })
+                .collect(),
+        };
+        Ok(reply(&listing))
     }
 
     /// `DELETE /deleteScope`: with the entry's write token.
-    pub async fn delete(&self, p: &Params, caller: Caller) -> Result<Value, ContextError> {
+    pub async fn delete(&self, p: &Params, caller: Caller) -> Result<Reply, ContextError> {
         let id = p.entry_id()?;
         let _read = required(&p.read_token, "readToken")?;
         let write = required(&p.write_token, "writeToken")?;
@@ -241,7 +276,7 @@ impl Exchange {
             return Err(ContextError::CertificateRequired("delete an entry"));
         }
         if self.store.delete(&id, &write).await? {
-            Ok(json!({ "Success": "Record deleted" }))
+            Ok(success("Record deleted"))
         } else {
             Ok(error("no such entry, or the writeToken does not match"))
         }

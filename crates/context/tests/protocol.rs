@@ -42,11 +42,18 @@ async fn parameters_tokens_and_sizes() {
     let query: Vec<(&str, &str)> = full[..3].iter().chain(&short).copied().collect();
     let (status, value) = call(&http, "POST", &write, &query, Some("{}")).await;
     assert_eq!(status, 200);
-    assert!(value["error"].as_str().unwrap().contains("at least 8"), "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("at least 8"),
+        "{value}"
+    );
     let (status, _) = call(&http, "POST", &write, &full, Some(&"x".repeat(1001))).await;
     assert_eq!(status, 413);
     let (status, value) = call(&http, "POST", &write, &full, Some("[1,2]")).await;
-    assert_eq!((status, value["Success"].is_string()), (200, true), "{value}");
+    assert_eq!(
+        (status, value["Success"].is_string()),
+        (200, true),
+        "{value}"
+    );
     // Bodies are kept verbatim, whatever they are.
     let read = format!("{}/readScope", head.url);
     let (_, value) = call(&http, "GET", &read, &full[..4], None).await;
@@ -82,26 +89,52 @@ async fn entries_expire_unless_read_or_enumerated() {
         ]
     };
     for key in ["read", "listed", "idle"] {
-        let (_, v) = call(&http, "POST", &format!("{}/writeScope", head.url), &entry(key), Some("x")).await;
+        let (_, v) = call(
+            &http,
+            "POST",
+            &format!("{}/writeScope", head.url),
+            &entry(key),
+            Some("x"),
+        )
+        .await;
         assert!(v["Success"].is_string(), "{v}");
     }
     // For 3 s (2.5 × the 1.2 s lifetime), "read" is read and "listed" enumerated every 300 ms.
     let read = format!("{}/readScope", head.url);
     let list = format!("{}/enumerateScope", head.url);
-    let listing = [("contextID", "s-exp"), ("readToken", "read-token"), ("family", "hostsall")];
+    let listing = [
+        ("contextID", "s-exp"),
+        ("readToken", "read-token"),
+        ("family", "hostsall"),
+    ];
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (_, v) = call(&http, "GET", &read, &entry("read")[..4], None).await;
         assert_eq!(v["key"], "read", "a read entry expired");
     }
     let (_, v) = call(&http, "GET", &list, &listing, None).await;
-    let keys: Vec<&str> = v["entries"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["read"], "only what was used survives: {v}");
     let (_, v) = call(&http, "GET", &read, &entry("idle")[..4], None).await;
     assert_eq!(v, serde_json::json!({}));
     // An enumerate keeps entries alive too.
-    let (_, v) = call(&http, "POST", &format!("{}/writeScope", head.url), &entry("listed"), Some("y")).await;
-    assert!(v["Success"].is_string(), "an expired entry's address is free again: {v}");
+    let (_, v) = call(
+        &http,
+        "POST",
+        &format!("{}/writeScope", head.url),
+        &entry("listed"),
+        Some("y"),
+    )
+    .await;
+    assert!(
+        v["Success"].is_string(),
+        "an expired entry's address is free again: {v}"
+    );
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (_, v) = call(&http, "GET", &list, &listing, None).await;

@@ -28,7 +28,10 @@ fn authority(name: &str) -> (rcgen::Certificate, KeyPair) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.distinguished_name.push(DnType::CommonName, name);
     (params.self_signed(&key).unwrap(), key)
 }
@@ -47,7 +50,10 @@ fn issue(
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, &ca.0, &ca.1).unwrap();
-    let (cert_path, key_path) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path)
@@ -63,7 +69,12 @@ fn pki(dir: &Path) -> Pki {
         ca: ca_path,
         server_cert,
         server_key,
-        client: issue(dir, "orca-controller", &ca, ExtendedKeyUsagePurpose::ClientAuth),
+        client: issue(
+            dir,
+            "orca-controller",
+            &ca,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ),
         stranger: issue(dir, "stranger", &other, ExtendedKeyUsagePurpose::ClientAuth),
     }
 }
@@ -112,11 +123,26 @@ async fn client_certificates_guard_creating_and_deleting() {
     let (status, value) = call(&vm, "POST", &write, &entry, Some("{}")).await;
     assert_eq!(status, 403, "{value}");
     let (status, value) = call(&controller, "POST", &write, &entry, Some("{}")).await;
-    assert_eq!((status, value["Success"].is_string()), (200, true), "{value}");
+    assert_eq!(
+        (status, value["Success"].is_string()),
+        (200, true),
+        "{value}"
+    );
     // The VM updates and reads it with the tokens alone, but cannot delete it.
     let (status, value) = call(&vm, "POST", &write, &entry, Some("mine")).await;
-    assert_eq!((status, value["Success"].is_string()), (200, true), "{value}");
-    let (_, value) = call(&vm, "GET", &format!("{}/readScope", head.url), &entry[..4], None).await;
+    assert_eq!(
+        (status, value["Success"].is_string()),
+        (200, true),
+        "{value}"
+    );
+    let (_, value) = call(
+        &vm,
+        "GET",
+        &format!("{}/readScope", head.url),
+        &entry[..4],
+        None,
+    )
+    .await;
     assert_eq!(value["value"], "mine");
     assert_eq!(call(&vm, "DELETE", &delete, &entry, None).await.0, 403);
     let (_, value) = call(&controller, "DELETE", &delete, &entry, None).await;
@@ -124,14 +150,31 @@ async fn client_certificates_guard_creating_and_deleting() {
 
     // A certificate from another CA does not get through the handshake.
     let stranger = https_client(&pki.ca, Some(&pki.stranger));
-    assert!(stranger.get(format!("{}/getVersion", head.url)).send().await.is_err());
+    assert!(
+        stranger
+            .get(format!("{}/getVersion", head.url))
+            .send()
+            .await
+            .is_err()
+    );
     // Plain HTTP to the HTTPS port gets no reply.
     let plain = reqwest::Client::new();
-    assert!(plain.get(head.url.replace("https", "http") + "/getVersion").send().await.is_err());
+    assert!(
+        plain
+            .get(head.url.replace("https", "http") + "/getVersion")
+            .send()
+            .await
+            .is_err()
+    );
 
     // ORCA's way: Python requests with the CA and a client certificate.
     let (cert, key) = &pki.client;
-    let args = [&head.url, &pki.ca.display().to_string(), &cert.display().to_string(), &key.display().to_string()];
+    let args = [
+        &head.url,
+        &pki.ca.display().to_string(),
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    ];
     let out = python_client(args.iter().map(|s| s.to_string()).collect()).await;
     assert!(out.trim_end().ends_with("OK"), "{out}");
 }
@@ -157,8 +200,19 @@ async fn without_a_client_ca_tls_only_encrypts() {
         ("readToken", "read-token"),
         ("writeToken", "write-token"),
     ];
-    let (status, value) = call(&vm, "POST", &format!("{}/writeScope", head.url), &entry, Some("{}")).await;
-    assert_eq!((status, value["Success"].is_string()), (200, true), "{value}");
+    let (status, value) = call(
+        &vm,
+        "POST",
+        &format!("{}/writeScope", head.url),
+        &entry,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(
+        (status, value["Success"].is_string()),
+        (200, true),
+        "{value}"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! Where entries live: the seam between the exchange's rules ([`crate::service`]) and storage.
-//! [`sql::SqlStore`] runs on SQLite (embedded, the default) or on Postgres, so that several
-//! stateless heads can share one store. Operations that guard an entry (create only if absent,
+//! [`sql::SqlStore`] runs on SQLite or on Postgres, so that several stateless heads can share one
+//! store; the embedded default is [`cached::CachedStore`], SQLite with every entry in memory. Operations that guard an entry (create only if absent,
 //! update or delete only with its write token) are single statements, atomic across heads.
 
+pub mod cached;
 pub mod sql;
 
 use async_trait::async_trait;

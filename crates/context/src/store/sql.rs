@@ -73,6 +73,15 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Every entry (the embedded store loads them at start).
+    pub async fn all(&self) -> Result<Vec<Entry>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM context_entries");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)
+    }
+}
+
 fn entry(row: &AnyRow) -> Result<Entry, sqlx::Error> {
     Ok(Entry {
         id: EntryId {

@@ -103,7 +103,10 @@ pub async fn python_client(args: Vec<String>) -> String {
 pub fn client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("accept", "application/json".parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// `value` of the reply to `method path?query` with `body`.
