@@ -77,11 +77,9 @@ impl ContextStore for CachedStore {
 
     async fn update(&self, entry: &Entry) -> Result<bool, StoreError> {
         let updated = self.sql.update(entry).await?;
-        if updated {
-            if let Some(held) = self.write().get_mut(&entry.id) {
-                held.value = entry.value.clone();
-                held.last_access = entry.last_access;
-            }
+        if updated && let Some(held) = self.write().get_mut(&entry.id) {
+            held.value = entry.value.clone();
+            held.last_access = entry.last_access;
         }
         Ok(updated)
     }
