@@ -3,7 +3,9 @@
 #   bench/run.sh invoke [--duration 3s] [--clients 4]    warm invoke over HTTP vs bare handlers
 #   bench/run.sh coldstart [--starts 100] [--warm 3000]  sandbox cold start and warm path vs bare
 #   bench/run.sh wasm [--duration 3s] [--clients 4]      wasm instantiation and warm path vs python
-#   bench/run.sh                                          both
+#   bench/run.sh context [--vms 1000] [--clients 64]     context exchange: a slice sync round, reads
+#   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
+#   bench/run.sh                                          invoke, coldstart, wasm and context
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -16,6 +18,8 @@ if [ $# -eq 0 ]; then
   "$bench" coldstart
   echo
   "$bench" wasm
+  echo
+  "$bench" context
 else
   exec "$bench" "$@"
 fi

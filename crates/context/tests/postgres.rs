@@ -9,7 +9,7 @@ use common::{call, client};
 
 fn dsn() -> String {
     std::env::var("COMET_TEST_PG_DSN")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into())
 }
 
 #[tokio::test]
