@@ -15,6 +15,8 @@ pub const DEFAULT_SECTION: &str = r#"context:
   # record_expire_time: 1h
   # Tokens: refuse readToken == writeToken (always), and tokens shorter than this.
   min_token_length: 1
+  # The original COMET's rule: at least 8 characters, a digit, a lowercase and an uppercase letter.
+  strong_tokens: false
   # Largest body a writeScope accepts, in bytes.
   max_value_size: 1048576
   # HTTPS for the whole data-plane HTTP server. With client_ca set, a client certificate signed
@@ -35,6 +37,9 @@ pub struct ContextConfig {
     pub record_expire_time: Option<Duration>,
     #[serde(default = "default_min_token_length")]
     pub min_token_length: usize,
+    /// The original COMET's rule: 8+ characters, a digit, a lowercase and an uppercase letter.
+    #[serde(default)]
+    pub strong_tokens: bool,
     #[serde(default = "default_max_value_size")]
     pub max_value_size: usize,
     pub tls: Option<TlsConfig>,
@@ -46,6 +51,7 @@ impl Default for ContextConfig {
             store: default_store(),
             record_expire_time: None,
             min_token_length: default_min_token_length(),
+            strong_tokens: false,
             max_value_size: default_max_value_size(),
             tls: None,
         }
@@ -77,9 +83,13 @@ fn default_max_value_size() -> usize {
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))
+    match humantime::parse_duration(&text) {
+        Ok(d) if d.is_zero() => Err(serde::de::Error::custom(format!(
+            "{text}: must be more than zero (leave it out for no expiry)"
+        ))),
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(serde::de::Error::custom(format!("{text}: {e}"))),
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +110,6 @@ mod tests {
         assert!(err.to_string().contains("stor"));
         let c: ContextConfig = serde_yaml::from_str("record_expire_time: 90s").unwrap();
         assert_eq!(c.record_expire_time, Some(Duration::from_secs(90)));
+        assert!(serde_yaml::from_str::<ContextConfig>("record_expire_time: 0s").is_err());
     }
 }

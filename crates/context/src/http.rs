@@ -64,12 +64,16 @@ fn answer(result: Result<Reply, ContextError>) -> Response {
         Ok(value) => envelope(&value),
         Err(e) => {
             let status = match &e {
-                ContextError::Missing(_) | ContextError::NotText => StatusCode::BAD_REQUEST,
+                ContextError::Missing(_) | ContextError::NotText | ContextError::Nul(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 ContextError::CertificateRequired(_) => StatusCode::FORBIDDEN,
                 ContextError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ContextError::Store(_) => {
+                    // The details stay in the log: they are the database's, not the client's.
                     tracing::error!(error = %e, "context request failed");
-                    StatusCode::SERVICE_UNAVAILABLE
+                    let message = "the context store is unavailable; try again".to_string();
+                    return failure(StatusCode::SERVICE_UNAVAILABLE, message);
                 }
             };
             failure(status, e.to_string())

@@ -26,6 +26,8 @@ pub enum ContextError {
     CertificateRequired(&'static str),
     #[error("the body must be UTF-8 text (JSON)")]
     NotText,
+    #[error("'{0}' may not contain a NUL character")]
+    Nul(&'static str),
     #[error("the body is larger than the limit of {0} bytes")]
     TooLarge(usize),
     #[error(transparent)]
@@ -48,6 +50,7 @@ pub struct Params {
 
 fn required(value: &Option<String>, name: &'static str) -> Result<String, ContextError> {
     match value {
+        Some(v) if v.contains('\0') => Err(ContextError::Nul(name)),
         Some(v) if !v.is_empty() => Ok(v.clone()),
         _ => Err(ContextError::Missing(name)),
     }
@@ -75,8 +78,18 @@ pub struct Exchange {
     /// Entries unused for twice this long are gone.
     expire: Option<Duration>,
     min_token_length: usize,
+    strong_tokens: bool,
     /// Creating and deleting need a client certificate.
     certificates_required: bool,
+}
+
+/// The original COMET's strength rule.
+fn strong(token: &str) -> bool {
+    token.len() >= 8
+        && token.chars().any(|c| c.is_ascii_digit())
+        && token.chars().any(|c| c.is_lowercase())
+        && token.chars().any(|c| c.is_uppercase())
+        && !token.chars().any(char::is_whitespace)
 }
 
 fn now_ms() -> i64 {
@@ -126,8 +139,9 @@ impl Exchange {
     pub fn new(store: Arc<dyn ContextStore>, config: &ContextConfig) -> Exchange {
         Exchange {
             store,
-            expire: config.record_expire_time,
+            expire: config.record_expire_time.filter(|e| !e.is_zero()),
             min_token_length: config.min_token_length.max(1),
+            strong_tokens: config.strong_tokens,
             certificates_required: config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
         }
     }
@@ -146,9 +160,11 @@ impl Exchange {
         entry.last_access >= self.alive_since(now)
     }
 
-    /// Reads refresh entries at most this often, so a busy family is not rewritten every time.
+    /// Reads refresh entries at most this often, so a busy family is not rewritten on every
+    /// read: a read keeps an entry for at least 2 × expire − expire/64.
     fn touch_every(&self) -> i64 {
-        self.expire.map_or(0, |e| (e.as_millis() as i64 / 8).max(1))
+        self.expire
+            .map_or(0, |e| (e.as_millis() as i64 / 64).max(1))
     }
 
     fn token_problem(&self, read: &str, write: &str) -> Option<String> {
@@ -160,6 +176,13 @@ impl Exchange {
                 "tokens must be at least {} characters",
                 self.min_token_length
             ));
+        }
+        if self.strong_tokens && !(strong(read) && strong(write)) {
+            return Some(
+                "tokens must have at least 8 characters, with a digit, a lowercase and an \
+                 uppercase letter, and no white space"
+                    .into(),
+            );
         }
         None
     }
@@ -174,6 +197,9 @@ impl Exchange {
         let id = p.entry_id()?;
         let read = required(&p.read_token, "readToken")?;
         let write = required(&p.write_token, "writeToken")?;
+        if body.contains('\0') {
+            return Err(ContextError::Nul("the body"));
+        }
         if let Some(problem) = self.token_problem(&read, &write) {
             return Ok(error(problem));
         }
@@ -301,6 +327,8 @@ impl Exchange {
                 family,
                 key,
                 read_token,
+                // Expired entries the sweeper has not removed yet stay expired.
+                alive_since: self.alive_since(now),
             };
             self.store.touch(&selection, now, stale_before).await?;
         }

@@ -65,9 +65,115 @@ async fn parameters_tokens_and_sizes() {
     assert!(value["error"].is_string(), "{value}");
     let (_, value) = call(&http, "GET", &read, &full[..4], None).await;
     assert_eq!(value["value"], "[1,2]");
+    // NUL characters are refused (Postgres could not store them), in a parameter or the body.
+    let (status, _) = call(&http, "POST", &write, &full, Some("a\u{0}b")).await;
+    assert_eq!(status, 400);
+    let nul = [
+        ("contextID", "s\u{0}1"),
+        ("family", "f"),
+        ("Key", "k"),
+        ("readToken", "read-token"),
+    ];
+    assert_eq!(call(&http, "GET", &read, &nul, None).await.0, 400);
     // Unknown paths and methods are not routes.
     let r = http.get(format!("{}/nope", head.url)).send().await.unwrap();
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn the_strength_rule_of_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ContextConfig {
+        strong_tokens: true,
+        ..ContextConfig::default()
+    };
+    let head = embedded(config, dir.path()).await;
+    let http = client();
+    let write = format!("{}/writeScope", head.url);
+    for (read, write_token, ok) in [
+        ("Read1234", "Write1234", true),
+        ("read1234", "Write1234", false),
+        ("READ1234", "Write1234", false),
+        ("ReadRead", "Write1234", false),
+        ("Rd1", "Write1234", false),
+        ("Read 1234", "Write1234", false),
+    ] {
+        let query = [
+            ("contextID", "s-strong"),
+            ("family", "f"),
+            ("Key", read),
+            ("readToken", read),
+            ("writeToken", write_token),
+        ];
+        let (_, v) = call(&http, "POST", &write, &query, Some("x")).await;
+        assert_eq!(v["Success"].is_string(), ok, "{read}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_entry_stays_gone_even_before_the_sweep() {
+    use comet_context::service::Params;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ContextConfig {
+        record_expire_time: Some(Duration::from_millis(200)),
+        ..ContextConfig::default()
+    };
+    // No sweeper runs here: only the alive rule stands between a reader and expired entries.
+    let exchange = comet_context::open(&config, dir.path()).await.unwrap();
+    let params = |key: &str| Params {
+        context_id: Some("s-sweep".into()),
+        family: Some("hostsall".into()),
+        key: Some(key.into()),
+        read_token: Some("read-token".into()),
+        write_token: Some("write-token".into()),
+    };
+    let caller = comet_context::service::Caller::default();
+    for key in ["a", "b"] {
+        exchange
+            .write(&params(key), "v".into(), caller)
+            .await
+            .unwrap();
+    }
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let b = exchange.read(&params("b")).await.unwrap();
+        assert!(b.get().contains("\"key\":\"b\""), "{}", b.get());
+    }
+    // "a" expired 200 ms ago; enumerating must not bring it back.
+    let listing = Params {
+        key: None,
+        ..params("")
+    };
+    let all = exchange.enumerate(&listing).await.unwrap();
+    assert!(!all.get().contains("\"key\":\"a\""), "{}", all.get());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a = exchange.read(&params("a")).await.unwrap();
+    assert_eq!(a.get(), "{}");
+    let id = comet_context::entry::EntryId {
+        context_id: "s-sweep".into(),
+        family: "hostsall".into(),
+        key: "a".into(),
+    };
+    let stored = exchange.store().get(&id).await.unwrap().unwrap();
+    assert!(
+        stored.last_access < exchange_now() - 400,
+        "the enumerate touched an expired entry"
+    );
+    // The sweep removes it from the store itself.
+    let removed = exchange
+        .store()
+        .remove_idle(exchange_now() - 400)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert!(exchange.store().get(&id).await.unwrap().is_none());
+}
+
+fn exchange_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[tokio::test]
@@ -122,6 +228,13 @@ async fn entries_expire_unless_read_or_enumerated() {
     assert_eq!(keys, ["read"], "only what was used survives: {v}");
     let (_, v) = call(&http, "GET", &read, &entry("idle")[..4], None).await;
     assert_eq!(v, serde_json::json!({}));
+    // The sweeper (every 300 ms) has removed it from the store, not just from view.
+    let idle = comet_context::entry::EntryId {
+        context_id: "s-exp".into(),
+        family: "hostsall".into(),
+        key: "idle".into(),
+    };
+    assert!(head.exchange.store().get(&idle).await.unwrap().is_none());
     // An enumerate keeps entries alive too.
     let (_, v) = call(
         &http,

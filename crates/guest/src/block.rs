@@ -13,73 +13,97 @@ fn markers(name: &str) -> (String, String) {
     )
 }
 
-/// `original` with the block `name` holding exactly `lines` (appended when there was none).
-pub fn replace_block(original: &str, name: &str, lines: &[String]) -> String {
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BlockError {
+    #[error(
+        "a '# BEGIN comet-guest {0}' line has no matching END line after it: fix the file by hand \
+         (nothing was written, so no line of yours is lost)"
+    )]
+    Unterminated(String),
+}
+
+/// `original` with the block `name` holding exactly `lines` (appended when there was none). A
+/// BEGIN without its END is refused: guessing where the block ends could eat the user's lines.
+pub fn replace_block(original: &str, name: &str, lines: &[String]) -> Result<String, BlockError> {
     let (begin, end) = markers(name);
-    let mut out = String::with_capacity(original.len() + lines.len() * 64);
-    let mut block = String::new();
-    block.push_str(&begin);
-    block.push('\n');
+    let all: Vec<&str> = original.split_inclusive('\n').collect();
+    let is = |line: &str, marker: &str| line.trim_end() == marker;
+    let span = match all.iter().position(|l| is(l, &begin)) {
+        Some(start) => match all[start + 1..].iter().position(|l| is(l, &end)) {
+            Some(len) => Some((start, start + 1 + len)),
+            None => return Err(BlockError::Unterminated(name.to_string())),
+        },
+        None => None,
+    };
+    let mut block = format!("{begin}\n");
     for line in lines {
         block.push_str(line);
         block.push('\n');
     }
     block.push_str(&end);
     block.push('\n');
-
-    let mut inside = false;
-    let mut placed = false;
-    for line in original.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if !inside && bare == begin {
-            inside = true;
-            if !placed {
-                out.push_str(&block);
-                placed = true;
-            }
-            continue;
+    let mut out = String::with_capacity(original.len() + block.len());
+    match span {
+        Some((start, stop)) => {
+            all[..start].iter().for_each(|l| out.push_str(l));
+            out.push_str(&block);
+            all[stop + 1..].iter().for_each(|l| out.push_str(l));
         }
-        if inside {
-            if bare == end {
-                inside = false;
+        None => {
+            out.push_str(original);
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
             }
-            continue;
+            out.push_str(&block);
         }
-        out.push_str(line);
     }
-    if !placed {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
+    Ok(out)
+}
+
+/// The lines of `text` outside the block `name` (to check what the user already has).
+pub fn outside_block<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
+    let (begin, end) = markers(name);
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        match line.trim_end() {
+            l if !inside && l == begin => inside = true,
+            l if inside && l == end => inside = false,
+            _ if inside => {}
+            _ => out.push(line),
         }
-        out.push_str(&block);
     }
     out
 }
 
 /// Rewrites the block in the file at `path`; returns whether the file changed.
-pub fn update_file(path: &Path, name: &str, lines: &[String]) -> std::io::Result<bool> {
+///
+/// The new content goes to a fresh temporary file beside it (random name, created exclusively,
+/// so a symlink planted there cannot redirect the write), takes the original's mode and owner,
+/// is synced, then renamed over the original.
+pub fn update_file(path: &Path, name: &str, lines: &[String]) -> anyhow::Result<bool> {
     let original = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    let updated = replace_block(&original, name, lines);
+    let updated = replace_block(&original, name, lines)?;
     if updated == original {
         return Ok(false);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = dir.join(format!(".{file_name}.comet-guest.tmp"));
-    {
-        let mut out = std::fs::File::create(&temp)?;
-        out.write_all(updated.as_bytes())?;
-        out.sync_all()?;
-    }
+    let mut temp = tempfile::Builder::new()
+        .prefix(".comet-guest-")
+        .tempfile_in(dir)?;
+    temp.write_all(updated.as_bytes())?;
     if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&temp, meta.permissions())?;
+        use std::os::unix::fs::MetadataExt;
+        temp.as_file().set_permissions(meta.permissions())?;
+        std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()))?;
     }
-    std::fs::rename(&temp, path)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path)?;
     Ok(true)
 }
 
@@ -94,37 +118,59 @@ mod tests {
     #[test]
     fn appends_then_replaces_in_place_keeping_every_other_line() {
         let user = "127.0.0.1 localhost\n# my note\n10.0.0.9 mine\n";
-        let first = replace_block(user, "hostsall", &lines(&["10.1.0.1 vm1"]));
+        let first = replace_block(user, "hostsall", &lines(&["10.1.0.1 vm1"])).unwrap();
         assert!(first.starts_with(user), "{first}");
         assert!(first.contains("10.1.0.1 vm1\n# END comet-guest hostsall\n"));
         // The user adds a line after the block; the next round keeps it and the block's place.
         let edited = format!("{first}10.0.0.10 added-later\n");
-        let second = replace_block(
-            &edited,
-            "hostsall",
-            &lines(&["10.1.0.2 vm2", "10.1.0.3 vm3"]),
-        );
+        let vm23 = lines(&["10.1.0.2 vm2", "10.1.0.3 vm3"]);
+        let second = replace_block(&edited, "hostsall", &vm23).unwrap();
         assert!(second.starts_with(user));
         assert!(second.ends_with("# END comet-guest hostsall\n10.0.0.10 added-later\n"));
         assert!(!second.contains("vm1"));
-        assert_eq!(
-            replace_block(
-                &second,
-                "hostsall",
-                &lines(&["10.1.0.2 vm2", "10.1.0.3 vm3"])
-            ),
-            second
-        );
+        assert_eq!(replace_block(&second, "hostsall", &vm23).unwrap(), second);
+        assert_eq!(outside_block(&second, "hostsall").len(), 4);
     }
 
     #[test]
     fn two_blocks_live_side_by_side_and_a_missing_newline_is_kept_apart() {
-        let a = replace_block("no newline at end", "hostsa", &lines(&["1"]));
+        let a = replace_block("no newline at end", "hostsa", &lines(&["1"])).unwrap();
         assert!(a.starts_with("no newline at end\n# BEGIN"));
-        let b = replace_block(&a, "hostsb", &lines(&["2"]));
-        let again = replace_block(&b, "hostsa", &lines(&["3"]));
+        let b = replace_block(&a, "hostsb", &lines(&["2"])).unwrap();
+        let again = replace_block(&b, "hostsa", &lines(&["3"])).unwrap();
         assert!(again.contains("hostsa (managed: edits inside are replaced)\n3\n"));
         assert!(again.contains("hostsb (managed: edits inside are replaced)\n2\n"));
+    }
+
+    #[test]
+    fn a_damaged_block_is_refused_and_trailing_spaces_are_forgiven() {
+        let first = replace_block("a\n", "hostsall", &lines(&["x"])).unwrap();
+        let spaced = first.replace("# END comet-guest hostsall", "# END comet-guest hostsall  ");
+        let fixed = replace_block(&format!("{spaced}user line\n"), "hostsall", &lines(&["y"]));
+        assert!(
+            fixed
+                .unwrap()
+                .ends_with("y\n# END comet-guest hostsall\nuser line\n")
+        );
+        let broken = first.replace("# END comet-guest hostsall\n", "") + "printer\nnas\n";
+        assert_eq!(
+            replace_block(&broken, "hostsall", &lines(&["y"])),
+            Err(BlockError::Unterminated("hostsall".into()))
+        );
+    }
+
+    #[test]
+    fn a_symlink_planted_beside_the_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("hosts");
+        for name in [".hosts.comet-guest.tmp", ".comet-guest-hosts"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        assert!(update_file(&path, "hostsall", &lines(&["10.0.0.1 vm1"])).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("vm1"));
     }
 
     #[test]

@@ -23,10 +23,12 @@ pub struct Slice {
 }
 
 impl CometClient {
-    /// `heads` are base URLs (`https://comet1:8111/`); `ca_cert` is a PEM file to trust.
+    /// `heads` are base URLs (`https://comet1:8111/`); `ca_cert` is a PEM file to trust;
+    /// `identity` a PEM client certificate and key, for heads that want one to create entries.
     pub fn new(
         heads: Vec<String>,
         ca_cert: Option<&std::path::Path>,
+        identity: Option<(&std::path::Path, &std::path::Path)>,
         insecure: bool,
     ) -> Result<CometClient> {
         if heads.is_empty() {
@@ -39,6 +41,12 @@ impl CometClient {
         if let Some(path) = ca_cert {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        if let Some((cert, key)) = identity {
+            let mut pem =
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            pem.extend(std::fs::read(key).with_context(|| format!("reading {}", key.display()))?);
+            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
         }
         Ok(CometClient {
             heads: heads
@@ -78,11 +86,13 @@ impl CometClient {
                 }
                 Ok(r) => {
                     let status = r.status();
-                    let reply: Value = r.json().with_context(|| format!("{head}: not JSON"))?;
-                    if !status.is_success() {
-                        bail!("{head}: {status}: {}", reply["message"]);
+                    match r.json::<Value>() {
+                        Ok(reply) if status.is_success() => return Ok(reply["value"].clone()),
+                        // A refusal (4xx) would be the same at every head.
+                        Ok(reply) => bail!("{head}: {status}: {}", reply["message"]),
+                        // Something that is not a COMET head answered: try the next one.
+                        Err(e) => last_error = Some(anyhow!("{head}: not a COMET reply: {e}")),
                     }
-                    return Ok(reply["value"].clone());
                 }
                 Err(e) => {
                     tracing::debug!(head = %head, error = %e, "head skipped");
@@ -118,8 +128,12 @@ impl CometClient {
             ("readToken", slice.read_token.as_str()),
         ];
         let value = self.call(Method::GET, "/enumerateScope", &params, None)?;
+        // Without a list the reply says nothing: never empty the files because of it.
+        let Some(entries) = value["entries"].as_array() else {
+            bail!("enumerating {family}: the reply has no entries: {value}");
+        };
         let mut out = Vec::new();
-        for entry in value["entries"].as_array().into_iter().flatten() {
+        for entry in entries {
             let key = entry["key"].as_str().unwrap_or_default().to_string();
             match decode(&entry["value"]) {
                 Some(items) => out.push((key, items)),

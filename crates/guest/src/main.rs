@@ -71,6 +71,12 @@ struct Args {
     /// PEM CA certificate to trust for HTTPS heads.
     #[arg(long)]
     ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for heads that require one to create entries.
+    #[arg(long, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// Do not verify the heads' certificates (what neuca-guest-tools did; not recommended).
     #[arg(long)]
     insecure: bool,
@@ -99,7 +105,13 @@ fn run(args: Args) -> Result<ExitCode> {
     if args.read_token == args.write_token {
         bail!("--read-token and --write-token must differ");
     }
-    let client = CometClient::new(args.hosts.clone(), args.ca_cert.as_deref(), args.insecure)?;
+    let identity = args.client_cert.as_deref().zip(args.client_key.as_deref());
+    let client = CometClient::new(
+        args.hosts.clone(),
+        args.ca_cert.as_deref(),
+        identity,
+        args.insecure,
+    )?;
     let slice = Slice {
         id: args.slice.clone(),
         read_token: args.read_token.clone(),
@@ -110,8 +122,9 @@ fn run(args: Args) -> Result<ExitCode> {
         pubkeys: args.pubkeys_group.clone(),
     };
     loop {
-        let me = machine(&args)?;
-        match sync::round(&client, &slice, &groups, &me) {
+        // Everything that can fail for a while (DNS at boot, a head down) is retried next round.
+        let result = machine(&args).and_then(|me| sync::round(&client, &slice, &groups, &me));
+        match result {
             Ok(round) => {
                 tracing::info!(
                     hosts = round.hosts,
@@ -120,8 +133,16 @@ fn run(args: Args) -> Result<ExitCode> {
                     keys_changed = round.keys_file_changed,
                     "synced"
                 );
+                for e in &round.write_errors {
+                    tracing::warn!(error = %e, "could not publish this machine's entry");
+                }
                 if args.once {
-                    return Ok(ExitCode::SUCCESS);
+                    let clean = round.write_errors.is_empty();
+                    return Ok(if clean {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    });
                 }
             }
             Err(e) if args.once => return Err(e),
@@ -166,9 +187,18 @@ fn machine(args: &Args) -> Result<Machine> {
 /// The local address the kernel would use to reach `head` (a UDP "connect" sends nothing).
 fn local_ip(head: &str) -> Result<IpAddr> {
     let url = reqwest::Url::parse(head).with_context(|| format!("'{head}' is not a URL"))?;
-    let host = url.host_str().context("the head URL has no host")?;
-    let port = url.port_or_known_default().unwrap_or(443);
-    let socket = UdpSocket::bind("0.0.0.0:0")?;
-    socket.connect((host, port))?;
+    let target = url
+        .socket_addrs(|| Some(443))
+        .with_context(|| format!("resolving {head}"))?
+        .into_iter()
+        .next()
+        .context("the head's name resolves to no address")?;
+    let any = if target.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = UdpSocket::bind(any)?;
+    socket.connect(target)?;
     Ok(socket.local_addr()?.ip())
 }

@@ -16,6 +16,9 @@ use crate::entry::{Entry, EntryId};
 pub struct CachedStore {
     sql: SqlStore,
     entries: RwLock<BTreeMap<EntryId, Entry>>,
+    /// Held across each change's SQL statement and its memory update, so memory always ends
+    /// as the database does (SQLite takes one writer at a time anyway).
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl CachedStore {
@@ -30,6 +33,7 @@ impl CachedStore {
         Ok(CachedStore {
             sql,
             entries: RwLock::new(entries),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -65,6 +69,7 @@ impl ContextStore for CachedStore {
     }
 
     async fn create(&self, entry: &Entry) -> Result<bool, StoreError> {
+        let _one_writer = self.writing.lock().await;
         if self.read().contains_key(&entry.id) {
             return Ok(false);
         }
@@ -76,6 +81,7 @@ impl ContextStore for CachedStore {
     }
 
     async fn update(&self, entry: &Entry) -> Result<bool, StoreError> {
+        let _one_writer = self.writing.lock().await;
         let updated = self.sql.update(entry).await?;
         if updated && let Some(held) = self.write().get_mut(&entry.id) {
             held.value = entry.value.clone();
@@ -85,6 +91,7 @@ impl ContextStore for CachedStore {
     }
 
     async fn delete(&self, id: &EntryId, write_token: &str) -> Result<bool, StoreError> {
+        let _one_writer = self.writing.lock().await;
         let deleted = self.sql.delete(id, write_token).await?;
         if deleted {
             self.write().remove(id);
@@ -111,6 +118,7 @@ impl ContextStore for CachedStore {
         now: i64,
         stale_before: i64,
     ) -> Result<(), StoreError> {
+        let _one_writer = self.writing.lock().await;
         self.sql.touch(scope, now, stale_before).await?;
         let mut map = self.write();
         let ids: Vec<EntryId> = scan(&map, scope.context_id, scope.family)
@@ -118,6 +126,7 @@ impl ContextStore for CachedStore {
                 e.read_token == scope.read_token
                     && scope.key.is_none_or(|k| e.id.key == k)
                     && e.last_access < stale_before
+                    && e.last_access >= scope.alive_since
             })
             .map(|e| e.id.clone())
             .collect();
@@ -130,6 +139,7 @@ impl ContextStore for CachedStore {
     }
 
     async fn remove_idle(&self, before: i64) -> Result<u64, StoreError> {
+        let _one_writer = self.writing.lock().await;
         let removed = self.sql.remove_idle(before).await?;
         self.write().retain(|_, e| e.last_access >= before);
         Ok(removed)

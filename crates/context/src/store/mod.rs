@@ -24,6 +24,8 @@ pub struct Selection<'a> {
     pub family: Option<&'a str>,
     pub key: Option<&'a str>,
     pub read_token: &'a str,
+    /// Entries last used before this have expired and are left alone.
+    pub alive_since: i64,
 }
 
 #[async_trait]

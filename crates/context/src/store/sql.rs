@@ -66,9 +66,7 @@ impl SqlStore {
             })
             .connect(url)
             .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
-        }
+        create_schema(&pool).await?;
         Ok(SqlStore { pool })
     }
 }
@@ -79,6 +77,28 @@ impl SqlStore {
         let sql = format!("SELECT {COLUMNS} FROM context_entries");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)
+    }
+}
+
+/// Creates the table if missing. Two heads starting at once can race on Postgres's catalog
+/// (`CREATE TABLE IF NOT EXISTS` is not atomic there): the loser tries again.
+async fn create_schema(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        let mut result = Ok(());
+        for statement in SCHEMA {
+            result = sqlx::query(statement).execute(pool).await.map(|_| ());
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Err(_) if attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -189,7 +209,7 @@ impl ContextStore for SqlStore {
         sqlx::query(
             "UPDATE context_entries SET last_access = $1
              WHERE context_id = $2 AND read_token = $3 AND ($4 = '' OR family = $4)
-               AND ($5 = '' OR entry_key = $5) AND last_access < $6",
+               AND ($5 = '' OR entry_key = $5) AND last_access < $6 AND last_access >= $7",
         )
         .bind(now)
         .bind(scope.context_id)
@@ -197,6 +217,7 @@ impl ContextStore for SqlStore {
         .bind(scope.family.unwrap_or(""))
         .bind(scope.key.unwrap_or(""))
         .bind(stale_before)
+        .bind(scope.alive_since)
         .execute(&self.pool)
         .await?;
         Ok(())
