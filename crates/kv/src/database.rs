@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{DatabaseConfig, DbMode};
 use crate::engine::rocks::RocksEngine;
-use crate::engine::{Engine, EngineError};
+use std::sync::Arc;
+
+use crate::engine::{Engine, EngineError, WriteOp};
 use crate::error::KvError;
+use crate::writer::Writer;
 
 /// Meta key of the last ingest.
 const LAST_INGEST: &str = "ingest.last";
@@ -17,9 +20,9 @@ const LAST_INGEST: &str = "ingest.last";
 pub struct Database {
     pub name: String,
     pub mode: DbMode,
-    /// Synced writes take milliseconds, so they run off the async workers.
-    pub sync_writes: bool,
-    engine: Box<dyn Engine>,
+    engine: Arc<dyn Engine>,
+    /// Key writes of a read-write database go through its writer thread.
+    writer: Option<Writer>,
 }
 
 /// What `GET /admin/databases/{db}/ingest/last` returns.
@@ -37,34 +40,52 @@ impl Database {
         if config.mode == DbMode::ReadWrite {
             std::fs::create_dir_all(&config.path).ok();
         }
-        Ok(Database::with_engine(
-            config,
-            Box::new(RocksEngine::open(config)?),
-        ))
+        Database::with_engine(config, Arc::new(RocksEngine::open(config)?))
     }
 
-    pub fn with_engine(config: &DatabaseConfig, engine: Box<dyn Engine>) -> Database {
-        Database {
+    pub fn with_engine(
+        config: &DatabaseConfig,
+        engine: Arc<dyn Engine>,
+    ) -> Result<Database, EngineError> {
+        let writer = match config.mode {
+            DbMode::ReadWrite => Some(
+                Writer::start(&config.name, engine.clone())
+                    .map_err(|e| EngineError::Write(format!("cannot start the writer: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Database {
             name: config.name.clone(),
             mode: config.mode,
-            sync_writes: config.sync_writes,
             engine,
-        }
+            writer,
+        })
     }
 
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
     }
 
+    /// A key write (put or delete) through the writer thread; 409 unless read-write.
+    pub async fn write(&self, op: WriteOp, what: &'static str) -> Result<(), KvError> {
+        self.writable(what)?;
+        let writer = self.writer.as_ref().ok_or_else(|| self.wrong_mode(what))?;
+        Ok(writer.write(op).await?)
+    }
+
+    fn wrong_mode(&self, what: &'static str) -> KvError {
+        KvError::WrongMode {
+            db: self.name.clone(),
+            mode: self.mode,
+            what,
+            needs: "a read-write database",
+        }
+    }
+
     /// Refuses writes unless the database is read-write.
     pub fn writable(&self, what: &'static str) -> Result<&dyn Engine, KvError> {
         if self.mode != DbMode::ReadWrite {
-            return Err(KvError::WrongMode {
-                db: self.name.clone(),
-                mode: self.mode,
-                what,
-                needs: "a read-write database",
-            });
+            return Err(self.wrong_mode(what));
         }
         Ok(self.engine())
     }

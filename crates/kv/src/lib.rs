@@ -20,6 +20,7 @@ pub mod puller;
 pub mod service;
 pub mod sst;
 pub mod value;
+mod writer;
 
 use std::future::Future;
 

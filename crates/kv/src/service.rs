@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::auth::{AuthError, Scope, Tokens};
 use crate::config::KvConfig;
 use crate::database::{Database, IngestRecord};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, WriteOp};
 use crate::error::KvError;
 use crate::metrics::Metrics;
 use crate::paths;
@@ -145,7 +145,7 @@ impl Kv {
             .ok_or(KvError::KeyNotFound)
     }
 
-    pub fn put(
+    pub async fn put(
         &self,
         db: &str,
         key: &str,
@@ -164,16 +164,19 @@ impl Kv {
                 value::MAX_CONTENT_TYPE
             )));
         }
-        let engine = self.database(db)?.writable("a write")?;
-        Ok(engine.put(key.as_bytes(), &value::encode(content_type, body))?)
+        let op = WriteOp::Put {
+            key: key.as_bytes().to_vec(),
+            value: value::encode(content_type, body),
+        };
+        self.database(db)?.write(op, "a write").await
     }
 
-    pub fn delete(&self, db: &str, key: &str) -> Result<(), KvError> {
+    pub async fn delete(&self, db: &str, key: &str) -> Result<(), KvError> {
         check_key(key)?;
-        Ok(self
-            .database(db)?
-            .writable("a delete")?
-            .delete(key.as_bytes())?)
+        let op = WriteOp::Delete {
+            key: key.as_bytes().to_vec(),
+        };
+        self.database(db)?.write(op, "a delete").await
     }
 
     pub fn multi_get(

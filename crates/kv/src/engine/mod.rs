@@ -16,6 +16,16 @@ pub enum EngineError {
     Rocks(#[from] rocksdb::Error),
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A batched write failed (the message is shared by every write of the batch).
+    #[error("{0}")]
+    Write(String),
+}
+
+/// One change of a batched write.
+#[derive(Debug)]
+pub enum WriteOp {
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
 }
 
 /// Figures for `/metrics`, read when scraped.
@@ -35,6 +45,8 @@ pub trait Engine: Send + Sync + 'static {
     fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, EngineError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), EngineError>;
     fn delete(&self, key: &[u8]) -> Result<(), EngineError>;
+    /// Applies every op, atomically, in order.
+    fn write(&self, ops: &[WriteOp]) -> Result<(), EngineError>;
     fn estimate_count(&self) -> Result<u64, EngineError>;
     /// An engine property by name (`rocksdb.stats`, …); None when the engine has no such one.
     fn property(&self, name: &str) -> Result<Option<String>, EngineError>;

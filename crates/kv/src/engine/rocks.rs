@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, DB, IngestExternalFileOptions, Options, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, DB, IngestExternalFileOptions, Options, WriteBatch,
+    WriteOptions,
 };
 
-use super::{Engine, EngineError, Figures};
+use super::{Engine, EngineError, Figures, WriteOp};
 use crate::config::{DatabaseConfig, DbMode};
 
 /// The column family for the service's own records.
@@ -108,6 +109,17 @@ impl Engine for RocksEngine {
 
     fn delete(&self, key: &[u8]) -> Result<(), EngineError> {
         Ok(self.db.delete_opt(key, &self.write)?)
+    }
+
+    fn write(&self, ops: &[WriteOp]) -> Result<(), EngineError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                WriteOp::Put { key, value } => batch.put(key, value),
+                WriteOp::Delete { key } => batch.delete(key),
+            }
+        }
+        Ok(self.db.write_opt(batch, &self.write)?)
     }
 
     fn estimate_count(&self) -> Result<u64, EngineError> {

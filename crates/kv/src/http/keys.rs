@@ -66,10 +66,9 @@ async fn store(
         ),
     };
     let body = read_body(request, kv.max_value_size()).await?;
-    // Writes go to the blocking pool: a RocksDB write stall (or a synced write) must not hold
-    // up the async workers, which keep serving reads, health checks and metrics meanwhile.
-    let kv = kv.clone();
-    blocking(move || kv.put(&db, &key, content_type.as_deref(), &body)).await?;
+    // The database's writer thread does the write (see `writer`): the async workers keep
+    // serving reads, health checks and metrics through a RocksDB write stall.
+    kv.put(&db, &key, content_type.as_deref(), &body).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -112,8 +111,7 @@ async fn remove(
     headers: &HeaderMap,
 ) -> Result<Response, KvError> {
     authorize(kv, headers, Scope::KvWrite)?;
-    let kv = kv.clone();
-    blocking(move || kv.delete(&db, &key)).await?;
+    kv.delete(&db, &key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
