@@ -200,6 +200,13 @@ fn build_sst_then_ingest_through_the_daemon() {
     assert_eq!(got, (200, "{\"n\": 42}".into()));
     let got = send(client.get(format!("{}/databases/default/keys/user00007", daemon.url))).unwrap();
     assert_eq!(got, (200, "{\"n\": \"last\"}".into()));
+    // The daemon serves the context exchange beside the KV service.
+    let version = client
+        .get(format!("{}/getVersion", daemon.url))
+        .header("accept", "application/json");
+    let (status, body) = send(version).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"OK\""), "{body}");
 }
 
 #[test]
