@@ -8,11 +8,14 @@
 //! shared by concurrent callers) → `Instance::invoke` (agent protocol) → `Lease::release`.
 
 pub mod config;
+pub mod dataplane;
 mod error;
 mod executor;
+pub mod journal;
 pub mod lifecycle;
 mod pool;
 
 pub use comet_sandbox as sandbox;
+pub use dataplane::{DataPlane, Embedded, Health};
 pub use error::InvokeError;
 pub use executor::{Executor, ExecutorConfig, PoolStats};

@@ -97,7 +97,8 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     if daemon {
         executor.start_maintenance();
     }
-    Ok(Functions::new(Arc::new(store), executor, daemon))
+    let dataplane = Arc::new(comet::Embedded::new(executor, "embedded"));
+    Ok(Functions::new(Arc::new(store), dataplane, daemon))
 }
 
 /// Opens the KV databases the daemon serves embedded (only the daemon: a database has one
@@ -126,7 +127,7 @@ pub async fn serve(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    functions.executor().shutdown().await;
+    functions.dataplane().shutdown().await;
     served
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use comet::{Executor, InvokeError};
+use comet::{DataPlane, InvokeError};
 use nova_api::{
     Function, FunctionConfig, FunctionPatch, FunctionSpec, InvokeRequest, InvokeResponse,
     ValidationError,
@@ -61,7 +61,8 @@ pub struct Functions {
 
 struct Inner {
     store: Arc<dyn Store>,
-    executor: Executor,
+    /// Embedded, remote or a cluster: which one is the deployment's business.
+    dataplane: Arc<dyn DataPlane>,
     /// Resolved specs by name, so a warm call touches no database.
     specs: RwLock<HashMap<String, Arc<FunctionSpec>>>,
     /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
@@ -69,19 +70,19 @@ struct Inner {
 }
 
 impl Functions {
-    pub fn new(store: Arc<dyn Store>, executor: Executor, prewarm: bool) -> Functions {
+    pub fn new(store: Arc<dyn Store>, dataplane: Arc<dyn DataPlane>, prewarm: bool) -> Functions {
         Functions {
             inner: Arc::new(Inner {
                 store,
-                executor,
+                dataplane,
                 specs: RwLock::new(HashMap::new()),
                 prewarm,
             }),
         }
     }
 
-    pub fn executor(&self) -> &Executor {
-        &self.inner.executor
+    pub fn dataplane(&self) -> &Arc<dyn DataPlane> {
+        &self.inner.dataplane
     }
 
     pub async fn register(&self, config: FunctionConfig) -> Result<Function, ServiceError> {
@@ -157,7 +158,7 @@ impl Functions {
             .replace_function(&function, new_code.as_deref(), current.version)
             .await?;
         tracing::info!(function = %name, version = function.version, "updated");
-        self.inner.executor.evict(name).await;
+        self.inner.dataplane.evict(name).await;
         self.after_change(&function, Some(code_for_check)).await;
         Ok(function)
     }
@@ -185,7 +186,7 @@ impl Functions {
             return Err(ServiceError::NotFound(name.to_string()));
         }
         self.forget_spec(name);
-        self.inner.executor.evict(name).await;
+        self.inner.dataplane.evict(name).await;
         tracing::info!(function = %name, "deleted");
         Ok(())
     }
@@ -198,7 +199,7 @@ impl Functions {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             payload,
         };
-        Ok(self.inner.executor.invoke(spec, request).await?)
+        Ok(self.inner.dataplane.invoke(spec, request).await?)
     }
 
     /// Starts `min_replicas` instances of every function that asks for them.
@@ -257,9 +258,9 @@ impl Functions {
         if !self.inner.prewarm {
             return;
         }
-        let executor = self.inner.executor.clone();
+        let dataplane = self.inner.dataplane.clone();
         tokio::spawn(async move {
-            match executor.prewarm(spec.clone()).await {
+            match dataplane.prewarm(spec.clone()).await {
                 Ok(n) if n > 0 => tracing::info!(function = %spec.name, started = n, "pre-warmed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(function = %spec.name, error = %e, "pre-warm failed"),
@@ -268,11 +269,11 @@ impl Functions {
     }
 
     fn check_supported(&self, runtime: nova_api::Runtime) -> Result<(), ServiceError> {
-        let backend = self.inner.executor.backend();
-        if backend.supports(runtime) {
+        let dataplane = &self.inner.dataplane;
+        if dataplane.supports(runtime) {
             Ok(())
         } else {
-            Err(ServiceError::Unsupported(runtime, backend.name()))
+            Err(ServiceError::Unsupported(runtime, dataplane.kind()))
         }
     }
 
@@ -280,8 +281,7 @@ impl Functions {
     /// more memory than the runtime can give).
     fn check_code(&self, function: &Function, code: &Arc<[u8]>) -> Result<(), ServiceError> {
         self.inner
-            .executor
-            .backend()
+            .dataplane
             .validate(&function.spec(code.clone()))
             .map_err(|e| ServiceError::Code(CodeError::Rejected(e)))
     }

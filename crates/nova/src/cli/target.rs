@@ -127,7 +127,7 @@ impl Target {
             }
             Target::Local(f) => {
                 let result = f.invoke(name, &payload).await;
-                f.executor().shutdown().await;
+                f.dataplane().shutdown().await;
                 Ok(result?)
             }
         }
@@ -136,7 +136,7 @@ impl Target {
     /// Stops what a local target started.
     pub async fn close(self) {
         if let Target::Local(f) = self {
-            f.executor().shutdown().await;
+            f.dataplane().shutdown().await;
         }
     }
 

@@ -25,7 +25,7 @@ pub async fn render(
     State(functions): State<Functions>,
     Extension(kv): Extension<Option<Arc<Kv>>>,
 ) -> impl IntoResponse {
-    let stats = functions.executor().stats();
+    let stats = functions.dataplane().stats();
     let mut out = String::new();
     let families: [Family; 5] = [
         (
