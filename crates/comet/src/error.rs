@@ -35,4 +35,13 @@ pub enum InvokeError {
     },
     #[error("the data plane is shutting down")]
     ShuttingDown,
+    /// No worker could take the call (remote data planes).
+    #[error("the data plane is unavailable: {0}")]
+    Unavailable(String),
+    /// Every worker that could take the call is at capacity (remote data planes).
+    #[error("the data plane is at capacity: {0}")]
+    Overloaded(String),
+    /// A worker failed the call after it may have reached the handler (remote data planes).
+    #[error("the data plane failed the call: {0}")]
+    Remote(String),
 }

@@ -13,6 +13,7 @@ mod error;
 mod executor;
 pub mod journal;
 pub mod lifecycle;
+pub mod local;
 mod pool;
 
 pub use comet_sandbox as sandbox;

@@ -50,6 +50,16 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+comet:
+  # Where functions run. embedded: in this process. remote: on comet daemons over gRPC
+  # (endpoint: one daemon; endpoints: a cluster). Flags --comet-endpoint / --comet-endpoints,
+  # env NOVA_COMET_ENDPOINT / NOVA_COMET_ENDPOINTS.
+  mode: embedded
+  # endpoint: "10.0.0.5:9090"
+  # endpoints: ["10.0.0.5:9090", "10.0.0.6:9090"]
+  # How long a call may take beyond the function's own timeout.
+  timeout: 10s
+
 runtimes:
   # The Python interpreter for python functions. Env NOVA_PYTHON.
   # Default: /usr/bin/python3, else the real path of python3 on PATH.
@@ -86,6 +96,9 @@ pub struct FileConfig {
     pub sandbox: SandboxSection,
     #[serde(default)]
     pub runtimes: RuntimesSection,
+    /// Where functions run: in this process (embedded) or on comet daemons (remote).
+    #[serde(default)]
+    pub comet: CometSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -119,6 +132,20 @@ pub struct PoolSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct CometSection {
+    /// embedded (default) or remote.
+    pub mode: Option<String>,
+    /// One comet daemon (standalone mode).
+    pub endpoint: Option<String>,
+    /// Several (cluster mode).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Longest a call to a worker may take beyond the function's own timeout, e.g. `10s`.
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuntimesSection {
     /// Python interpreter.
     pub python: Option<PathBuf>,
@@ -133,6 +160,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub http_addr: Option<String>,
     pub idle_ttl: Option<String>,
+    /// gRPC endpoints of comet daemons (empty: the file's, else embedded).
+    pub comet_endpoints: Vec<String>,
 }
 
 /// Settings after every source has been applied.
@@ -146,6 +175,10 @@ pub struct Settings {
     pub isolation: IsolationConfig,
     /// With the default database and paths filled in.
     pub kv: comet_kv::KvConfig,
+    /// Comet daemons to run functions on; empty = the embedded data plane.
+    pub comet_endpoints: Vec<String>,
+    /// Margin a remote call gets beyond the function's timeout.
+    pub comet_timeout: Duration,
 }
 
 impl Settings {
@@ -168,7 +201,14 @@ impl Settings {
             Some(ttl) => parse_duration("idle TTL", &ttl)?,
             None => DEFAULT_IDLE_TTL,
         };
+        let comet_endpoints = comet_endpoints(o, &file.comet)?;
+        let comet_timeout = match &file.comet.timeout {
+            Some(t) => parse_duration("comet.timeout", t)?,
+            None => Duration::from_secs(10),
+        };
         Ok(Settings {
+            comet_endpoints,
+            comet_timeout,
             kv: file.kv.with_defaults(&data_dir),
             data_dir,
             http_addr: parse_addr(&addr)?,
@@ -181,6 +221,34 @@ impl Settings {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
+    }
+}
+
+/// Flags and env win over the file; the file's `mode: embedded` ignores its endpoints.
+fn comet_endpoints(o: &Overrides, section: &CometSection) -> Result<Vec<String>, ConfigError> {
+    if !o.comet_endpoints.is_empty() {
+        return Ok(o.comet_endpoints.clone());
+    }
+    let listed: Vec<String> = section
+        .endpoint
+        .iter()
+        .chain(&section.endpoints)
+        .cloned()
+        .collect();
+    match section.mode.as_deref() {
+        Some("embedded") => Ok(Vec::new()),
+        None => Ok(listed),
+        Some("remote") if listed.is_empty() => Err(ConfigError::Invalid {
+            what: "comet.mode",
+            value: "remote".into(),
+            message: "needs comet.endpoint or comet.endpoints".into(),
+        }),
+        Some("remote") => Ok(listed),
+        Some(other) => Err(ConfigError::Invalid {
+            what: "comet.mode",
+            value: other.into(),
+            message: "use embedded or remote".into(),
+        }),
     }
 }
 

@@ -1,15 +1,11 @@
 //! Assembling the platform (store + backend + executor) and serving the HTTP API until shutdown.
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 
-use comet::sandbox::{
-    IsolationConfig, ProcessBackend, ProcessConfig, Router, find_agent, find_python,
-};
-use comet::{Executor, ExecutorConfig};
+use comet::DataPlane;
+use comet::local::LocalConfig;
 use comet_kv::Kv;
-use comet_wasm::{WasmBackend, WasmConfig};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -26,10 +22,12 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("comet-agent not found: install it beside nova, put it on PATH, or set COMET_AGENT")]
-    NoAgent,
-    #[error("cannot prepare the process backend: {0}")]
-    Backend(std::io::Error),
+    #[error(transparent)]
+    Local(#[from] comet::local::LocalError),
+    #[error("cannot reach the data plane: {0}")]
+    Remote(#[from] comet_grpc::ClientError),
+    #[error("cannot open the KV service: {0}")]
+    KvTask(String),
     #[error("cannot open the KV service: {0}")]
     Kv(#[from] comet_kv::OpenError),
 }
@@ -45,59 +43,23 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         source,
     })?;
     let store = SqliteStore::open(&settings.database_path()).await?;
-    let agent = settings
-        .agent
-        .clone()
-        .or_else(find_agent)
-        .ok_or(StartError::NoAgent)?;
-    let python = settings.python.clone().or_else(find_python);
-    if python.is_none() {
-        tracing::warn!(
-            "no Python interpreter found: python functions cannot run (set NOVA_PYTHON)"
-        );
-    }
-    let instances = data_dir.join("instances");
-    remove_dead_instance_dirs(&instances);
-    remove_dead_instance_dirs(&data_dir.join("wasm-instances"));
-    remove_dead_scratch_dirs();
-    let backend = ProcessBackend::new(ProcessConfig {
-        agent,
-        python,
-        code_dir: data_dir.join("code-cache"),
-        instance_dir: instances.join(std::process::id().to_string()),
-        isolation: IsolationConfig {
-            // A one-off CLI run starts one instance: standby agents would be waste.
-            standby: if daemon {
-                settings.isolation.standby
-            } else {
-                0
-            },
-            ..settings.isolation.clone()
-        },
-    })
-    .map_err(StartError::Backend)?;
-    tracing::info!(isolation = backend.isolation(), "process backend ready");
-    let pid = std::process::id();
-    let wasm = WasmBackend::new(WasmConfig::new(
-        data_dir.join("wasm-cache"),
-        WasmConfig::scratch_dir(
-            data_dir.join("wasm-instances").join(pid.to_string()),
-            &format!("nova-wasm-{pid}"),
-        ),
-    ))
-    .map_err(StartError::Backend)?;
-    // One line per backend: each runtime goes to the first that supports it.
-    let backends = Router::new(vec![Arc::new(backend), Arc::new(wasm)]);
-    let executor = Executor::new(
-        Arc::new(backends),
-        ExecutorConfig {
+    let dataplane: Arc<dyn DataPlane> = if settings.comet_endpoints.is_empty() {
+        let executor = comet::local::executor(&LocalConfig {
+            data_dir: data_dir.clone(),
+            agent: settings.agent.clone(),
+            python: settings.python.clone(),
+            isolation: settings.isolation.clone(),
             idle_ttl: settings.idle_ttl,
-        },
-    );
-    if daemon {
-        executor.start_maintenance();
-    }
-    let dataplane = Arc::new(comet::Embedded::new(executor, "embedded"));
+            daemon,
+        })?;
+        Arc::new(comet::Embedded::new(executor, "embedded"))
+    } else {
+        tracing::info!(endpoints = ?settings.comet_endpoints, "data plane: comet over gRPC");
+        Arc::new(comet_grpc::Cluster::connect(
+            &settings.comet_endpoints,
+            settings.comet_timeout,
+        )?)
+    };
     Ok(Functions::new(Arc::new(store), dataplane, daemon))
 }
 
@@ -107,7 +69,7 @@ pub async fn open_kv(settings: &Settings) -> Result<Arc<Kv>, StartError> {
     let config = settings.kv.clone();
     let kv = tokio::task::spawn_blocking(move || Kv::open(config))
         .await
-        .map_err(|e| StartError::Backend(std::io::Error::other(e)))??;
+        .map_err(|e| StartError::KvTask(e.to_string()))??;
     Ok(Arc::new(kv))
 }
 
@@ -136,38 +98,5 @@ struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.iter().for_each(|task| task.abort());
-    }
-}
-
-/// `/dev/shm/nova-wasm-<pid>` of daemons that are gone.
-fn remove_dead_scratch_dirs() {
-    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("nova-wasm-")?.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-/// Instance directories are named by the owning process id; those of processes that are gone
-/// are leftovers of a crash.
-fn remove_dead_instance_dirs(instances: &Path) {
-    let Ok(entries) = std::fs::read_dir(instances) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
     }
 }

@@ -212,4 +212,21 @@ pub struct DaemonArgs {
     /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
     #[arg(long, env = "NOVA_IDLE_TTL", value_name = "DURATION")]
     pub idle_ttl: Option<String>,
+    /// Run functions on a comet daemon over gRPC instead of in this process (standalone mode).
+    #[arg(
+        long,
+        env = "NOVA_COMET_ENDPOINT",
+        value_name = "HOST:PORT",
+        conflicts_with = "comet_endpoints"
+    )]
+    pub comet_endpoint: Option<String>,
+    /// Run functions on several comet daemons (cluster mode): warm workers first, then the least
+    /// loaded; workers that stop answering are taken out and their calls retried elsewhere.
+    #[arg(
+        long,
+        env = "NOVA_COMET_ENDPOINTS",
+        value_name = "A,B,C",
+        value_delimiter = ','
+    )]
+    pub comet_endpoints: Vec<String>,
 }

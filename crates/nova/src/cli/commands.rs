@@ -37,6 +37,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Daemon(args) => {
             overrides.http_addr = args.http;
             overrides.idle_ttl = args.idle_ttl;
+            overrides.comet_endpoints = match args.comet_endpoint {
+                Some(one) => vec![one],
+                None => args.comet_endpoints,
+            };
             daemon(Settings::resolve(&overrides)?).await
         }
         command => {

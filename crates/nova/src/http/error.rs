@@ -59,9 +59,11 @@ impl From<ServiceError> for ApiError {
 fn invoke_status(e: &InvokeError) -> StatusCode {
     match e {
         InvokeError::Unsupported { .. } => StatusCode::BAD_REQUEST,
-        InvokeError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-        InvokeError::Start { .. } | InvokeError::Instance { .. } => StatusCode::BAD_GATEWAY,
-        InvokeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        InvokeError::Busy { .. } | InvokeError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+        InvokeError::Start { .. } | InvokeError::Instance { .. } | InvokeError::Remote(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        InvokeError::ShuttingDown | InvokeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

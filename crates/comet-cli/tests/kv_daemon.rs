@@ -188,7 +188,11 @@ fn build_sst_then_ingest_through_the_daemon() {
 
     let config = dir.path().join("comet.yaml");
     std::fs::write(&config, "").unwrap();
-    let daemon = start(&["daemon"], &config, dir.path());
+    let daemon = start(
+        &["daemon", "--grpc-addr", "127.0.0.1:0"],
+        &config,
+        dir.path(),
+    );
     let client = reqwest::blocking::Client::new();
     let (status, body) = send(client.put(format!(
         "{}/admin/databases/default/ingest/batch",

@@ -25,8 +25,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Serve the data plane: the KV and context services, /healthcheck and /metrics over HTTP.
-    Daemon(ServerArgs),
+    /// Serve the data plane: functions over gRPC (the DataPlane service Nova calls), and the KV
+    /// and context services, /healthcheck and /metrics over HTTP.
+    Daemon(DaemonArgs),
     /// The KV service on its own: serve it, or build SST files for its bulk loads.
     #[command(subcommand)]
     Kv(KvCommand),
@@ -83,6 +84,22 @@ impl ServerArgs {
             http_addr: self.http_addr.clone(),
         }
     }
+}
+
+#[derive(Args, Clone)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// gRPC listen address of the DataPlane service [default: 127.0.0.1:9090; ":9090" = every
+    /// interface].
+    #[arg(long, env = "COMET_GRPC_ADDR")]
+    pub grpc_addr: Option<String>,
+    /// This worker's name in a cluster (reported with every invocation) [default: the hostname].
+    #[arg(long, env = "COMET_NODE_ID")]
+    pub node_id: Option<String>,
+    /// How long idle instances stay warm, e.g. 60s, 5m.
+    #[arg(long, env = "COMET_IDLE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_ttl: std::time::Duration,
 }
 
 #[derive(Subcommand)]
@@ -143,9 +160,9 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
             print!("{}", comet::config::default_file());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Daemon(args) => serve::run(args.overrides(), all()).await,
+        Command::Daemon(args) => serve::daemon(args).await,
         Command::Kv(KvCommand::Serve(args)) => {
-            serve::run(
+            serve::run_with(
                 args.overrides(),
                 Services {
                     kv: true,
@@ -155,7 +172,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
             .await
         }
         Command::Context(ContextCommand::Serve(args)) => {
-            serve::run(
+            serve::run_with(
                 args.overrides(),
                 Services {
                     kv: false,
@@ -166,13 +183,6 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Kv(KvCommand::BuildSst(args)) => kv::build_sst(args),
         Command::Run(args) => run_file(args).await,
-    }
-}
-
-fn all() -> Services {
-    Services {
-        kv: true,
-        context: true,
     }
 }
 

@@ -11,8 +11,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use comet::DataPlane;
+use comet::Embedded;
 use comet::config::{Overrides, Settings};
+use comet::local::LocalConfig;
+use comet::sandbox::IsolationConfig;
 use comet_kv::Kv;
+
+/// Where the DataPlane gRPC service listens when told nothing (loopback: it runs code).
+const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:9090";
 
 /// Which data services a server carries.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +28,63 @@ pub struct Services {
     pub context: bool,
 }
 
-pub async fn run(overrides: Overrides, services: Services) -> Result<ExitCode> {
-    let settings = Settings::resolve(&overrides)?;
+/// `comet daemon`: the DataPlane gRPC service over a local executor, beside the HTTP services.
+pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
+    let settings = Settings::resolve(&args.server.overrides())?;
+    let grpc_addr = args.grpc_addr.as_deref().unwrap_or(DEFAULT_GRPC_ADDR);
+    let grpc_addr = nova_api::parse_listen_addr(grpc_addr)
+        .map_err(|m| anyhow::anyhow!("invalid --grpc-addr '{grpc_addr}': {m}"))?;
+    let node_id = match args.node_id {
+        Some(id) => id,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "comet".into()),
+    };
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let executor = comet::local::executor(&LocalConfig {
+        data_dir: settings.data_dir.join("functions"),
+        agent: None,
+        python: None,
+        isolation: IsolationConfig::default(),
+        idle_ttl: args.idle_ttl,
+        daemon: true,
+    })?;
+    let local = Arc::new(Embedded::new(executor, node_id.clone()));
+    let grpc = tokio::net::TcpListener::bind(grpc_addr)
+        .await
+        .with_context(|| format!("cannot listen on {grpc_addr}"))?;
+    let grpc_bound = grpc.local_addr()?;
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = local.clone();
+    let grpc_task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = grpc_stopped.await;
+        };
+        comet_grpc::server::serve(serving, grpc, stopped).await
+    });
+    // One plain line that people and scripts can read the address from.
+    println!("Comet daemon {node_id}: gRPC on {grpc_bound}");
+    let all = Services {
+        kv: true,
+        context: true,
+    };
+    let served = run(settings, all).await;
+    let _ = stop_grpc.send(());
+    let _ = grpc_task.await;
+    local.shutdown().await;
+    served
+}
+
+pub async fn run_with(overrides: Overrides, services: Services) -> Result<ExitCode> {
+    run(Settings::resolve(&overrides)?, services).await
+}
+
+async fn run(settings: Settings, services: Services) -> Result<ExitCode> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",

@@ -1,0 +1,378 @@
+//! The remote data plane Nova uses in standalone mode (one endpoint) and cluster mode (several):
+//! calls are placed on a worker that holds warm instances of the function, else on the least
+//! loaded one; a worker that refuses connections or fails its health check is taken out, and a
+//! call that did not reach a handler there is retried on another; a worker that answers its
+//! health check again is taken back. Nova keeps its own journal of the calls it placed, so
+//! metrics and invocation lists cover the whole cluster.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use comet::journal::{InvocationPage, InvocationRecord, Journal, MetricsSummary, now_ms};
+use comet::{DataPlane, Health, InvokeError, PoolStats};
+use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Runtime};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::proto::data_plane_client::DataPlaneClient;
+use crate::server::{CODE_MISSING, NOT_RUN};
+use crate::{ClientError, convert, proto};
+
+/// How often workers are health-checked.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+struct Worker {
+    endpoint: String,
+    client: DataPlaneClient<Channel>,
+    healthy: AtomicBool,
+    inflight: AtomicUsize,
+    /// Functions this worker ran recently (it keeps them warm for its idle TTL).
+    warm: Mutex<HashSet<String>>,
+}
+
+impl Worker {
+    fn is_warm(&self, function: &str) -> bool {
+        self.warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(function)
+    }
+
+    fn set_warm(&self, function: &str, warm: bool) {
+        let mut set = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        if warm {
+            set.insert(function.to_string());
+        } else {
+            set.remove(function);
+        }
+    }
+
+    fn take_out(&self, why: &str) {
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(worker = %self.endpoint, why, "worker taken out");
+        }
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+pub struct Cluster {
+    workers: Vec<Arc<Worker>>,
+    /// Margin a call gets beyond the function's own timeout.
+    margin: Duration,
+    journal: Journal,
+    health_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.health_task.abort();
+    }
+}
+
+/// Whether a failed call certainly did not reach a handler, so another worker may run it.
+fn not_run(status: &Status) -> bool {
+    if status.message().starts_with(NOT_RUN) {
+        return true;
+    }
+    // The connection was never made: nothing was sent.
+    status.code() == Code::Unavailable && {
+        let text = format!("{status:?}").to_ascii_lowercase();
+        text.contains("connect") || text.contains("refused")
+    }
+}
+
+impl Cluster {
+    /// Workers at `endpoints` (`host:port`); connections are made on first use, so a worker
+    /// that is down at start is simply out until it answers.
+    pub fn connect(endpoints: &[String], margin: Duration) -> Result<Cluster, ClientError> {
+        let mut workers = Vec::new();
+        for endpoint in endpoints {
+            let url = if endpoint.contains("://") {
+                endpoint.clone()
+            } else {
+                format!("http://{endpoint}")
+            };
+            let channel = Endpoint::from_shared(url)
+                .map_err(|e| ClientError::Endpoint(endpoint.clone(), e.to_string()))?
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(10))
+                .connect_lazy();
+            workers.push(Arc::new(Worker {
+                endpoint: endpoint.clone(),
+                client: DataPlaneClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+                healthy: AtomicBool::new(true),
+                inflight: AtomicUsize::new(0),
+                warm: Mutex::new(HashSet::new()),
+            }));
+        }
+        if workers.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        let health_task = tokio::spawn(check_health(workers.clone()));
+        Ok(Cluster {
+            workers,
+            margin,
+            journal: Journal::default(),
+            health_task,
+        })
+    }
+
+    /// Warm and healthy first, then healthy, by fewest calls in flight; None when all are out.
+    fn place(&self, function: &str, tried: &[usize]) -> Option<usize> {
+        let candidates = || {
+            self.workers
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| !tried.contains(i) && w.healthy.load(Ordering::Relaxed))
+        };
+        let least = |it: &mut dyn Iterator<Item = (usize, &Arc<Worker>)>| {
+            it.min_by_key(|(_, w)| w.inflight.load(Ordering::Relaxed))
+                .map(|(i, _)| i)
+        };
+        least(&mut candidates().filter(|(_, w)| w.is_warm(function)))
+            .or_else(|| least(&mut candidates()))
+    }
+
+    async fn call(
+        &self,
+        worker: &Worker,
+        spec: &FunctionSpec,
+        request: &InvokeRequest,
+    ) -> Result<proto::InvokeResponse, Status> {
+        let deadline = Duration::from_secs(u64::from(spec.timeout_s.max(1))) + self.margin;
+        let message = |with_code: bool| {
+            let mut m = tonic::Request::new(proto::InvokeRequest {
+                function: spec.name.clone(),
+                payload: request.payload.get().as_bytes().to_vec(),
+                timeout_s: spec.timeout_s as i32,
+                metadata: Default::default(),
+                spec: Some(convert::spec_message(spec, with_code)),
+                request_id: request.request_id.clone(),
+            });
+            m.set_timeout(deadline);
+            m
+        };
+        let mut client = worker.client.clone();
+        match client.invoke(message(false)).await {
+            Err(s)
+                if s.code() == Code::FailedPrecondition
+                    && s.message().starts_with(CODE_MISSING) =>
+            {
+                client.invoke(message(true)).await.map(|r| r.into_inner())
+            }
+            other => other.map(|r| r.into_inner()),
+        }
+    }
+
+    fn record(
+        &self,
+        spec: &FunctionSpec,
+        id: &str,
+        started: (i64, Instant),
+        result: &Result<InvokeResponse, InvokeError>,
+        node: &str,
+    ) {
+        let (success, error, cold_start) = match result {
+            Ok(r) => (r.error.is_none(), r.error.clone(), r.cold_start),
+            Err(e) => (false, Some(e.to_string()), false),
+        };
+        self.journal.record(InvocationRecord {
+            id: id.to_string(),
+            function: spec.name.clone(),
+            version: spec.version,
+            duration: started.1.elapsed(),
+            cold_start,
+            success,
+            error,
+            started_at_ms: started.0,
+            node_id: node.to_string(),
+        });
+    }
+}
+
+fn error_of(status: &Status, endpoint: &str) -> InvokeError {
+    let message = format!("{endpoint}: {}", status.message());
+    match status.code() {
+        Code::ResourceExhausted => InvokeError::Overloaded(message),
+        Code::Unavailable => InvokeError::Unavailable(message),
+        Code::DeadlineExceeded => InvokeError::Remote(format!("{endpoint}: no answer in time")),
+        _ => InvokeError::Remote(message),
+    }
+}
+
+#[async_trait]
+impl DataPlane for Cluster {
+    fn kind(&self) -> &'static str {
+        if self.workers.len() == 1 {
+            "remote"
+        } else {
+            "cluster"
+        }
+    }
+
+    fn supports(&self, _: Runtime) -> bool {
+        true
+    }
+
+    fn validate(&self, _: &FunctionSpec) -> Result<(), String> {
+        // The workers check each function when they first run it.
+        Ok(())
+    }
+
+    async fn invoke(
+        &self,
+        spec: Arc<FunctionSpec>,
+        request: InvokeRequest,
+    ) -> Result<InvokeResponse, InvokeError> {
+        let started = (now_ms(), Instant::now());
+        let mut tried = Vec::new();
+        let mut last: Option<InvokeError> = None;
+        while let Some(i) = self.place(&spec.name, &tried) {
+            tried.push(i);
+            let worker = &self.workers[i];
+            worker.inflight.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.call(worker, &spec, &request).await;
+            worker.inflight.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
+                Ok(m) => {
+                    worker.set_warm(&spec.name, true);
+                    let node = m.node_id.clone();
+                    let result = convert::response_from(m).map_err(InvokeError::Remote);
+                    self.record(&spec, &request.request_id, started, &result, &node);
+                    return result;
+                }
+                Err(status) if not_run(&status) => {
+                    if status.code() == Code::Unavailable {
+                        worker.take_out(status.message());
+                    }
+                    tracing::debug!(worker = %worker.endpoint, error = %status.message(), "retrying elsewhere");
+                    last = Some(error_of(&status, &worker.endpoint));
+                }
+                Err(status) => {
+                    worker.set_warm(&spec.name, false);
+                    let result = Err(error_of(&status, &worker.endpoint));
+                    self.record(
+                        &spec,
+                        &request.request_id,
+                        started,
+                        &result,
+                        &worker.endpoint,
+                    );
+                    return result;
+                }
+            }
+        }
+        let result = Err(last.unwrap_or_else(|| {
+            InvokeError::Unavailable(
+                "no comet worker is reachable; is `comet daemon` running?".into(),
+            )
+        }));
+        self.record(&spec, &request.request_id, started, &result, "");
+        result
+    }
+
+    async fn prewarm(&self, spec: Arc<FunctionSpec>) -> Result<usize, InvokeError> {
+        let Some(i) = self.place(&spec.name, &[]) else {
+            return Err(InvokeError::Unavailable(
+                "no comet worker is reachable".into(),
+            ));
+        };
+        let worker = &self.workers[i];
+        let mut client = worker.client.clone();
+        let request = proto::PrewarmRequest {
+            spec: Some(convert::spec_message(&spec, true)),
+        };
+        let started = client
+            .prewarm(request)
+            .await
+            .map_err(|s| error_of(&s, &worker.endpoint))?;
+        worker.set_warm(&spec.name, true);
+        Ok(started.into_inner().started as usize)
+    }
+
+    async fn evict(&self, function: &str) {
+        for worker in &self.workers {
+            worker.set_warm(function, false);
+            let mut client = worker.client.clone();
+            let request = proto::EvictRequest {
+                function: function.to_string(),
+            };
+            if let Err(e) = client.evict(request).await {
+                tracing::debug!(worker = %worker.endpoint, error = %e.message(), "evict not delivered");
+            }
+        }
+    }
+
+    fn stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+
+    async fn metrics(
+        &self,
+        function: &str,
+        range: Duration,
+    ) -> Result<MetricsSummary, InvokeError> {
+        Ok(self.journal.metrics(function, range))
+    }
+
+    async fn invocations(
+        &self,
+        function: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<InvocationPage, InvokeError> {
+        Ok(self.journal.list(function, limit, offset))
+    }
+
+    async fn health(&self) -> Health {
+        let mut components = std::collections::BTreeMap::new();
+        let mut up = 0;
+        for w in &self.workers {
+            let healthy = w.healthy.load(Ordering::Relaxed);
+            up += usize::from(healthy);
+            components.insert(
+                w.endpoint.clone(),
+                if healthy { "ok" } else { "down" }.to_string(),
+            );
+        }
+        let status = match up {
+            0 => "down",
+            n if n == self.workers.len() => "ok",
+            _ => "degraded",
+        };
+        Health {
+            status: status.into(),
+            components,
+        }
+    }
+
+    async fn shutdown(&self) {
+        self.health_task.abort();
+    }
+}
+
+/// Every second, asks each worker for its health: out when it does not answer, back when it does.
+async fn check_health(workers: Vec<Arc<Worker>>) {
+    let mut tick = tokio::time::interval(HEALTH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for worker in &workers {
+            let mut client = worker.client.clone();
+            let mut request = tonic::Request::new(proto::HealthRequest {});
+            request.set_timeout(Duration::from_secs(1));
+            match client.health(request).await {
+                Ok(_) => {
+                    if !worker.healthy.swap(true, Ordering::Relaxed) {
+                        tracing::info!(worker = %worker.endpoint, "worker back");
+                    }
+                }
+                Err(e) => worker.take_out(e.message()),
+            }
+        }
+    }
+}

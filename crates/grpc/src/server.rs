@@ -1,0 +1,259 @@
+//! The DataPlane service a comet daemon runs over its local data plane. Code arrives once per
+//! worker and code hash and is kept in a bounded cache; calls that did not reach a handler are
+//! answered with a status whose message starts with `not-run`, which tells a cluster client the
+//! call is safe to retry on another worker.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use comet::{DataPlane, Embedded, InvokeError};
+use nova_api::{InvokeRequest, code_hash};
+use serde_json::value::RawValue;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::proto::{self, data_plane_server};
+
+/// Code blobs kept per worker (each function version is one).
+const CODE_CACHE: usize = 512;
+/// Prefix of the FAILED_PRECONDITION message asking for the code.
+pub const CODE_MISSING: &str = "code-missing";
+/// Prefix of messages of calls that never reached a handler.
+pub const NOT_RUN: &str = "not-run";
+
+pub struct Service {
+    local: Arc<Embedded>,
+    codes: Mutex<CodeCache>,
+}
+
+#[derive(Default)]
+struct CodeCache {
+    blobs: HashMap<String, Arc<[u8]>>,
+    order: VecDeque<String>,
+}
+
+impl CodeCache {
+    fn get(&self, hash: &str) -> Option<Arc<[u8]>> {
+        self.blobs.get(hash).cloned()
+    }
+
+    fn insert(&mut self, hash: String, code: Arc<[u8]>) {
+        if self.blobs.insert(hash.clone(), code).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > CODE_CACHE {
+            if let Some(old) = self.order.pop_front() {
+                self.blobs.remove(&old);
+            }
+        }
+    }
+}
+
+impl Service {
+    pub fn new(local: Arc<Embedded>) -> Service {
+        Service {
+            local,
+            codes: Mutex::new(CodeCache::default()),
+        }
+    }
+
+    fn codes(&self) -> std::sync::MutexGuard<'_, CodeCache> {
+        self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The spec of a call, with its code from the message (checked against its hash) or the
+    /// cache; FAILED_PRECONDITION `code-missing` when neither has it.
+    fn spec(
+        &self,
+        message: Option<proto::FunctionSpec>,
+    ) -> Result<Arc<nova_api::FunctionSpec>, Status> {
+        let mut m = message.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let code: Arc<[u8]> = if m.code.is_empty() {
+            self.codes().get(&m.code_hash).ok_or_else(|| {
+                Status::failed_precondition(format!("{CODE_MISSING}: {}", m.code_hash))
+            })?
+        } else {
+            let code: Arc<[u8]> = std::mem::take(&mut m.code).into();
+            if code_hash(&code) != m.code_hash {
+                return Err(Status::invalid_argument(
+                    "the code does not match spec.code_hash",
+                ));
+            }
+            self.codes().insert(m.code_hash.clone(), code.clone());
+            code
+        };
+        Ok(Arc::new(convert::spec_from(m, code)?))
+    }
+}
+
+/// How an invocation failure travels: `not-run` when no handler ran, so another worker may take it.
+pub fn status_of(e: InvokeError) -> Status {
+    let message = e.to_string();
+    match e {
+        InvokeError::Busy { .. } | InvokeError::Overloaded(_) => {
+            Status::resource_exhausted(format!("{NOT_RUN}: {message}"))
+        }
+        InvokeError::Start { .. } | InvokeError::ShuttingDown | InvokeError::Unavailable(_) => {
+            Status::unavailable(format!("{NOT_RUN}: {message}"))
+        }
+        InvokeError::Unsupported { .. } => {
+            Status::failed_precondition(format!("{NOT_RUN}: {message}"))
+        }
+        InvokeError::Instance { .. } | InvokeError::Remote(_) => Status::internal(message),
+    }
+}
+
+fn payload(bytes: Vec<u8>) -> Result<Box<RawValue>, Status> {
+    let text = if bytes.is_empty() {
+        "null".to_string()
+    } else {
+        String::from_utf8(bytes).map_err(|_| Status::invalid_argument("payload is not UTF-8"))?
+    };
+    RawValue::from_string(text)
+        .map_err(|e| Status::invalid_argument(format!("payload is not JSON: {e}")))
+}
+
+fn request_id(given: String) -> String {
+    if given.is_empty() {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        given
+    }
+}
+
+#[tonic::async_trait]
+impl data_plane_server::DataPlane for Service {
+    async fn invoke(
+        &self,
+        request: Request<proto::InvokeRequest>,
+    ) -> Result<Response<proto::InvokeResponse>, Status> {
+        let r = request.into_inner();
+        let spec = self.spec(r.spec)?;
+        if !r.function.is_empty() && r.function != spec.name {
+            return Err(Status::invalid_argument("function and spec.name differ"));
+        }
+        let call = InvokeRequest {
+            request_id: request_id(r.request_id),
+            payload: payload(r.payload)?,
+        };
+        let response = self.local.invoke(spec, call).await.map_err(status_of)?;
+        Ok(Response::new(convert::response_message(
+            response,
+            self.local.node_id(),
+        )))
+    }
+
+    async fn invoke_async(
+        &self,
+        request: Request<proto::InvokeAsyncRequest>,
+    ) -> Result<Response<proto::InvokeAsyncResponse>, Status> {
+        let r = request.into_inner();
+        let spec = self.spec(r.spec)?;
+        let payload = payload(r.payload)?;
+        let id = request_id(r.idempotency_key);
+        let attempts = r.max_attempts.clamp(1, 10);
+        let base = Duration::from_millis(r.backoff_base_ms.clamp(1, 60_000));
+        let max = Duration::from_millis(r.backoff_max_ms.max(r.backoff_base_ms).clamp(1, 600_000));
+        let local = self.local.clone();
+        let invocation_id = id.clone();
+        tokio::spawn(async move {
+            for attempt in 0..attempts {
+                let call = InvokeRequest {
+                    request_id: format!("{id}-{attempt}"),
+                    payload: payload.clone(),
+                };
+                match local.invoke(spec.clone(), call).await {
+                    Ok(r) if r.error.is_none() => return,
+                    _ if attempt + 1 < attempts => {
+                        tokio::time::sleep((base * 2u32.saturating_pow(attempt)).min(max)).await;
+                    }
+                    _ => tracing::warn!(invocation = %id, "async invocation failed every attempt"),
+                }
+            }
+        });
+        Ok(Response::new(proto::InvokeAsyncResponse {
+            invocation_id,
+            status: "accepted".into(),
+        }))
+    }
+
+    async fn health(
+        &self,
+        _: Request<proto::HealthRequest>,
+    ) -> Result<Response<proto::HealthResponse>, Status> {
+        let health = self.local.health().await;
+        let mut components: HashMap<String, String> = health.components.into_iter().collect();
+        components.insert("node_id".into(), self.local.node_id().into());
+        Ok(Response::new(proto::HealthResponse {
+            status: health.status,
+            components,
+        }))
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<proto::GetMetricsRequest>,
+    ) -> Result<Response<proto::GetMetricsResponse>, Status> {
+        let r = request.into_inner();
+        let range = Duration::from_secs(r.range_seconds.clamp(1, 30 * 86_400) as u64);
+        let m = self
+            .local
+            .metrics(&r.function, range)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(crate::convert_metrics(&m)))
+    }
+
+    async fn list_invocations(
+        &self,
+        request: Request<proto::ListInvocationsRequest>,
+    ) -> Result<Response<proto::ListInvocationsResponse>, Status> {
+        let r = request.into_inner();
+        let limit = r.limit.clamp(1, 1000) as usize;
+        let offset = r.offset.max(0) as usize;
+        let page = self
+            .local
+            .invocations(&r.function, limit, offset)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(crate::convert_page(&page)))
+    }
+
+    async fn prewarm(
+        &self,
+        request: Request<proto::PrewarmRequest>,
+    ) -> Result<Response<proto::PrewarmResponse>, Status> {
+        let spec = self.spec(request.into_inner().spec)?;
+        let started = self.local.prewarm(spec).await.map_err(status_of)?;
+        Ok(Response::new(proto::PrewarmResponse {
+            started: started as u32,
+        }))
+    }
+
+    async fn evict(
+        &self,
+        request: Request<proto::EvictRequest>,
+    ) -> Result<Response<proto::EvictResponse>, Status> {
+        self.local.evict(&request.into_inner().function).await;
+        Ok(Response::new(proto::EvictResponse {}))
+    }
+}
+
+/// Serves the DataPlane service on `listener` until `shutdown` resolves.
+pub async fn serve(
+    local: Arc<Embedded>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .add_service(
+            data_plane_server::DataPlaneServer::new(Service::new(local))
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
