@@ -194,6 +194,17 @@ impl Cluster {
     }
 }
 
+/// The connection broke after the call was sent (the worker died or was cut off).
+fn went_away(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unknown | Code::Unavailable | Code::Cancelled
+    ) && !status.message().starts_with(NOT_RUN)
+        && format!("{status:?}")
+            .to_ascii_lowercase()
+            .contains("transport")
+}
+
 fn error_of(status: &Status, endpoint: &str) -> InvokeError {
     let message = format!("{endpoint}: {}", status.message());
     match status.code() {
@@ -254,7 +265,17 @@ impl DataPlane for Cluster {
                 }
                 Err(status) => {
                     worker.set_warm(&spec.name, false);
-                    let result = Err(error_of(&status, &worker.endpoint));
+                    let error = if went_away(&status) {
+                        worker.take_out("it went away during a call");
+                        InvokeError::Unavailable(format!(
+                            "{} went away during the call; the handler may have run, so the \
+                             call was not retried",
+                            worker.endpoint
+                        ))
+                    } else {
+                        error_of(&status, &worker.endpoint)
+                    };
+                    let result = Err(error);
                     self.record(
                         &spec,
                         &request.request_id,
