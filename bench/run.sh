@@ -4,6 +4,7 @@
 #   bench/run.sh coldstart [--starts 100] [--warm 3000]  sandbox cold start and warm path vs bare
 #   bench/run.sh wasm [--duration 3s] [--clients 4]      wasm instantiation and warm path vs python
 #   bench/run.sh context [--vms 1000] [--clients 64]     context exchange: a slice sync round, reads
+#   bench/run.sh dataplane [--duration 3s]               warm invoke embedded vs remote vs cluster
 #   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
 #   bench/run.sh                                          invoke, coldstart, wasm and context
 set -euo pipefail
@@ -20,6 +21,8 @@ if [ $# -eq 0 ]; then
   "$bench" wasm
   echo
   "$bench" context
+  echo
+  "$bench" dataplane
 else
   exec "$bench" "$@"
 fi

@@ -10,6 +10,7 @@ mod baseline;
 mod coldstart;
 mod context;
 mod daemon;
+mod dataplane;
 mod load;
 mod raw_http;
 mod stats;
@@ -38,6 +39,8 @@ enum Command {
     Wasm(wasm::WasmArgs),
     /// The COMET context exchange: read/enumerate throughput and a slice's sync round.
     Context(context::ContextArgs),
+    /// Warm invoke embedded vs remote (one comet worker over gRPC) vs a three-worker cluster.
+    Dataplane(dataplane::DataPlaneArgs),
 }
 
 #[derive(clap::Args)]
@@ -63,5 +66,6 @@ fn main() -> Result<()> {
         Command::Coldstart(args) => runtime.block_on(coldstart::run(args)),
         Command::Wasm(args) => runtime.block_on(wasm::run(args)),
         Command::Context(args) => runtime.block_on(context::run(args)),
+        Command::Dataplane(args) => runtime.block_on(dataplane::run(args)),
     }
 }

@@ -157,6 +157,36 @@ async fn embedded_and_remote_give_the_same_results() {
     assert!(m.p50_ms > 0.0 && m.p99_ms >= m.p50_ms, "{m:?}");
     let page = remote.invocations("", 3, 0).await.unwrap();
     assert_eq!((page.total, page.invocations.len()), (9, 3));
+    // The worker's own GetMetrics and ListInvocations, over the wire.
+    use comet_grpc::proto::{
+        GetMetricsRequest, ListInvocationsRequest, data_plane_client::DataPlaneClient,
+    };
+    let mut client = DataPlaneClient::connect(format!("http://127.0.0.1:{}", w.port))
+        .await
+        .unwrap();
+    let request = GetMetricsRequest {
+        function: "oneshot".into(),
+        range_seconds: 60,
+    };
+    let m = client.get_metrics(request).await.unwrap().into_inner();
+    assert_eq!((m.total, m.successful, m.failed), (4, 3, 1));
+    assert!(
+        m.p50_duration_ms > 0.0 && m.p95_duration_ms >= m.p50_duration_ms,
+        "{m:?}"
+    );
+    assert!(
+        m.p99_duration_ms >= m.p95_duration_ms && m.avg_duration_ms > 0.0,
+        "{m:?}"
+    );
+    let request = ListInvocationsRequest {
+        function: "echo".into(),
+        limit: 2,
+        offset: 0,
+    };
+    let page = client.list_invocations(request).await.unwrap().into_inner();
+    assert_eq!((page.total, page.invocations.len()), (5, 2));
+    assert_eq!(page.invocations[0].node_id, "w1");
+    assert!(page.invocations[0].duration_ms > 0.0);
     embedded.shutdown().await;
 }
 

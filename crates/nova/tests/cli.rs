@@ -19,8 +19,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(data_dir: &Path) -> Daemon {
+        Daemon::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
         let mut child = Command::new(NOVA)
             .args(["daemon", "--http", "127.0.0.1:0", "--idle-ttl", "60s"])
+            .args(extra)
             .env("NOVA_DATA_DIR", data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -486,4 +491,61 @@ fn a_restarted_daemon_cleans_what_a_killed_one_left() {
     wait_until("cgroups removed on SIGTERM", || {
         cgroups_of(new_pid).is_empty()
     });
+}
+
+/// Standalone mode: `nova daemon --comet-endpoint` runs functions on a `comet daemon` process
+/// over gRPC; the CLI cannot tell.
+#[test]
+fn functions_run_on_a_comet_daemon_over_grpc() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let comet_dir = tempfile::tempdir().expect("tempdir");
+    let mut comet = Command::new(Path::new(NOVA).with_file_name("comet"))
+        .args([
+            "daemon",
+            "--node-id",
+            "worker-1",
+            "--grpc-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(comet_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start comet: build the workspace's binaries first");
+    let mut line = String::new();
+    BufReader::new(comet.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert!(line.contains("gRPC on"), "{line:?}");
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &endpoint]);
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    env.ok(&[
+        "register",
+        "hello",
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let first = env.ok(&["invoke", "hello", "-p", r#"{"name": "gRPC"}"#]);
+    assert!(
+        first.contains("Hello, gRPC!") && first.contains("Cold Start: true"),
+        "{first}"
+    );
+    let second = env.ok(&["invoke", "hello", "-p", r#"{"name": "again"}"#]);
+    assert!(second.contains("Cold Start: false"), "{second}");
+    // The worker going away is a clear error, not a hang.
+    let _ = comet.kill();
+    let _ = comet.wait();
+    env.fails(&["invoke", "hello"], "data plane");
 }
