@@ -77,11 +77,9 @@ fn not_run(status: &Status) -> bool {
     if status.message().starts_with(NOT_RUN) {
         return true;
     }
-    // The connection was never made: nothing was sent.
-    status.code() == Code::Unavailable && {
-        let text = format!("{status:?}").to_ascii_lowercase();
-        text.contains("connect") || text.contains("refused")
-    }
+    // The connection was never made ("tcp connect error", a ConnectError underneath): nothing
+    // was sent. A connection that broke later ("connection reset", …) is not this.
+    status.code() == Code::Unavailable && format!("{status:?}").contains("ConnectError")
 }
 
 impl Cluster {
@@ -121,7 +119,8 @@ impl Cluster {
         })
     }
 
-    /// Warm and healthy first, then healthy, by fewest calls in flight; None when all are out.
+    /// Warm and healthy first, then healthy, then any, by fewest calls in flight; None when every
+    /// worker was tried.
     fn place(&self, function: &str, tried: &[usize]) -> Option<usize> {
         let candidates = || {
             self.workers
@@ -133,8 +132,16 @@ impl Cluster {
             it.min_by_key(|(_, w)| w.inflight.load(Ordering::Relaxed))
                 .map(|(i, _)| i)
         };
+        let untried = || {
+            self.workers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !tried.contains(i))
+        };
         least(&mut candidates().filter(|(_, w)| w.is_warm(function)))
             .or_else(|| least(&mut candidates()))
+            // Every worker is out: try them anyway (one may be back before its next check).
+            .or_else(|| least(&mut untried()))
     }
 
     async fn call(
