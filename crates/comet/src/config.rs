@@ -23,6 +23,17 @@ pub fn default_file() -> String {
 # Env COMET_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/comet or ~/.local/share/comet.
 # data_dir: /var/lib/comet
 
+grpc:
+  # comet daemon: the DataPlane service Nova calls. ":9090" = every interface.
+  # Env COMET_GRPC_ADDR, flag --grpc-addr.
+  addr: "127.0.0.1:9090"
+  # This worker's name in a cluster. Env COMET_NODE_ID, flag --node-id. Default: the hostname.
+  # node_id: worker1
+
+pool:
+  # How long an idle instance stays warm. Env COMET_IDLE_TTL, flag --idle-ttl.
+  idle_ttl: 60s
+
 http:
   # The data-plane HTTP server: KV and context routes, /healthcheck, /metrics (HTTPS when
   # context.tls is set). ":8000" = every interface.
@@ -81,6 +92,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
+    pub grpc: GrpcSection,
+    #[serde(default)]
+    pub pool: PoolSection,
+    #[serde(default)]
     pub kv: KvConfig,
     #[serde(default)]
     pub context: ContextConfig,
@@ -92,6 +107,22 @@ pub struct HttpSection {
     pub addr: Option<String>,
 }
 
+/// The DataPlane gRPC service of `comet daemon`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSection {
+    pub addr: Option<String>,
+    /// This worker's name in a cluster.
+    pub node_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// How long idle instances stay warm, e.g. `60s`.
+    pub idle_ttl: Option<String>,
+}
+
 /// Environment and flags, already merged by the CLI.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -100,13 +131,16 @@ pub struct Overrides {
     pub http_addr: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub http_addr: SocketAddr,
     /// With the default database and paths filled in.
     pub kv: KvConfig,
     pub context: ContextConfig,
+    /// From the file; `comet daemon`'s flags override them.
+    pub grpc: GrpcSection,
+    pub pool: PoolSection,
 }
 
 impl Settings {
@@ -129,6 +163,8 @@ impl Settings {
         Ok(Settings {
             kv: file.kv.with_defaults(&data_dir),
             context: file.context,
+            grpc: file.grpc,
+            pool: file.pool,
             data_dir,
             http_addr,
         })

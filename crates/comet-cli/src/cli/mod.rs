@@ -97,9 +97,9 @@ pub struct DaemonArgs {
     /// This worker's name in a cluster (reported with every invocation) [default: the hostname].
     #[arg(long, env = "COMET_NODE_ID")]
     pub node_id: Option<String>,
-    /// How long idle instances stay warm, e.g. 60s, 5m.
-    #[arg(long, env = "COMET_IDLE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub idle_ttl: std::time::Duration,
+    /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
+    #[arg(long, env = "COMET_IDLE_TTL", value_parser = humantime::parse_duration)]
+    pub idle_ttl: Option<std::time::Duration>,
 }
 
 #[derive(Subcommand)]

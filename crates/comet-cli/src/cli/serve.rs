@@ -31,10 +31,20 @@ pub struct Services {
 /// `comet daemon`: the DataPlane gRPC service over a local executor, beside the HTTP services.
 pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let settings = Settings::resolve(&args.server.overrides())?;
-    let grpc_addr = args.grpc_addr.as_deref().unwrap_or(DEFAULT_GRPC_ADDR);
-    let grpc_addr = nova_api::parse_listen_addr(grpc_addr)
-        .map_err(|m| anyhow::anyhow!("invalid --grpc-addr '{grpc_addr}': {m}"))?;
-    let node_id = match args.node_id {
+    let grpc_addr = args
+        .grpc_addr
+        .clone()
+        .or(settings.grpc.addr.clone())
+        .unwrap_or_else(|| DEFAULT_GRPC_ADDR.into());
+    let grpc_addr = nova_api::parse_listen_addr(&grpc_addr)
+        .map_err(|m| anyhow::anyhow!("invalid gRPC address '{grpc_addr}': {m}"))?;
+    let idle_ttl = match (args.idle_ttl, &settings.pool.idle_ttl) {
+        (Some(ttl), _) => ttl,
+        (None, Some(text)) => humantime::parse_duration(text)
+            .map_err(|e| anyhow::anyhow!("invalid pool.idle_ttl '{text}': {e}"))?,
+        (None, None) => std::time::Duration::from_secs(60),
+    };
+    let node_id = match args.node_id.clone().or(settings.grpc.node_id.clone()) {
         Some(id) => id,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -51,7 +61,7 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
         agent: None,
         python: None,
         isolation: IsolationConfig::default(),
-        idle_ttl: args.idle_ttl,
+        idle_ttl,
         daemon: true,
     })?;
     let local = Arc::new(Embedded::new(executor, node_id.clone()));
