@@ -81,8 +81,10 @@ fn python(name: &str, source: &str, mode: Mode) -> Arc<FunctionSpec> {
 const ECHO: &str = "def handler(event, context=None):\n    if event.get('fail'):\n        raise ValueError('asked to fail')\n    return {'echo': event.get('n')}\n";
 
 fn request(payload: &str) -> InvokeRequest {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     InvokeRequest {
-        request_id: format!("r{}", std::process::id()),
+        request_id: format!("r{}-{n}", std::process::id()),
         payload: RawValue::from_string(payload.to_string()).unwrap(),
     }
 }
@@ -148,6 +150,23 @@ async fn embedded_and_remote_give_the_same_results() {
     remote.evict("echo").await;
     let there = remote.invoke(v2, request("{}")).await.unwrap();
     assert_eq!(there.output.unwrap().get(), "\"v2\"");
+    // Deleted and registered again (version 1 again, other code) while the evict was lost: the
+    // worker notices the version going backwards and does not serve the old code.
+    let again = python(
+        "echo",
+        "def handler(event, context=None):\n    return 'reborn'\n",
+        Mode::Persistent,
+    );
+    let there = remote.invoke(again, request("{}")).await.unwrap();
+    assert_eq!(there.output.unwrap().get(), "\"reborn\"");
+    // A function that cannot start is the function's fault: a clear error, the worker stays in.
+    let broken = python("broken", "def handler(event:\n", Mode::Persistent);
+    let failed = match remote.invoke(broken, request("{}")).await {
+        Ok(r) => r.error.is_some(),
+        Err(e) => !e.to_string().is_empty(),
+    };
+    assert!(failed);
+    assert_eq!(remote.health().await.status, "ok");
     // Both journals saw the calls; the figures are real durations.
     let m = remote
         .metrics("oneshot", Duration::from_secs(60))
@@ -156,7 +175,7 @@ async fn embedded_and_remote_give_the_same_results() {
     assert_eq!((m.total, m.successful, m.failed), (4, 3, 1));
     assert!(m.p50_ms > 0.0 && m.p99_ms >= m.p50_ms, "{m:?}");
     let page = remote.invocations("", 3, 0).await.unwrap();
-    assert_eq!((page.total, page.invocations.len()), (9, 3));
+    assert_eq!((page.total, page.invocations.len()), (11, 3));
     // The worker's own GetMetrics and ListInvocations, over the wire.
     use comet_grpc::proto::{
         GetMetricsRequest, ListInvocationsRequest, data_plane_client::DataPlaneClient,
@@ -184,7 +203,7 @@ async fn embedded_and_remote_give_the_same_results() {
         offset: 0,
     };
     let page = client.list_invocations(request).await.unwrap().into_inner();
-    assert_eq!((page.total, page.invocations.len()), (5, 2));
+    assert_eq!((page.total, page.invocations.len()), (6, 2));
     assert_eq!(page.invocations[0].node_id, "w1");
     assert!(page.invocations[0].duration_ms > 0.0);
     embedded.shutdown().await;
@@ -283,11 +302,40 @@ async fn warm_affinity_failover_and_rejoin() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(cluster.health().await.status, "ok");
+    // With the two others gone (and seen gone), the restarted worker serves alone.
+    for (i, w) in workers.iter_mut().enumerate() {
+        if i != warm_index {
+            drop(w.take());
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster
+        .health()
+        .await
+        .components
+        .values()
+        .filter(|s| *s == "down")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped workers were never taken out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let r = cluster
         .invoke(spec.clone(), request(r#"{"n": 99}"#))
         .await
         .unwrap();
     assert_eq!(r.output.unwrap().get(), r#"{"echo": 99}"#);
+    let last = cluster
+        .invocations("echo", 1, 0)
+        .await
+        .unwrap()
+        .invocations
+        .remove(0);
+    assert_eq!(last.node_id, warm_node);
 }
 
 #[tokio::test]

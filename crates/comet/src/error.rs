@@ -41,6 +41,9 @@ pub enum InvokeError {
     /// Every worker that could take the call is at capacity (remote data planes).
     #[error("the data plane is at capacity: {0}")]
     Overloaded(String),
+    /// A worker refused the function or the call as invalid (remote data planes).
+    #[error("the data plane refused the call: {0}")]
+    Rejected(String),
     /// A worker failed the call after it may have reached the handler (remote data planes).
     #[error("the data plane failed the call: {0}")]
     Remote(String),

@@ -85,8 +85,10 @@ impl Journal {
         let mut durations = Vec::new();
         let mut summary = MetricsSummary::default();
         for r in self.lock().iter().rev() {
+            // Records are in finishing order: a long call that started before the window may sit
+            // after newer ones, so look at every record rather than stop at the first old one.
             if r.started_at_ms < since {
-                break;
+                continue;
             }
             if !function.is_empty() && r.function != function {
                 continue;

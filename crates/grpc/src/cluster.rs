@@ -150,7 +150,9 @@ impl Cluster {
         spec: &FunctionSpec,
         request: &InvokeRequest,
     ) -> Result<proto::InvokeResponse, Status> {
-        let deadline = Duration::from_secs(u64::from(spec.timeout_s.max(1))) + self.margin;
+        // A worker may wait up to the timeout for a free instance, then run the call up to the
+        // timeout: the deadline covers both, plus the margin (a cold start, the network).
+        let deadline = 2 * Duration::from_secs(u64::from(spec.timeout_s.max(1))) + self.margin;
         let message = |with_code: bool| {
             let mut m = tonic::Request::new(proto::InvokeRequest {
                 function: spec.name.clone(),
@@ -207,18 +209,43 @@ fn went_away(status: &Status) -> bool {
         status.code(),
         Code::Unknown | Code::Unavailable | Code::Cancelled
     ) && !status.message().starts_with(NOT_RUN)
+        && !timed_out(status)
         && format!("{status:?}")
             .to_ascii_lowercase()
             .contains("transport")
 }
 
+/// The call ran out of its deadline (tonic reports its own timeout as Cancelled).
+fn timed_out(status: &Status) -> bool {
+    status.code() == Code::DeadlineExceeded || status.message().contains("Timeout expired")
+}
+
 fn error_of(status: &Status, endpoint: &str) -> InvokeError {
     let message = format!("{endpoint}: {}", status.message());
+    if timed_out(status) {
+        return InvokeError::Remote(format!("{endpoint}: no answer within the call's deadline"));
+    }
     match status.code() {
         Code::ResourceExhausted => InvokeError::Overloaded(message),
         Code::Unavailable => InvokeError::Unavailable(message),
-        Code::DeadlineExceeded => InvokeError::Remote(format!("{endpoint}: no answer in time")),
+        Code::InvalidArgument => InvokeError::Rejected(message),
         _ => InvokeError::Remote(message),
+    }
+}
+
+/// Counts a call in flight on a worker for as long as it lives, even if the caller goes away.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn start(counter: &'a AtomicUsize) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -252,9 +279,10 @@ impl DataPlane for Cluster {
         while let Some(i) = self.place(&spec.name, &tried) {
             tried.push(i);
             let worker = &self.workers[i];
-            worker.inflight.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.call(worker, &spec, &request).await;
-            worker.inflight.fetch_sub(1, Ordering::Relaxed);
+            let outcome = {
+                let _counted = InFlight::start(&worker.inflight);
+                self.call(worker, &spec, &request).await
+            };
             match outcome {
                 Ok(m) => {
                     worker.set_warm(&spec.name, true);
@@ -311,9 +339,11 @@ impl DataPlane for Cluster {
         };
         let worker = &self.workers[i];
         let mut client = worker.client.clone();
-        let request = proto::PrewarmRequest {
+        let mut request = tonic::Request::new(proto::PrewarmRequest {
             spec: Some(convert::spec_message(&spec, true)),
-        };
+        });
+        request
+            .set_timeout(2 * Duration::from_secs(u64::from(spec.timeout_s.max(1))) + self.margin);
         let started = client
             .prewarm(request)
             .await
@@ -322,17 +352,24 @@ impl DataPlane for Cluster {
         Ok(started.into_inner().started as usize)
     }
 
+    /// Tells every worker at once, each within two seconds; one that does not hear it drops the
+    /// old instances when it next sees the function (a worker notices a version going backwards).
     async fn evict(&self, function: &str) {
+        let mut calls = tokio::task::JoinSet::new();
         for worker in &self.workers {
             worker.set_warm(function, false);
-            let mut client = worker.client.clone();
-            let request = proto::EvictRequest {
+            let (mut client, endpoint) = (worker.client.clone(), worker.endpoint.clone());
+            let mut request = tonic::Request::new(proto::EvictRequest {
                 function: function.to_string(),
-            };
-            if let Err(e) = client.evict(request).await {
-                tracing::debug!(worker = %worker.endpoint, error = %e.message(), "evict not delivered");
-            }
+            });
+            request.set_timeout(Duration::from_secs(2));
+            calls.spawn(async move {
+                if let Err(e) = client.evict(request).await {
+                    tracing::debug!(worker = %endpoint, error = %e.message(), "evict not delivered");
+                }
+            });
         }
+        while calls.join_next().await.is_some() {}
     }
 
     fn stats(&self) -> Vec<PoolStats> {

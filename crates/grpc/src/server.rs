@@ -17,8 +17,12 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::proto::{self, data_plane_server};
 
-/// Code blobs kept per worker (each function version is one).
-const CODE_CACHE: usize = 512;
+/// Code kept per worker, in bytes (each function version's code once).
+const CODE_CACHE_BYTES: usize = 1 << 30;
+/// Async invocations running at once on a worker; more are refused (RESOURCE_EXHAUSTED).
+const MAX_ASYNC: usize = 1024;
+/// Most instances a prewarm may ask for.
+const MAX_MIN_REPLICAS: u32 = 64;
 /// Prefix of the FAILED_PRECONDITION message asking for the code.
 pub const CODE_MISSING: &str = "code-missing";
 /// Prefix of messages of calls that never reached a handler.
@@ -27,12 +31,17 @@ pub const NOT_RUN: &str = "not-run";
 pub struct Service {
     local: Arc<Embedded>,
     codes: Mutex<CodeCache>,
+    /// The (version, code hash) each function was last seen with: a function deleted and
+    /// registered again starts over at version 1, and its old instances must not serve it.
+    seen: Mutex<HashMap<String, (u64, String)>>,
+    running_async: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
 struct CodeCache {
     blobs: HashMap<String, Arc<[u8]>>,
     order: VecDeque<String>,
+    bytes: usize,
 }
 
 impl CodeCache {
@@ -41,12 +50,16 @@ impl CodeCache {
     }
 
     fn insert(&mut self, hash: String, code: Arc<[u8]>) {
+        let size = code.len();
         if self.blobs.insert(hash.clone(), code).is_none() {
             self.order.push_back(hash);
+            self.bytes += size;
         }
-        while self.order.len() > CODE_CACHE {
-            if let Some(old) = self.order.pop_front() {
-                self.blobs.remove(&old);
+        while self.bytes > CODE_CACHE_BYTES && self.order.len() > 1 {
+            if let Some(old) = self.order.pop_front()
+                && let Some(code) = self.blobs.remove(&old)
+            {
+                self.bytes -= code.len();
             }
         }
     }
@@ -57,11 +70,29 @@ impl Service {
         Service {
             local,
             codes: Mutex::new(CodeCache::default()),
+            seen: Mutex::new(HashMap::new()),
+            running_async: Arc::new(tokio::sync::Semaphore::new(MAX_ASYNC)),
         }
     }
 
     fn codes(&self) -> std::sync::MutexGuard<'_, CodeCache> {
         self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the instances of a function whose identity went backwards (deleted and registered
+    /// again while an evict could not reach this worker).
+    async fn forget_replaced(&self, spec: &nova_api::FunctionSpec) {
+        let replaced = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let now = (spec.version, spec.code_hash.clone());
+            match seen.insert(spec.name.clone(), now.clone()) {
+                Some((version, hash)) => version > now.0 || (version == now.0 && hash != now.1),
+                None => false,
+            }
+        };
+        if replaced {
+            self.local.evict(&spec.name).await;
+        }
     }
 
     /// The spec of a call, with its code from the message (checked against its hash) or the
@@ -71,6 +102,16 @@ impl Service {
         message: Option<proto::FunctionSpec>,
     ) -> Result<Arc<nova_api::FunctionSpec>, Status> {
         let mut m = message.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        // The name becomes directory names and the env the handler's: check what Nova checks.
+        nova_api::validate_name(&m.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for key in m.env_vars.keys() {
+            nova_api::validate_env_key(key).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        if m.min_replicas > MAX_MIN_REPLICAS {
+            return Err(Status::invalid_argument(format!(
+                "min_replicas above {MAX_MIN_REPLICAS}"
+            )));
+        }
         let code: Arc<[u8]> = if m.code.is_empty() {
             self.codes().get(&m.code_hash).ok_or_else(|| {
                 Status::failed_precondition(format!("{CODE_MISSING}: {}", m.code_hash))
@@ -89,18 +130,22 @@ impl Service {
     }
 }
 
-/// How an invocation failure travels: `not-run` when no handler ran, so another worker may take it.
+/// How an invocation failure travels. `not-run` marks what another worker may take (no handler
+/// ran and the trouble is this worker's: busy, shutting down); UNAVAILABLE additionally says the
+/// worker itself is going away. A function that cannot start is the function's problem, the same
+/// on every worker: FAILED_PRECONDITION, not retried.
 pub fn status_of(e: InvokeError) -> Status {
     let message = e.to_string();
     match e {
         InvokeError::Busy { .. } | InvokeError::Overloaded(_) => {
             Status::resource_exhausted(format!("{NOT_RUN}: {message}"))
         }
-        InvokeError::Start { .. } | InvokeError::ShuttingDown | InvokeError::Unavailable(_) => {
+        InvokeError::ShuttingDown | InvokeError::Unavailable(_) => {
             Status::unavailable(format!("{NOT_RUN}: {message}"))
         }
-        InvokeError::Unsupported { .. } => {
-            Status::failed_precondition(format!("{NOT_RUN}: {message}"))
+        InvokeError::Start { .. } => Status::failed_precondition(message),
+        InvokeError::Unsupported { .. } | InvokeError::Rejected(_) => {
+            Status::invalid_argument(message)
         }
         InvokeError::Instance { .. } | InvokeError::Remote(_) => Status::internal(message),
     }
@@ -139,6 +184,7 @@ impl data_plane_server::DataPlane for Service {
             request_id: request_id(r.request_id),
             payload: payload(r.payload)?,
         };
+        self.forget_replaced(&spec).await;
         let response = self.local.invoke(spec, call).await.map_err(status_of)?;
         Ok(Response::new(convert::response_message(
             response,
@@ -159,7 +205,17 @@ impl data_plane_server::DataPlane for Service {
         let max = Duration::from_millis(r.backoff_max_ms.max(r.backoff_base_ms).clamp(1, 600_000));
         let local = self.local.clone();
         let invocation_id = id.clone();
+        let permit = self
+            .running_async
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "{NOT_RUN}: {MAX_ASYNC} async invocations are running"
+                ))
+            })?;
         tokio::spawn(async move {
+            let _permit = permit;
             for attempt in 0..attempts {
                 let call = InvokeRequest {
                     request_id: format!("{id}-{attempt}"),
@@ -212,7 +268,11 @@ impl data_plane_server::DataPlane for Service {
         request: Request<proto::ListInvocationsRequest>,
     ) -> Result<Response<proto::ListInvocationsResponse>, Status> {
         let r = request.into_inner();
-        let limit = r.limit.clamp(1, 1000) as usize;
+        let limit = if r.limit <= 0 {
+            100
+        } else {
+            r.limit.min(1000) as usize
+        };
         let offset = r.offset.max(0) as usize;
         let page = self
             .local
@@ -227,6 +287,7 @@ impl data_plane_server::DataPlane for Service {
         request: Request<proto::PrewarmRequest>,
     ) -> Result<Response<proto::PrewarmResponse>, Status> {
         let spec = self.spec(request.into_inner().spec)?;
+        self.forget_replaced(&spec).await;
         let started = self.local.prewarm(spec).await.map_err(status_of)?;
         Ok(Response::new(proto::PrewarmResponse {
             started: started as u32,

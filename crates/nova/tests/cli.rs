@@ -503,6 +503,13 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
         .expect("addr")
         .port();
     let comet_dir = tempfile::tempdir().expect("tempdir");
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut comet = Command::new(Path::new(NOVA).with_file_name("comet"))
         .args([
             "daemon",
@@ -522,6 +529,7 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
         .read_line(&mut line)
         .expect("read");
     assert!(line.contains("gRPC on"), "{line:?}");
+    let mut comet = Killed(comet);
     let data_dir = tempfile::tempdir().expect("tempdir");
     let endpoint = format!("127.0.0.1:{port}");
     let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &endpoint]);
@@ -545,7 +553,7 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
     let second = env.ok(&["invoke", "hello", "-p", r#"{"name": "again"}"#]);
     assert!(second.contains("Cold Start: false"), "{second}");
     // The worker going away is a clear error, not a hang.
-    let _ = comet.kill();
-    let _ = comet.wait();
+    let _ = comet.0.kill();
+    let _ = comet.0.wait();
     env.fails(&["invoke", "hello"], "data plane");
 }

@@ -58,7 +58,7 @@ impl From<ServiceError> for ApiError {
 
 fn invoke_status(e: &InvokeError) -> StatusCode {
     match e {
-        InvokeError::Unsupported { .. } => StatusCode::BAD_REQUEST,
+        InvokeError::Unsupported { .. } | InvokeError::Rejected(_) => StatusCode::BAD_REQUEST,
         InvokeError::Busy { .. } | InvokeError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         InvokeError::Start { .. } | InvokeError::Instance { .. } | InvokeError::Remote(_) => {
             StatusCode::BAD_GATEWAY
