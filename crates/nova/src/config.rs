@@ -50,6 +50,11 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+postgres:
+  # Keep functions in Postgres so several Nova daemons share them. Env NOVA_PG_DSN, flag
+  # --pg-dsn. Default: SQLite (nova.db) in the data directory.
+  # dsn: postgres://nova:secret@db.example/nova
+
 comet:
   # Where functions run. embedded: in this process. remote: on comet daemons over gRPC
   # (endpoint: one daemon; endpoints: a cluster). Flags --comet-endpoint / --comet-endpoints,
@@ -99,6 +104,8 @@ pub struct FileConfig {
     /// Where functions run: in this process (embedded) or on comet daemons (remote).
     #[serde(default)]
     pub comet: CometSection,
+    #[serde(default)]
+    pub postgres: PostgresSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -128,6 +135,13 @@ pub struct HttpSection {
 pub struct PoolSection {
     /// Idle TTL, e.g. `60s`, `5m`.
     pub idle_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// postgres://user:password@host/db; without it, SQLite in the data directory.
+    pub dsn: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +176,8 @@ pub struct Overrides {
     pub idle_ttl: Option<String>,
     /// gRPC endpoints of comet daemons (empty: the file's, else embedded).
     pub comet_endpoints: Vec<String>,
+    /// Postgres DSN for the store.
+    pub pg_dsn: Option<String>,
 }
 
 /// Settings after every source has been applied.
@@ -179,6 +195,8 @@ pub struct Settings {
     pub comet_endpoints: Vec<String>,
     /// Margin a remote call gets beyond the function's timeout.
     pub comet_timeout: Duration,
+    /// The store: Postgres at this DSN, else SQLite in the data directory.
+    pub pg_dsn: Option<String>,
 }
 
 impl Settings {
@@ -206,7 +224,9 @@ impl Settings {
             Some(t) => parse_duration("comet.timeout", t)?,
             None => Duration::from_secs(10),
         };
+        let pg_dsn = o.pg_dsn.clone().or(file.postgres.dsn.clone());
         Ok(Settings {
+            pg_dsn,
             comet_endpoints,
             comet_timeout,
             kv: file.kv.with_defaults(&data_dir),

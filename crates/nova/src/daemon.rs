@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::service::Functions;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{SqlStore, StoreError};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -42,7 +42,10 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         path: data_dir.display().to_string(),
         source,
     })?;
-    let store = SqliteStore::open(&settings.database_path()).await?;
+    let store = match &settings.pg_dsn {
+        Some(dsn) => SqlStore::postgres(dsn).await?,
+        None => SqlStore::sqlite(&settings.database_path()).await?,
+    };
     let dataplane: Arc<dyn DataPlane> = if settings.comet_endpoints.is_empty() {
         let executor = comet::local::executor(&LocalConfig {
             data_dir: data_dir.clone(),

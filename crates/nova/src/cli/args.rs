@@ -25,6 +25,10 @@ pub struct Cli {
     /// Data directory holding nova.db and instance files [default: ~/.local/share/nova].
     #[arg(long, global = true, env = "NOVA_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep functions in Postgres instead of the embedded SQLite file, so several daemons share
+    /// them (postgres://user:password@host/db).
+    #[arg(long, global = true, env = "NOVA_PG_DSN", value_name = "DSN")]
+    pub pg_dsn: Option<String>,
 
     /// URL of a running Nova daemon.
     #[arg(

@@ -21,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let mut overrides = Overrides {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
+        pg_dsn: cli.pg_dsn.clone(),
         ..Overrides::default()
     };
     match cli.command {

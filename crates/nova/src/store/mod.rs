@@ -1,16 +1,16 @@
-//! Where function metadata and code live. [`Store`] is the seam; [`sqlite`] is the embedded
-//! default, and a Postgres store implements the same trait over the same migrations.
+//! Where function metadata and code live. [`Store`] is the seam; [`sql::SqlStore`] implements
+//! it on SQLite (the embedded default) and on Postgres, over the same migrations.
 
 mod migrate;
 mod record;
-pub mod sqlite;
+pub mod sql;
 
 use async_trait::async_trait;
 use nova_api::Function;
 use thiserror::Error;
 
 pub use record::now_rfc3339 as record_now;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]

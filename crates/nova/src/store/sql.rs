@@ -1,0 +1,346 @@
+//! The store in SQL, one implementation for both databases through sqlx's Any driver: SQLite (the
+//! embedded default, one file in the data directory, WAL) and Postgres (`--pg-dsn`: several Nova
+//! daemons sharing one state). The statements and migrations are the same on both (`$n`
+//! placeholders, `ON CONFLICT`, `BIGINT`, `BYTEA`); only opening and the migration lock differ.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use nova_api::Function;
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Connection, Row as _};
+
+use super::migrate::{CREATE_LEDGER, MIGRATIONS};
+use super::record::{COLUMNS, Row};
+use super::{ListQuery, Store, StoreError};
+
+/// An arbitrary key for Postgres's advisory lock around migrations.
+const MIGRATION_LOCK: i64 = 0x6e6f7661;
+
+/// Functions and code in SQLite or Postgres.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    /// "SQLite" or "PostgreSQL", for the few statements that differ.
+    backend: &'static str,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path` and applies pending migrations.
+    pub async fn sqlite(path: &Path) -> Result<SqlStore, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = SqlStore::connect(&url, 4, "SQLite")
+            .await
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&store.pool)
+            .await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to Postgres (`postgres://user:password@host/db`) and applies pending migrations.
+    pub async fn postgres(dsn: &str) -> Result<SqlStore, StoreError> {
+        let store = SqlStore::connect(dsn, 16, "PostgreSQL")
+            .await
+            .map_err(|e| StoreError::Open(format!("{}: {e}", redact(dsn))))?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect(
+        url: &str,
+        connections: u32,
+        backend: &'static str,
+    ) -> Result<SqlStore, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            // A database that does not answer is reported within seconds, not minutes.
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        for pragma in [
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// Applies migrations not yet recorded, under a lock (SQLite's write lock, Postgres's
+    /// advisory lock) so that two daemons starting together do not both apply one.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::raw_sql(CREATE_LEDGER).execute(&mut *conn).await?;
+        let (lock, unlock) = match self.backend {
+            "SQLite" => ("BEGIN IMMEDIATE".to_string(), None),
+            _ => (
+                format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"),
+                Some(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")),
+            ),
+        };
+        sqlx::raw_sql(&lock).execute(&mut *conn).await?;
+        let result = apply_pending(&mut conn).await;
+        match unlock {
+            None => {
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::raw_sql(end).execute(&mut *conn).await?;
+            }
+            Some(unlock) => {
+                sqlx::raw_sql(&unlock).execute(&mut *conn).await?;
+            }
+        }
+        result?;
+        Ok(())
+    }
+
+    async fn put_code(
+        conn: &mut AnyConnection,
+        hash: &str,
+        code: &[u8],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO code_blobs (hash, data, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(code.to_vec())
+        .bind(unix_millis())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn drop_unused_code(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM code_blobs WHERE hash NOT IN (SELECT code_hash FROM functions)")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The migrations not in the ledger yet, each recorded as it is applied.
+async fn apply_pending(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM nova_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tracing::info!(version, name, "applying migration");
+        sqlx::raw_sql(sql).execute(&mut *conn).await?;
+        sqlx::query("INSERT INTO nova_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(*version)
+            .bind(*name)
+            .bind(unix_millis())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(from: usize, n: usize) -> Vec<String> {
+    (from..from + n).map(|i| format!("${i}")).collect()
+}
+
+fn column_count() -> usize {
+    COLUMNS.split(", ").count()
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError> {
+        let row = Row::from_function(function)?;
+        let mut tx = self.pool.begin().await?;
+        Self::put_code(&mut tx, &row.code_hash, code).await?;
+        let values = placeholders(1, column_count()).join(", ");
+        let sql = format!("INSERT INTO functions ({COLUMNS}) VALUES ({values})");
+        let inserted = bind_row(sqlx::query(&sql), &row).execute(&mut *tx).await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::AlreadyExists(function.name.clone()));
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace_function(
+        &self,
+        function: &Function,
+        code: Option<&[u8]>,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let row = Row::from_function(function)?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(code) = code {
+            Self::put_code(&mut tx, &row.code_hash, code).await?;
+        }
+        let n = column_count();
+        let assignments = COLUMNS
+            .split(", ")
+            .zip(placeholders(1, n))
+            .map(|(c, p)| format!("{c} = {p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE functions SET {assignments} WHERE name = ${} AND version = ${}",
+            n + 1,
+            n + 2
+        );
+        let done = bind_row(sqlx::query(&sql), &row)
+            .bind(function.name.clone())
+            .bind(expected_version as i64)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM functions WHERE name = $1")
+                    .bind(function.name.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(match exists {
+                Some(_) => StoreError::Conflict(function.name.clone()),
+                None => StoreError::NotFound(function.name.clone()),
+            });
+        }
+        Self::drop_unused_code(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM functions WHERE name = $1");
+        let row = sqlx::query(&sql)
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| read_row(&r)).transpose()
+    }
+
+    async fn list_functions(&self, query: &ListQuery) -> Result<Vec<Function>, StoreError> {
+        let pattern = format!(
+            "%{}%",
+            query
+                .search
+                .as_deref()
+                .unwrap_or("")
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let sql = format!(
+            "SELECT {COLUMNS} FROM functions WHERE lower(name) LIKE $1 ESCAPE '\\' \
+             ORDER BY name LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pattern)
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let done = sqlx::query("DELETE FROM functions WHERE name = $1")
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Self::drop_unused_code(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM code_blobs WHERE hash = $1")
+                .bind(hash.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+
+fn bind_row<'q>(q: Query<'q>, r: &Row) -> Query<'q> {
+    q.bind(r.id.clone())
+        .bind(r.name.clone())
+        .bind(r.runtime.clone())
+        .bind(r.handler.clone())
+        .bind(r.mode.clone())
+        .bind(r.network.clone())
+        .bind(r.memory_mb)
+        .bind(r.timeout_s)
+        .bind(r.min_replicas)
+        .bind(r.max_replicas)
+        .bind(r.instance_concurrency)
+        .bind(r.env_vars.clone())
+        .bind(r.limits.clone())
+        .bind(r.version)
+        .bind(r.code_hash.clone())
+        .bind(r.code_size)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+}
+
+fn read_row(row: &AnyRow) -> Result<Function, StoreError> {
+    Row {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        runtime: row.try_get("runtime")?,
+        handler: row.try_get("handler")?,
+        mode: row.try_get("mode")?,
+        network: row.try_get("network")?,
+        memory_mb: row.try_get("memory_mb")?,
+        timeout_s: row.try_get("timeout_s")?,
+        min_replicas: row.try_get("min_replicas")?,
+        max_replicas: row.try_get("max_replicas")?,
+        instance_concurrency: row.try_get("instance_concurrency")?,
+        env_vars: row.try_get("env_vars")?,
+        limits: row.try_get("limits")?,
+        version: row.try_get("version")?,
+        code_hash: row.try_get("code_hash")?,
+        code_size: row.try_get("code_size")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    }
+    .into_function()
+}
+
+/// A DSN without its password, for messages.
+fn redact(dsn: &str) -> String {
+    match (dsn.find("://"), dsn.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &dsn[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &dsn[..scheme + 3], &dsn[at..])
+        }
+        _ => dsn.to_string(),
+    }
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}

@@ -1,0 +1,200 @@
+//! The store's contract, run against both databases: SQLite in a temporary directory and the
+//! Postgres of this machine (`scripts/services.sh` starts it; NOVA_TEST_PG_DSN points elsewhere).
+//! Postgres is shared with other runs, so every name here carries this run's prefix.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use nova::store::{ListQuery, SqlStore, Store, StoreError, record_now};
+use nova_api::{Function, Limits, Mode, Network, Runtime, code_hash};
+
+fn pg_dsn() -> String {
+    std::env::var("NOVA_TEST_PG_DSN")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into())
+}
+
+fn function(name: &str, code: &[u8], version: u64) -> Function {
+    Function {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        runtime: Runtime::Python,
+        handler: "main.handler".into(),
+        mode: Mode::Process,
+        network: Network::None,
+        memory_mb: 128,
+        timeout_s: 30,
+        min_replicas: 0,
+        max_replicas: 0,
+        instance_concurrency: 1,
+        env_vars: BTreeMap::from([("K".to_string(), "v w".to_string())]),
+        limits: Limits::default(),
+        version,
+        code_hash: code_hash(code),
+        code_size: code.len() as u64,
+        created_at: record_now(),
+        updated_at: record_now(),
+    }
+}
+
+/// Every case, against one store; `p` prefixes every name.
+async fn contract(store: Arc<dyn Store>, p: &str) {
+    let name = format!("{p}-fn");
+    let code = b"print('hi')".to_vec();
+    let f = function(&name, &code, 1);
+    store.insert_function(&f, &code).await.expect("insert");
+    let got = store
+        .get_function(&name)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got, f);
+    assert_eq!(
+        store.get_code(&f.code_hash).await.expect("code"),
+        Some(code.clone())
+    );
+    assert!(matches!(
+        store
+            .insert_function(&function(&name, &code, 1), &code)
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+
+    // Optimistic concurrency: the version must still be the one read.
+    let new_code = b"print('v2')".to_vec();
+    let v2 = Function {
+        version: 2,
+        ..function(&name, &new_code, 2)
+    };
+    store
+        .replace_function(&v2, Some(&new_code), 1)
+        .await
+        .expect("replace");
+    assert!(matches!(
+        store.replace_function(&v2, None, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let missing = function(&format!("{p}-missing"), &code, 2);
+    assert!(matches!(
+        store.replace_function(&missing, None, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .get_function(&name)
+            .await
+            .expect("get")
+            .expect("found")
+            .version,
+        2
+    );
+    // The old code is gone with its last user; the new one is there.
+    assert_eq!(store.get_code(&f.code_hash).await.expect("code"), None);
+    assert_eq!(
+        store.get_code(&v2.code_hash).await.expect("code"),
+        Some(new_code)
+    );
+
+    // Two writers from version 2: exactly one wins.
+    let (one, other) = (
+        Function {
+            version: 3,
+            ..v2.clone()
+        },
+        Function {
+            version: 3,
+            memory_mb: 256,
+            ..v2.clone()
+        },
+    );
+    let (a, b) = tokio::join!(
+        store.replace_function(&one, None, 2),
+        store.replace_function(&other, None, 2),
+    );
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+
+    // Listing: search is a substring, case-insensitive, with % and _ taken literally.
+    for n in ["a_b", "axb", "a%c", "Zeta"] {
+        let other = function(&format!("{p}-{n}"), n.as_bytes(), 1);
+        store
+            .insert_function(&other, n.as_bytes())
+            .await
+            .expect("insert");
+    }
+    let names = |fs: Vec<Function>| fs.into_iter().map(|f| f.name).collect::<Vec<_>>();
+    let search = |s: &str| ListQuery {
+        search: Some(format!("{p}-{s}")),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        names(store.list_functions(&search("a_")).await.expect("list")),
+        [format!("{p}-a_b")]
+    );
+    assert_eq!(
+        names(store.list_functions(&search("a%")).await.expect("list")),
+        [format!("{p}-a%c")]
+    );
+    assert_eq!(
+        names(store.list_functions(&search("zeta")).await.expect("list")),
+        [format!("{p}-Zeta")]
+    );
+    let page = ListQuery {
+        search: Some(p.to_string()),
+        limit: 2,
+        offset: 1,
+    };
+    assert_eq!(store.list_functions(&page).await.expect("list").len(), 2);
+
+    assert!(store.delete_function(&name).await.expect("delete"));
+    assert!(!store.delete_function(&name).await.expect("delete"));
+    assert_eq!(store.get_function(&name).await.expect("get"), None);
+    for n in ["a_b", "axb", "a%c", "Zeta"] {
+        assert!(
+            store
+                .delete_function(&format!("{p}-{n}"))
+                .await
+                .expect("delete")
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlStore::sqlite(&dir.path().join("nova.db"))
+        .await
+        .expect("open");
+    contract(Arc::new(store), "s").await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_contract() {
+    let store = SqlStore::postgres(&pg_dsn()).await.expect("open postgres");
+    let prefix = format!("t{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    contract(Arc::new(store), &prefix).await;
+}
+
+#[tokio::test]
+async fn two_daemons_starting_together_migrate_once() {
+    let dsn = pg_dsn();
+    let (a, b) = tokio::join!(SqlStore::postgres(&dsn), SqlStore::postgres(&dsn));
+    a.expect("first");
+    b.expect("second");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nova.db");
+    let (a, b) = tokio::join!(SqlStore::sqlite(&path), SqlStore::sqlite(&path));
+    a.expect("first");
+    b.expect("second");
+}
+
+#[tokio::test]
+async fn a_bad_dsn_is_named_without_its_password() {
+    let err = SqlStore::postgres("postgres://nova:hunter2@127.0.0.1:1/nova")
+        .await
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("127.0.0.1:1") && !text.contains("hunter2"),
+        "{text}"
+    );
+}
