@@ -557,3 +557,39 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
     let _ = comet.0.wait();
     env.fails(&["invoke", "hello"], "data plane");
 }
+
+/// Two daemons on one Postgres (`--pg-dsn`) see each other's functions.
+#[test]
+fn two_daemons_share_functions_through_postgres() {
+    let dsn = std::env::var("NOVA_TEST_PG_DSN")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = Daemon::start_with(dir_a.path(), &["--pg-dsn", &dsn]);
+    let b = Daemon::start_with(dir_b.path(), &["--pg-dsn", &dsn]);
+    let name = format!("shared-{}", std::process::id());
+    let on_a = Env {
+        url: a.url.clone(),
+        data_dir: dir_a,
+    };
+    let on_b = Env {
+        url: b.url.clone(),
+        data_dir: dir_b,
+    };
+    on_a.ok(&[
+        "register",
+        &name,
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let listed = on_b.ok(&["get", &name]);
+    assert!(listed.contains(&name), "{listed}");
+    let out = on_b.ok(&["invoke", &name, "-p", r#"{"name": "B"}"#]);
+    assert!(out.contains("Hello, B!"), "{out}");
+    on_b.ok(&["delete", &name]);
+    on_a.fails(&["get", &name], "not found");
+}
