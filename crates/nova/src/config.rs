@@ -50,6 +50,10 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+logs:
+  # How long invocation records (nova logs, GET /invocations) are kept.
+  retention: 7d
+
 postgres:
   # Keep functions in Postgres so several Nova daemons share them. Env NOVA_PG_DSN, flag
   # --pg-dsn. Default: SQLite (nova.db) in the data directory.
@@ -106,6 +110,8 @@ pub struct FileConfig {
     pub comet: CometSection,
     #[serde(default)]
     pub postgres: PostgresSection,
+    #[serde(default)]
+    pub logs: LogsSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -135,6 +141,13 @@ pub struct HttpSection {
 pub struct PoolSection {
     /// Idle TTL, e.g. `60s`, `5m`.
     pub idle_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    /// How long invocation records are kept, e.g. `7d`, `12h`.
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +210,8 @@ pub struct Settings {
     pub comet_timeout: Duration,
     /// The store: Postgres at this DSN, else SQLite in the data directory.
     pub pg_dsn: Option<String>,
+    /// How long invocation records are kept.
+    pub log_retention: Duration,
 }
 
 impl Settings {
@@ -225,7 +240,12 @@ impl Settings {
             None => Duration::from_secs(10),
         };
         let pg_dsn = o.pg_dsn.clone().or(file.postgres.dsn.clone());
+        let log_retention = match &file.logs.retention {
+            Some(r) => parse_duration("logs.retention", r)?,
+            None => Duration::from_secs(7 * 86_400),
+        };
         Ok(Settings {
+            log_retention,
             pg_dsn,
             comet_endpoints,
             comet_timeout,

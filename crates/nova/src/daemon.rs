@@ -93,6 +93,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     functions.dataplane().shutdown().await;
+    if let Some(logger) = functions.logger() {
+        logger.flush().await;
+    }
     served
 }
 

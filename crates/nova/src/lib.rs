@@ -8,5 +8,6 @@ pub mod code;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod logs;
 pub mod service;
 pub mod store;

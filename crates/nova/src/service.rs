@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::code::{self, CodeError};
 use crate::store::record_now;
-use crate::store::{ListQuery, Store, StoreError};
+use crate::store::{InvocationLog, ListQuery, LogQuery, Store, StoreError};
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, Error)]
@@ -67,6 +67,8 @@ struct Inner {
     specs: RwLock<HashMap<String, Arc<FunctionSpec>>>,
     /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
     prewarm: bool,
+    /// Where invocation records go (the daemon keeps logs; a one-off CLI run does not).
+    logger: Option<crate::logs::Logger>,
 }
 
 impl Functions {
@@ -77,8 +79,32 @@ impl Functions {
                 dataplane,
                 specs: RwLock::new(HashMap::new()),
                 prewarm,
+                logger: None,
             }),
         }
+    }
+
+    /// The same service, recording every invocation in the store's logs.
+    pub fn with_logs(self, retention: std::time::Duration) -> Functions {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("with_logs is called once, before the service is shared")
+        });
+        let logger = crate::logs::Logger::start(inner.store.clone(), retention);
+        Functions {
+            inner: Arc::new(Inner {
+                logger: Some(logger),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn logger(&self) -> Option<&crate::logs::Logger> {
+        self.inner.logger.as_ref()
+    }
+
+    /// Invocation records, newest first.
+    pub async fn logs(&self, query: &LogQuery) -> Result<Vec<InvocationLog>, ServiceError> {
+        Ok(self.inner.store.list_invocations(query).await?)
     }
 
     pub fn dataplane(&self) -> &Arc<dyn DataPlane> {
@@ -199,7 +225,25 @@ impl Functions {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             payload,
         };
-        Ok(self.inner.dataplane.invoke(spec, request).await?)
+        let Some(logger) = &self.inner.logger else {
+            return Ok(self.inner.dataplane.invoke(spec, request).await?);
+        };
+        let (id, input_bytes) = (
+            request.request_id.clone(),
+            request.payload.get().len() as u64,
+        );
+        let started = std::time::Instant::now();
+        let created_at = crate::logs::now_ms();
+        let result = self.inner.dataplane.invoke(spec.clone(), request).await;
+        logger.record(invocation_log(
+            &spec,
+            id,
+            input_bytes,
+            started,
+            created_at,
+            &result,
+        ));
+        Ok(result?)
     }
 
     /// Starts `min_replicas` instances of every function that asks for them.
@@ -300,6 +344,45 @@ impl Functions {
 }
 
 /// The event as raw JSON; an empty body is the empty object.
+/// The log record of one invocation.
+fn invocation_log(
+    spec: &FunctionSpec,
+    id: String,
+    input_bytes: u64,
+    started: std::time::Instant,
+    created_at: i64,
+    result: &Result<InvokeResponse, InvokeError>,
+) -> InvocationLog {
+    use crate::logs::bounded;
+    use crate::store::LOG_STREAM_LIMIT;
+    let mut log = InvocationLog {
+        id,
+        function: spec.name.clone(),
+        version: spec.version,
+        duration_us: started.elapsed().as_micros() as u64,
+        cold_start: false,
+        success: false,
+        error: None,
+        input_bytes,
+        output_bytes: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+        created_at,
+    };
+    match result {
+        Ok(r) => {
+            log.cold_start = r.cold_start;
+            log.success = r.error.is_none();
+            log.error = r.error.clone();
+            log.output_bytes = r.output.as_ref().map_or(0, |o| o.get().len() as u64);
+            log.stdout = bounded(&r.stdout, LOG_STREAM_LIMIT);
+            log.stderr = bounded(&r.stderr, LOG_STREAM_LIMIT);
+        }
+        Err(e) => log.error = Some(e.to_string()),
+    }
+    log
+}
+
 fn parse_payload(payload: &str) -> Result<Box<RawValue>, ServiceError> {
     let trimmed = payload.trim();
     let text = if trimmed.is_empty() { "{}" } else { trimmed };

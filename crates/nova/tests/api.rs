@@ -482,3 +482,68 @@ async fn the_kv_service_is_served_embedded() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn every_invocation_is_logged() {
+    let d = TestDaemon::start().await;
+    let source = "import sys\ndef handler(event, context=None):\n    print('said', event.get('n'))\n    if event.get('fail'):\n        raise ValueError('no')\n    return {'n': event.get('n')}\n";
+    let mut config = python_function("logged", source);
+    config["handler"] = "main.handler".into();
+    let (status, body) = d.post_json("/functions", &config).await;
+    assert_eq!(status, 201, "{body}");
+    let mut ids = Vec::new();
+    for payload in [r#"{"n": 1}"#, r#"{"n": 2}"#, r#"{"fail": true}"#] {
+        let (status, body) = d.invoke("logged", payload).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["request_id"].as_str().expect("id").to_string());
+    }
+    // Records are written in batches off the hot path: wait for them.
+    let mut logs = serde_json::Value::Null;
+    for _ in 0..100 {
+        let text = d.text("/functions/logged/logs?tail=10").await;
+        logs = serde_json::from_str(&text).expect("json");
+        if logs["logs"].as_array().map_or(0, Vec::len) == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let records = logs["logs"].as_array().expect("logs");
+    assert_eq!(records.len(), 3, "{logs}");
+    assert_eq!(records[0]["id"], ids[2].as_str(), "newest first");
+    assert_eq!(records[0]["success"], false);
+    assert!(records[0]["error"].as_str().expect("error").contains("no"));
+    assert_eq!(records[2]["cold_start"], true);
+    assert!(
+        records[1]["stdout"]
+            .as_str()
+            .expect("stdout")
+            .contains("said 2")
+    );
+    assert!(records[1]["duration_us"].as_u64().expect("duration") > 0);
+    assert_eq!(records[1]["input_bytes"], 8);
+    // One request by id; the whole list; bad and unknown requests.
+    let one: serde_json::Value = serde_json::from_str(
+        &d.text(&format!("/functions/logged/logs?request_id={}", ids[0]))
+            .await,
+    )
+    .expect("json");
+    assert_eq!(one["logs"].as_array().expect("logs").len(), 1);
+    let all: serde_json::Value =
+        serde_json::from_str(&d.text("/invocations?function=logged&limit=2").await).expect("json");
+    assert_eq!(all["invocations"].as_array().expect("list").len(), 2);
+    let r = d
+        .client
+        .get(d.url("/functions/nope/logs"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let r = d
+        .client
+        .get(d.url("/invocations?limit=0"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 400);
+    d.stop().await;
+}

@@ -593,3 +593,44 @@ fn two_daemons_share_functions_through_postgres() {
     on_b.ok(&["delete", &name]);
     on_a.fails(&["get", &name], "not found");
 }
+
+/// `nova logs` shows what the daemon recorded.
+#[test]
+fn logs_show_recorded_invocations() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    env.ok(&[
+        "register",
+        "hello",
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let out = env.ok(&["invoke", "hello", "-p", r#"{"name": "log"}"#]);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Request ID: "))
+        .expect("request id")
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let table = env.ok(&["logs", "hello", "--tail", "5"]);
+        if table.contains(&id) {
+            assert!(table.contains("ok") && table.contains("yes"), "{table}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never logged: {table}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let json = env.ok(&["logs", "hello", "--request-id", &id, "-o", "json"]);
+    let logs: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(logs[0]["id"], id.as_str());
+    env.fails(&["logs", "nope"], "not found");
+    env.fails(&["logs", "hello", "--tail", "0"], "--tail");
+}

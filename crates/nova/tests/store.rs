@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nova::store::{ListQuery, SqlStore, Store, StoreError, record_now};
+use nova::store::{InvocationLog, ListQuery, LogQuery, SqlStore, Store, StoreError, record_now};
 use nova_api::{Function, Limits, Mode, Network, Runtime, code_hash};
 
 fn pg_dsn() -> String {
@@ -155,6 +155,68 @@ async fn contract(store: Arc<dyn Store>, p: &str) {
                 .expect("delete")
         );
     }
+    invocation_logs(store.as_ref(), p).await;
+}
+
+/// Invocation logs: batches, newest first, by function and by id, retention.
+async fn invocation_logs(store: &dyn Store, p: &str) {
+    let now = nova::logs::now_ms();
+    let log = |i: i64, age_ms: i64| InvocationLog {
+        id: format!("{p}-req-{i}"),
+        function: format!("{p}-logged"),
+        version: 1,
+        duration_us: 100 + i as u64,
+        cold_start: i == 0,
+        success: i % 2 == 0,
+        error: (i % 2 == 1).then(|| "boom".to_string()),
+        input_bytes: 2,
+        output_bytes: 3,
+        stdout: "out ✓".into(),
+        stderr: String::new(),
+        created_at: now - age_ms,
+    };
+    let batch: Vec<InvocationLog> = (0..5).map(|i| log(i, 1000 * (5 - i))).collect();
+    store.insert_invocations(&batch).await.expect("insert logs");
+    store
+        .insert_invocations(&[log(9, 86_400_000 * 30)])
+        .await
+        .expect("old log");
+    let query = LogQuery {
+        function: Some(format!("{p}-logged")),
+        limit: 3,
+        ..LogQuery::default()
+    };
+    let got = store.list_invocations(&query).await.expect("list logs");
+    let ids: Vec<String> = got.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [
+            format!("{p}-req-4"),
+            format!("{p}-req-3"),
+            format!("{p}-req-2")
+        ]
+    );
+    assert_eq!(got[1], batch[3]);
+    let by_id = LogQuery {
+        request_id: Some(format!("{p}-req-1")),
+        limit: 10,
+        ..LogQuery::default()
+    };
+    assert_eq!(
+        store.list_invocations(&by_id).await.expect("by id"),
+        [batch[1].clone()]
+    );
+    let deleted = store
+        .delete_invocations_before(now - 86_400_000)
+        .await
+        .expect("retention");
+    assert!(deleted >= 1);
+    let all = LogQuery {
+        function: Some(format!("{p}-logged")),
+        limit: 100,
+        ..LogQuery::default()
+    };
+    assert_eq!(store.list_invocations(&all).await.expect("list").len(), 5);
 }
 
 #[tokio::test]

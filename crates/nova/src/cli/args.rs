@@ -57,6 +57,8 @@ pub enum Command {
     Delete(NameArg),
     /// Invoke a function and print its result.
     Invoke(InvokeArgs),
+    /// Show a function's recent invocations (kept by the daemon for logs.retention).
+    Logs(LogsArgs),
     /// Run the Nova daemon: HTTP API, warm pools, pre-warming.
     Daemon(DaemonArgs),
     /// Work with configuration files.
@@ -188,6 +190,21 @@ pub struct ListArgs {
 pub struct GetArgs {
     /// Function name.
     pub name: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Function name.
+    pub name: String,
+    /// How many of the newest invocations to show (1-1000).
+    #[arg(long, default_value_t = 20)]
+    pub tail: u32,
+    /// Show only this request.
+    #[arg(long)]
+    pub request_id: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,

@@ -88,6 +88,16 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
                 Output::Table => print::function_details(&f),
             }
         }
+        Command::Logs(args) => {
+            if args.tail == 0 || args.tail > 1000 {
+                anyhow::bail!("--tail must be between 1 and 1000");
+            }
+            let logs = target.logs(&args.name, args.tail, args.request_id).await?;
+            match args.output {
+                Output::Json => print::json(&logs),
+                Output::Table => print::invocation_table(&logs),
+            }
+        }
         Command::Delete(args) => {
             target.delete(&args.name).await?;
             println!("Deleted {}", args.name);
@@ -132,7 +142,9 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-    let functions = nova::daemon::assemble(&settings, true).await?;
+    let functions = nova::daemon::assemble(&settings, true)
+        .await?
+        .with_logs(settings.log_retention);
     let kv = nova::daemon::open_kv(&settings).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");

@@ -147,3 +147,32 @@ fn duration(r: &InvokeResponse) -> String {
         format!("{:.2} ms", r.duration_us as f64 / 1000.0)
     }
 }
+
+/// Invocations, newest first: when, request id, duration, cold start, outcome.
+pub fn invocation_table(logs: &[nova::store::InvocationLog]) {
+    if logs.is_empty() {
+        println!("No invocations recorded.");
+        return;
+    }
+    println!(
+        "{:<24} {:<32} {:>10} {:>5}  RESULT",
+        "TIME (UTC)", "REQUEST ID", "DURATION", "COLD"
+    );
+    for log in logs {
+        let when = humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(log.created_at.max(0) as u64),
+        );
+        let outcome = match &log.error {
+            None => "ok".to_string(),
+            Some(e) => format!("error: {}", e.lines().next().unwrap_or("")),
+        };
+        println!(
+            "{:<24} {:<32} {:>8.2}ms {:>5}  {}",
+            when.to_string(),
+            log.id,
+            log.duration_us as f64 / 1000.0,
+            if log.cold_start { "yes" } else { "no" },
+            outcome
+        );
+    }
+}

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use nova::config::Settings;
 use nova::daemon;
 use nova::service::Functions;
-use nova::store::ListQuery;
+use nova::store::{InvocationLog, ListQuery, LogQuery};
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -65,6 +65,36 @@ impl Target {
                     .await
             }
             Target::Local(f) => Ok(f.get(name).await?),
+        }
+    }
+
+    /// The newest `tail` invocations of `name` (or the one with `request_id`).
+    pub async fn logs(
+        &self,
+        name: &str,
+        tail: u32,
+        request_id: Option<String>,
+    ) -> Result<Vec<InvocationLog>> {
+        match self {
+            Target::Remote { .. } => {
+                let mut path = format!("/functions/{name}/logs?tail={tail}");
+                if let Some(id) = &request_id {
+                    path.push_str(&format!("&request_id={}", urlencode(id)));
+                }
+                let reply: serde_json::Value = self.call(Method::GET, &path, None::<&()>).await?;
+                Ok(serde_json::from_value(reply["logs"].clone())
+                    .context("unreadable logs from the daemon")?)
+            }
+            Target::Local(f) => {
+                f.get(name).await?;
+                let query = LogQuery {
+                    function: Some(name.to_string()),
+                    request_id,
+                    limit: tail,
+                    offset: 0,
+                };
+                Ok(f.logs(&query).await?)
+            }
         }
     }
 

@@ -3,10 +3,12 @@
 //!
 //! Routes, compatible with the original Nova where they overlap:
 //! `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
-//! `GET /functions/{name}/code`, `POST /functions/{name}/invoke`, `GET /health`, `GET /metrics`.
+//! `GET /functions/{name}/code`, `POST /functions/{name}/invoke`, `GET /health`, `GET /metrics`;
+//! ours: `GET /functions/{name}/logs`, `GET /invocations`.
 
 mod error;
 mod functions;
+mod logs;
 mod metrics;
 
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
                 .delete(functions::delete),
         )
         .route("/functions/{name}/code", get(functions::code))
+        .route("/functions/{name}/logs", get(logs::function_logs))
+        .route("/invocations", get(logs::invocations))
         .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT))
         .merge(invoke)
         .route("/health", get(functions::health))

@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "network",
         include_str!("../../migrations/0002_network.sql"),
     ),
+    (
+        3,
+        "invocations",
+        include_str!("../../migrations/0003_invocations.sql"),
+    ),
 ];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (

@@ -72,4 +72,46 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Appends invocation records, all in one transaction.
+    async fn insert_invocations(&self, logs: &[InvocationLog]) -> Result<(), StoreError>;
+
+    /// Records matching `query`, newest first.
+    async fn list_invocations(&self, query: &LogQuery) -> Result<Vec<InvocationLog>, StoreError>;
+
+    /// Deletes records created before `before_ms`; returns how many.
+    async fn delete_invocations_before(&self, before_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// One finished invocation, as the logs keep it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvocationLog {
+    /// The request id.
+    pub id: String,
+    pub function: String,
+    pub version: u64,
+    pub duration_us: u64,
+    pub cold_start: bool,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    /// The handler's output streams, cut to `LOG_STREAM_LIMIT` bytes each.
+    pub stdout: String,
+    pub stderr: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Most bytes of stdout and of stderr a log keeps.
+pub const LOG_STREAM_LIMIT: usize = 4096;
+
+/// Which invocation records to return.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub function: Option<String>,
+    pub request_id: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
 }

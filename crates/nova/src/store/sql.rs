@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Row as _};
 
 use super::migrate::{CREATE_LEDGER, MIGRATIONS};
 use super::record::{COLUMNS, Row};
-use super::{ListQuery, Store, StoreError};
+use super::{InvocationLog, ListQuery, LogQuery, Store, StoreError};
 
 /// An arbitrary key for Postgres's advisory lock around migrations.
 const MIGRATION_LOCK: i64 = 0x6e6f7661;
@@ -269,6 +269,56 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn insert_invocations(&self, logs: &[InvocationLog]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let values = placeholders(1, 12).join(", ");
+        let sql = format!(
+            "INSERT INTO invocations ({LOG_COLUMNS}) VALUES ({values}) ON CONFLICT (id) DO NOTHING"
+        );
+        for log in logs {
+            sqlx::query(&sql)
+                .bind(log.id.clone())
+                .bind(log.function.clone())
+                .bind(log.version as i64)
+                .bind(log.duration_us as i64)
+                .bind(i64::from(log.cold_start))
+                .bind(i64::from(log.success))
+                .bind(log.error.clone())
+                .bind(log.input_bytes as i64)
+                .bind(log.output_bytes as i64)
+                .bind(log.stdout.clone())
+                .bind(log.stderr.clone())
+                .bind(log.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_invocations(&self, q: &LogQuery) -> Result<Vec<InvocationLog>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM invocations WHERE ($1 = '' OR function = $1) \
+             AND ($2 = '' OR id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(q.function.clone().unwrap_or_default())
+            .bind(q.request_id.clone().unwrap_or_default())
+            .bind(i64::from(q.limit.max(1)))
+            .bind(i64::from(q.offset))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(read_log).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_invocations_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM invocations WHERE created_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT data FROM code_blobs WHERE hash = $1")
@@ -277,6 +327,26 @@ impl Store for SqlStore {
                 .await?,
         )
     }
+}
+
+const LOG_COLUMNS: &str = "id, function, version, duration_us, cold_start, success, error, \
+    input_bytes, output_bytes, stdout, stderr, created_at";
+
+fn read_log(row: &AnyRow) -> Result<InvocationLog, sqlx::Error> {
+    Ok(InvocationLog {
+        id: row.try_get(0)?,
+        function: row.try_get(1)?,
+        version: row.try_get::<i64, _>(2)? as u64,
+        duration_us: row.try_get::<i64, _>(3)? as u64,
+        cold_start: row.try_get::<i64, _>(4)? != 0,
+        success: row.try_get::<i64, _>(5)? != 0,
+        error: row.try_get(6)?,
+        input_bytes: row.try_get::<i64, _>(7)? as u64,
+        output_bytes: row.try_get::<i64, _>(8)? as u64,
+        stdout: row.try_get(9)?,
+        stderr: row.try_get(10)?,
+        created_at: row.try_get(11)?,
+    })
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;

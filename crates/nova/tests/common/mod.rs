@@ -38,7 +38,8 @@ impl TestDaemon {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let functions = nova::daemon::assemble(&settings, true)
             .await
-            .expect("assemble");
+            .expect("assemble")
+            .with_logs(settings.log_retention);
         let (stop, stopped) = oneshot::channel::<()>();
         let kv = nova::daemon::open_kv(&settings).await.expect("kv");
         let task = tokio::spawn(nova::daemon::serve(listener, functions, Some(kv), async {

@@ -1,0 +1,124 @@
+//! Invocation logs, written off the hot path: an invocation hands its record to a bounded queue
+//! and goes on; a writer task stores what has queued up in batches (one transaction each), and a
+//! sweeper deletes records older than the retention period. When the queue is full (the store is
+//! down or far behind) records are dropped and counted, never waited for.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::store::{InvocationLog, Store};
+
+/// Records queued at most; beyond, new ones are dropped.
+const QUEUE: usize = 16_384;
+/// Records per batch at most, and how long a batch waits to fill.
+const BATCH: usize = 512;
+const BATCH_WAIT: Duration = Duration::from_millis(50);
+/// How often old records are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct Logger {
+    queue: mpsc::Sender<InvocationLog>,
+    dropped: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Logger {
+    pub fn start(store: Arc<dyn Store>, retention: Duration) -> Logger {
+        let (queue, records) = mpsc::channel(QUEUE);
+        let writer = tokio::spawn(write_batches(store.clone(), records));
+        let sweeper = tokio::spawn(sweep(store, retention));
+        Logger {
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+            tasks: vec![writer, sweeper],
+        }
+    }
+
+    /// Queues a record; never waits.
+    pub fn record(&self, log: InvocationLog) {
+        if self.queue.try_send(log).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "invocation log queue full: records dropped");
+            }
+        }
+    }
+
+    /// Waits (up to two seconds) until what was queued has been written.
+    pub async fn flush(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.queue.capacity() < self.queue.max_capacity()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The last batch left the queue; give its write a moment.
+        tokio::time::sleep(BATCH_WAIT * 2).await;
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what is queued and stops.
+    pub async fn close(self) {
+        let Logger { queue, tasks, .. } = self;
+        drop(queue);
+        let mut tasks = tasks.into_iter();
+        if let Some(writer) = tasks.next() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        }
+        tasks.for_each(|t| t.abort());
+    }
+}
+
+async fn write_batches(store: Arc<dyn Store>, mut records: mpsc::Receiver<InvocationLog>) {
+    while let Some(first) = records.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, records.recv()).await {
+                Ok(Some(log)) => batch.push(log),
+                _ => break,
+            }
+        }
+        if let Err(e) = store.insert_invocations(&batch).await {
+            tracing::warn!(error = %e, lost = batch.len(), "cannot store invocation logs");
+        }
+    }
+}
+
+async fn sweep(store: Arc<dyn Store>, retention: Duration) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY.min(retention));
+    loop {
+        tick.tick().await;
+        let before = now_ms() - retention.as_millis() as i64;
+        match store.delete_invocations_before(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "old invocation logs deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete old invocation logs"),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// At most `limit` bytes of `text`, cut at a character boundary.
+pub fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
