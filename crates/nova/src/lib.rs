@@ -4,6 +4,7 @@
 //! [`service::Functions`] is the core: every front end (HTTP handler, local CLI) turns a request
 //! into one of its methods, and it knows nothing of either.
 
+pub mod apikeys;
 pub mod code;
 pub mod config;
 pub mod daemon;

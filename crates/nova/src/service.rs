@@ -69,17 +69,19 @@ struct Inner {
     prewarm: bool,
     /// Where invocation records go (the daemon keeps logs; a one-off CLI run does not).
     logger: Option<crate::logs::Logger>,
+    keys: crate::apikeys::ApiKeys,
 }
 
 impl Functions {
     pub fn new(store: Arc<dyn Store>, dataplane: Arc<dyn DataPlane>, prewarm: bool) -> Functions {
         Functions {
             inner: Arc::new(Inner {
-                store,
+                store: store.clone(),
                 dataplane,
                 specs: RwLock::new(HashMap::new()),
                 prewarm,
                 logger: None,
+                keys: crate::apikeys::ApiKeys::new(store.clone(), false),
             }),
         }
     }
@@ -96,6 +98,23 @@ impl Functions {
                 ..inner
             }),
         }
+    }
+
+    /// The same service, refusing every call without a valid key even before any key exists.
+    pub fn require_auth(self) -> Functions {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("require_auth is called once, before the service is shared")
+        });
+        Functions {
+            inner: Arc::new(Inner {
+                keys: crate::apikeys::ApiKeys::new(inner.store.clone(), true),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn keys(&self) -> &crate::apikeys::ApiKeys {
+        &self.inner.keys
     }
 
     pub fn logger(&self) -> Option<&crate::logs::Logger> {

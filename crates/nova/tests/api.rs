@@ -547,3 +547,115 @@ async fn every_invocation_is_logged() {
     assert_eq!(r.status(), 400);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn api_keys_guard_the_api_once_one_exists() {
+    let d = TestDaemon::start().await;
+    let call = |method: &str, path: &str, key: Option<&str>, body: Option<serde_json::Value>| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = d.client.request(method, d.url(path));
+        if let Some(k) = key {
+            request = request.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        async move {
+            let r = request.send().await.expect("send");
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    // No keys yet: open, and the first key can be made without one.
+    assert_eq!(call("GET", "/functions", None, None).await.0, 200);
+    let new_key = |name: &str, scopes: &[&str]| serde_json::json!({"name": name, "scopes": scopes});
+    let (status, admin) = call("POST", "/apikeys", None, Some(new_key("ops", &["admin"]))).await;
+    assert_eq!(status, 201, "{admin}");
+    let admin = admin["key"].as_str().expect("key").to_string();
+    // From now on, keys are required.
+    let (status, body) = call("POST", "/apikeys", None, Some(new_key("x", &["read"]))).await;
+    assert_eq!(status, 401, "{body}");
+    let make = |name: &'static str, scopes: &'static [&'static str]| {
+        let admin = admin.clone();
+        let call = &call;
+        async move {
+            let (status, body) = call(
+                "POST",
+                "/apikeys",
+                Some(&admin),
+                Some(new_key(name, scopes)),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            body["key"].as_str().expect("key").to_string()
+        }
+    };
+    let reader = make("reader", &["read"]).await;
+    let invoker = make("invoker", &["invoke"]).await;
+    let f = python_function(
+        "guarded",
+        "def handler(event, context=None):\n    return 1\n",
+    );
+    assert_eq!(
+        call("POST", "/functions", Some(&reader), Some(f.clone()))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call("POST", "/functions", Some(&admin), Some(f)).await.0,
+        201
+    );
+    for (key, expected) in [
+        (None, 401),
+        (Some("nova_000000000000_wrong"), 401),
+        (Some("garbage"), 401),
+        (Some(invoker.as_str()), 403),
+        (Some(reader.as_str()), 200),
+        (Some(admin.as_str()), 200),
+    ] {
+        assert_eq!(
+            call("GET", "/functions/guarded", key, None).await.0,
+            expected,
+            "{key:?}"
+        );
+    }
+    let invoke = "/functions/guarded/invoke";
+    assert_eq!(call("POST", invoke, Some(&reader), None).await.0, 403);
+    assert_eq!(call("POST", invoke, Some(&invoker), None).await.0, 200);
+    assert_eq!(
+        call("DELETE", "/functions/guarded", Some(&invoker), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(call("GET", "/health", None, None).await.0, 200);
+    // Listing keys never shows a secret or its digest.
+    let (status, keys) = call("GET", "/apikeys", Some(&admin), None).await;
+    assert_eq!(status, 200);
+    let text = keys.to_string();
+    assert!(!text.contains("digest") && !text.contains(reader.rsplit('_').next().expect("secret")));
+    assert_eq!(keys.as_array().expect("keys").len(), 3);
+    // Revoked and expired keys stop working.
+    assert_eq!(
+        call("POST", "/apikeys/reader/revoke", Some(&admin), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(call("GET", "/functions", Some(&reader), None).await.0, 401);
+    let body = serde_json::json!({"name": "brief", "scopes": ["read"], "expires_in": "1s"});
+    let (_, brief) = call("POST", "/apikeys", Some(&admin), Some(body)).await;
+    let brief = brief["key"].as_str().expect("key").to_string();
+    assert_eq!(call("GET", "/functions", Some(&brief), None).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(call("GET", "/functions", Some(&brief), None).await.0, 401);
+    assert_eq!(
+        call("DELETE", "/apikeys/nope", Some(&admin), None).await.0,
+        404
+    );
+    d.stop().await;
+}

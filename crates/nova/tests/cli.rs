@@ -634,3 +634,55 @@ fn logs_show_recorded_invocations() {
     env.fails(&["logs", "nope"], "not found");
     env.fails(&["logs", "hello", "--tail", "0"], "--tail");
 }
+
+/// `nova apikey`: the first key is shown once; then the CLI needs `--api-key` (or NOVA_API_KEY).
+#[test]
+fn apikeys_from_the_cli() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    let out = env.ok(&["apikey", "create", "ops", "--scopes", "admin"]);
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("nova_"))
+        .expect("the key is printed")
+        .to_string();
+    env.fails(&["list"], "API key");
+    let listed = env.ok(&["--api-key", &key, "apikey", "list"]);
+    assert!(
+        listed.contains("ops") && listed.contains("admin") && !listed.contains(&key),
+        "{listed}"
+    );
+    env.ok(&[
+        "--api-key",
+        &key,
+        "apikey",
+        "create",
+        "ci",
+        "--scopes",
+        "read",
+        "--expires",
+        "1h",
+    ]);
+    env.ok(&["--api-key", &key, "apikey", "revoke", "ci"]);
+    env.fails(
+        &["--api-key", &key, "apikey", "revoke", "ci"],
+        "no active API key",
+    );
+    env.fails(
+        &[
+            "--api-key",
+            &key,
+            "apikey",
+            "create",
+            "bad",
+            "--scopes",
+            "root",
+        ],
+        "unknown scope",
+    );
+    env.ok(&["--api-key", &key, "apikey", "delete", "ci"]);
+}

@@ -29,6 +29,15 @@ pub struct Cli {
     /// them (postgres://user:password@host/db).
     #[arg(long, global = true, env = "NOVA_PG_DSN", value_name = "DSN")]
     pub pg_dsn: Option<String>,
+    /// API key for a daemon that requires one (sent as a bearer token).
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
 
     /// URL of a running Nova daemon.
     #[arg(
@@ -59,6 +68,9 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Show a function's recent invocations (kept by the daemon for logs.retention).
     Logs(LogsArgs),
+    /// Manage API keys: once one exists, the HTTP API requires a key.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
     /// Run the Nova daemon: HTTP API, warm pools, pre-warming.
     Daemon(DaemonArgs),
     /// Work with configuration files.
@@ -195,6 +207,30 @@ pub struct GetArgs {
     pub output: Output,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it (this is the only time it is shown).
+    Create {
+        /// A name for the key.
+        name: String,
+        /// What it may do: read, invoke, admin (comma-separated; admin includes the others).
+        #[arg(long, value_delimiter = ',', default_value = "read,invoke")]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 30d, 12h [default: no expiry].
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Revoke a key: it stops working at once here, within seconds on daemons sharing the store.
+    Revoke { name: String },
+    /// Delete a key's record.
+    Delete { name: String },
+}
+
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Function name.
@@ -233,6 +269,9 @@ pub struct DaemonArgs {
     /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
     #[arg(long, env = "NOVA_IDLE_TTL", value_name = "DURATION")]
     pub idle_ttl: Option<String>,
+    /// Require an API key on every request even before the first key exists.
+    #[arg(long, env = "NOVA_REQUIRE_AUTH")]
+    pub require_auth: bool,
     /// Run functions on a comet daemon over gRPC instead of in this process (standalone mode).
     #[arg(
         long,

@@ -10,11 +10,12 @@ use base64::Engine as _;
 use nova_api::{FunctionConfig, FunctionPatch, Limits, validate_env_key};
 
 use super::args::{
-    Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output, RegisterArgs,
-    SettingsArgs, UpdateArgs,
+    ApikeyCommand, Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output,
+    RegisterArgs, SettingsArgs, UpdateArgs,
 };
 use super::print;
 use super::target::Target;
+use nova::apikeys::Scope;
 use nova::config::{Overrides, Settings, default_file};
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -42,11 +43,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(one) => vec![one],
                 None => args.comet_endpoints,
             };
-            daemon(Settings::resolve(&overrides)?).await
+            daemon(Settings::resolve(&overrides)?, args.require_auth).await
         }
         command => {
             let settings = Settings::resolve(&overrides)?;
-            let target = Target::connect(&cli.url, &settings).await?;
+            let target = Target::connect(&cli.url, cli.api_key.as_deref(), &settings).await?;
             let result = dispatch(&target, command).await;
             target.close().await;
             result
@@ -88,6 +89,7 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
                 Output::Table => print::function_details(&f),
             }
         }
+        Command::Apikey(command) => apikey(target, command).await?,
         Command::Logs(args) => {
             if args.tail == 0 || args.tail > 1000 {
                 anyhow::bail!("--tail must be between 1 and 1000");
@@ -138,13 +140,16 @@ async fn invoke(target: &Target, args: InvokeArgs) -> Result<ExitCode> {
     })
 }
 
-async fn daemon(settings: Settings) -> Result<ExitCode> {
+async fn daemon(settings: Settings, require_auth: bool) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-    let functions = nova::daemon::assemble(&settings, true)
+    let mut functions = nova::daemon::assemble(&settings, true)
         .await?
         .with_logs(settings.log_retention);
+    if require_auth {
+        functions = functions.require_auth();
+    }
     let kv = nova::daemon::open_kv(&settings).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");
@@ -292,6 +297,46 @@ fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(env)
+}
+
+async fn apikey(target: &Target, command: ApikeyCommand) -> Result<()> {
+    match command {
+        ApikeyCommand::Create {
+            name,
+            scopes,
+            expires,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<Scope>().map_err(anyhow::Error::msg))
+                .collect::<Result<Vec<_>>>()?;
+            let created = target.create_key(&name, &scopes, expires).await?;
+            println!(
+                "Created API key {} ({})",
+                created.record.name, created.record.scopes
+            );
+            println!("{}", created.key);
+            eprintln!(
+                "This is the only time the key is shown: keep it (e.g. export NOVA_API_KEY=...)."
+            );
+        }
+        ApikeyCommand::List { output } => {
+            let keys = target.list_keys().await?;
+            match output {
+                Output::Json => print::json(&keys),
+                Output::Table => print::key_table(&keys),
+            }
+        }
+        ApikeyCommand::Revoke { name } => {
+            target.revoke_key(&name).await?;
+            println!("Revoked {name}");
+        }
+        ApikeyCommand::Delete { name } => {
+            target.delete_key(&name).await?;
+            println!("Deleted {name}");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

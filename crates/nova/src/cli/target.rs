@@ -7,10 +7,11 @@ use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use nova::apikeys::{CreatedKey, Scope};
 use nova::config::Settings;
 use nova::daemon;
 use nova::service::Functions;
-use nova::store::{InvocationLog, ListQuery, LogQuery};
+use nova::store::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery};
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -27,9 +28,17 @@ pub enum Target {
 
 impl Target {
     /// Probes `url`; without an answer from a Nova daemon, opens the local store.
-    pub async fn connect(url: &str, settings: &Settings) -> Result<Target> {
+    pub async fn connect(url: &str, api_key: Option<&str>, settings: &Settings) -> Result<Target> {
         let url = url.trim_end_matches('/').to_string();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = api_key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .context("the API key has characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .build()
             .context("cannot create an HTTP client")?;
         if is_nova(&client, &url).await {
@@ -65,6 +74,70 @@ impl Target {
                     .await
             }
             Target::Local(f) => Ok(f.get(name).await?),
+        }
+    }
+
+    pub async fn create_key(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        expires: Option<String>,
+    ) -> Result<CreatedKey> {
+        match self {
+            Target::Remote { .. } => {
+                let body =
+                    serde_json::json!({"name": name, "scopes": scopes, "expires_in": expires});
+                self.call(Method::POST, "/apikeys", Some(&body)).await
+            }
+            Target::Local(f) => {
+                let ttl = match expires {
+                    Some(text) => Some(
+                        humantime::parse_duration(&text)
+                            .with_context(|| format!("--expires '{text}'"))?,
+                    ),
+                    None => None,
+                };
+                Ok(f.keys().create(name, scopes, ttl).await?)
+            }
+        }
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        match self {
+            Target::Remote { .. } => self.call(Method::GET, "/apikeys", None::<&()>).await,
+            Target::Local(f) => Ok(f.keys().list().await?),
+        }
+    }
+
+    pub async fn revoke_key(&self, name: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                self.send(
+                    Method::POST,
+                    &format!("/apikeys/{name}/revoke"),
+                    None::<&()>,
+                )
+                .await?;
+                Ok(())
+            }
+            Target::Local(f) => match f.keys().revoke(name).await? {
+                true => Ok(()),
+                false => Err(anyhow!("no active API key '{name}'")),
+            },
+        }
+    }
+
+    pub async fn delete_key(&self, name: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                self.send(Method::DELETE, &format!("/apikeys/{name}"), None::<&()>)
+                    .await?;
+                Ok(())
+            }
+            Target::Local(f) => match f.keys().delete(name).await? {
+                true => Ok(()),
+                false => Err(anyhow!("no API key '{name}'")),
+            },
         }
     }
 

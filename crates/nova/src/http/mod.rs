@@ -6,6 +6,7 @@
 //! `GET /functions/{name}/code`, `POST /functions/{name}/invoke`, `GET /health`, `GET /metrics`;
 //! ours: `GET /functions/{name}/logs`, `GET /invocations`.
 
+mod auth;
 mod error;
 mod functions;
 mod logs;
@@ -42,12 +43,19 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
         .route("/functions/{name}/code", get(functions::code))
         .route("/functions/{name}/logs", get(logs::function_logs))
         .route("/invocations", get(logs::invocations))
+        .route("/apikeys", post(auth::create).get(auth::list))
+        .route("/apikeys/{name}", axum::routing::delete(auth::delete))
+        .route("/apikeys/{name}/revoke", post(auth::revoke))
         .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT))
         .merge(invoke)
         .route("/health", get(functions::health))
         .route("/metrics", get(metrics::render))
         .fallback(error::not_found)
         .layer(Extension(kv.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            functions.clone(),
+            auth::guard,
+        ))
         .with_state(functions);
     match kv {
         Some(kv) => api.merge(comet_kv::http::routes(kv)),

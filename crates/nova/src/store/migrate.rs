@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "invocations",
         include_str!("../../migrations/0003_invocations.sql"),
     ),
+    (
+        4,
+        "api_keys",
+        include_str!("../../migrations/0004_api_keys.sql"),
+    ),
 ];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (

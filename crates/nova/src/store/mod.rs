@@ -81,6 +81,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes records created before `before_ms`; returns how many.
     async fn delete_invocations_before(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Adds a key; `AlreadyExists` if its name is taken.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks a key revoked at `at_ms`; false if there is no such key.
+    async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError>;
+    async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// An API key as stored: never the secret, only its digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public part of the key (`nova_<id>_<secret>`), used to find it.
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret part.
+    #[serde(skip_serializing, default)]
+    pub digest: String,
+    /// Comma-separated: read, invoke, admin.
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 /// One finished invocation, as the logs keep it.

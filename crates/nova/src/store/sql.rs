@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Row as _};
 
 use super::migrate::{CREATE_LEDGER, MIGRATIONS};
 use super::record::{COLUMNS, Row};
-use super::{InvocationLog, ListQuery, LogQuery, Store, StoreError};
+use super::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery, Store, StoreError};
 
 /// An arbitrary key for Postgres's advisory lock around migrations.
 const MIGRATION_LOCK: i64 = 0x6e6f7661;
@@ -317,6 +317,68 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO api_keys (id, name, digest, scopes, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(k.id.clone())
+        .bind(k.name.clone())
+        .bind(k.digest.clone())
+        .bind(k.scopes.clone())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .execute(&self.pool)
+        .await;
+        match done {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::AlreadyExists(format!("API key {}", k.name)))
+            }
+            other => other.map(|_| ()).map_err(StoreError::from),
+        }
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, digest, scopes, created_at, expires_at, revoked_at \
+             FROM api_keys ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let key = |r: &AnyRow| -> Result<ApiKeyRecord, sqlx::Error> {
+            Ok(ApiKeyRecord {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                digest: r.try_get(2)?,
+                scopes: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+                expires_at: r.try_get(5)?,
+                revoked_at: r.try_get(6)?,
+            })
+        };
+        Ok(rows.iter().map(key).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(name.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE name = $1")
+            .bind(name.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
