@@ -50,6 +50,12 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+secrets:
+  # The master key that encrypts secrets: env NOVA_MASTER_KEY (base64 of 32 bytes), else this
+  # file (env NOVA_MASTER_KEY_FILE), else <data_dir>/master.key, created on first use. Back it up:
+  # without it, stored secrets cannot be read.
+  # master_key_file: /etc/nova/master.key
+
 logs:
   # How long invocation records (nova logs, GET /invocations) are kept.
   retention: 7d
@@ -112,6 +118,8 @@ pub struct FileConfig {
     pub postgres: PostgresSection,
     #[serde(default)]
     pub logs: LogsSection,
+    #[serde(default)]
+    pub secrets: SecretsSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -141,6 +149,13 @@ pub struct HttpSection {
 pub struct PoolSection {
     /// Idle TTL, e.g. `60s`, `5m`.
     pub idle_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// A file holding the base64 of 32 random bytes.
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +227,8 @@ pub struct Settings {
     pub pg_dsn: Option<String>,
     /// How long invocation records are kept.
     pub log_retention: Duration,
+    /// Where the secrets' master key is (default: NOVA_MASTER_KEY, else <data dir>/master.key).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -245,6 +262,8 @@ impl Settings {
             None => Duration::from_secs(7 * 86_400),
         };
         Ok(Settings {
+            master_key_file: env_path("NOVA_MASTER_KEY_FILE")
+                .or(file.secrets.master_key_file.clone()),
             log_retention,
             pg_dsn,
             comet_endpoints,

@@ -63,7 +63,14 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             settings.comet_timeout,
         )?)
     };
-    Ok(Functions::new(Arc::new(store), dataplane, daemon))
+    let functions = Functions::new(Arc::new(store), dataplane, daemon);
+    match crate::secrets::master_key(settings.master_key_file.as_deref(), data_dir) {
+        Ok(key) => Ok(functions.with_secrets(key)),
+        Err(e) => {
+            tracing::warn!(error = %e, "secrets are unavailable");
+            Ok(functions)
+        }
+    }
 }
 
 /// Opens the KV databases the daemon serves embedded (only the daemon: a database has one

@@ -10,5 +10,6 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod logs;
+pub mod secrets;
 pub mod service;
 pub mod store;

@@ -28,6 +28,8 @@ pub enum ServiceError {
     Unsupported(nova_api::Runtime, &'static str),
     #[error("function '{0}' not found")]
     NotFound(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     #[error("function '{0}' already exists")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -70,6 +72,8 @@ struct Inner {
     /// Where invocation records go (the daemon keeps logs; a one-off CLI run does not).
     logger: Option<crate::logs::Logger>,
     keys: crate::apikeys::ApiKeys,
+    /// None when the master key could not be read: secrets then cannot be used.
+    secrets: Option<Arc<crate::secrets::Secrets>>,
 }
 
 impl Functions {
@@ -82,6 +86,7 @@ impl Functions {
                 prewarm,
                 logger: None,
                 keys: crate::apikeys::ApiKeys::new(store.clone(), false),
+                secrets: None,
             }),
         }
     }
@@ -111,6 +116,81 @@ impl Functions {
                 ..inner
             }),
         }
+    }
+
+    /// The same service, with secrets under `key`.
+    pub fn with_secrets(self, key: [u8; 32]) -> Functions {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("with_secrets is called once, before the service is shared")
+        });
+        let secrets = crate::secrets::Secrets::new(inner.store.clone(), key);
+        Functions {
+            inner: Arc::new(Inner {
+                secrets: Some(Arc::new(secrets)),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn secrets(&self) -> Result<&crate::secrets::Secrets, ServiceError> {
+        self.inner.secrets.as_deref().ok_or_else(|| {
+            ServiceError::Secret(crate::secrets::SecretError::MasterKey(
+                "not available: set NOVA_MASTER_KEY or fix secrets.master_key_file".into(),
+            ))
+        })
+    }
+
+    /// Sets a secret; functions that use it get the new value on their next cold start.
+    pub async fn set_secret(&self, name: &str, value: &str) -> Result<(), ServiceError> {
+        self.secrets()?.set(name, value).await?;
+        self.secret_changed(name).await
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<bool, ServiceError> {
+        let deleted = self.secrets()?.delete(name).await?;
+        self.secret_changed(name).await?;
+        Ok(deleted)
+    }
+
+    /// Drops cached specs and the instances of every function whose env names the secret.
+    async fn secret_changed(&self, name: &str) -> Result<(), ServiceError> {
+        self.write_specs().clear();
+        let mut offset = 0;
+        loop {
+            let query = ListQuery {
+                search: None,
+                limit: 500,
+                offset,
+            };
+            let page = self.inner.store.list_functions(&query).await?;
+            for f in page
+                .iter()
+                .filter(|f| crate::secrets::refers_to(&f.env_vars, name))
+            {
+                self.inner.dataplane.evict(&f.name).await;
+            }
+            if page.len() < 500 {
+                return Ok(());
+            }
+            offset += 500;
+        }
+    }
+
+    /// The spec the data plane runs: `$SECRET:` references replaced by their values.
+    async fn resolved(
+        &self,
+        function: &Function,
+        code: Arc<[u8]>,
+    ) -> Result<FunctionSpec, ServiceError> {
+        let mut spec = function.spec(code);
+        if spec
+            .env_vars
+            .values()
+            .any(|v| v.starts_with(crate::secrets::REFERENCE))
+        {
+            spec.env_vars = self.secrets()?.resolve(&spec.env_vars).await?;
+        }
+        Ok(spec)
     }
 
     pub fn keys(&self) -> &crate::apikeys::ApiKeys {
@@ -294,7 +374,7 @@ impl Functions {
         }
         let function = self.get(name).await?;
         let code = self.code_bytes(&function.code_hash).await?;
-        let spec = Arc::new(function.spec(code.into()));
+        let spec = Arc::new(self.resolved(&function, code.into()).await?);
         self.write_specs().insert(name.to_string(), spec.clone());
         Ok(spec)
     }
@@ -308,7 +388,11 @@ impl Functions {
     async fn after_change(&self, function: &Function, code: Option<Arc<[u8]>>) {
         self.forget_spec(&function.name);
         if let Some(code) = code {
-            let spec = Arc::new(function.spec(code));
+            // A missing secret shows at the first invocation, with its name.
+            let Ok(spec) = self.resolved(function, code).await else {
+                return;
+            };
+            let spec = Arc::new(spec);
             self.write_specs()
                 .insert(function.name.clone(), spec.clone());
             if spec.min_replicas > 0 {

@@ -634,6 +634,7 @@ async fn api_keys_guard_the_api_once_one_exists() {
     );
     assert_eq!(call("GET", "/health", None, None).await.0, 200);
     // Listing keys never shows a secret or its digest.
+    assert_eq!(call("GET", "/apikeys", Some(&reader), None).await.0, 403);
     let (status, keys) = call("GET", "/apikeys", Some(&admin), None).await;
     assert_eq!(status, 200);
     let text = keys.to_string();
@@ -655,6 +656,89 @@ async fn api_keys_guard_the_api_once_one_exists() {
     assert_eq!(call("GET", "/functions", Some(&brief), None).await.0, 401);
     assert_eq!(
         call("DELETE", "/apikeys/nope", Some(&admin), None).await.0,
+        404
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn secrets_are_resolved_only_in_the_invocation_path() {
+    let d = TestDaemon::start().await;
+    let value = "s3cr3t-value-7f1d9c";
+    let put = d
+        .client
+        .put(d.url("/secrets/api-token"))
+        .json(&serde_json::json!({"value": value}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 204);
+    let source = "import os\ndef handler(event, context=None):\n    return {'len': len(os.environ['TOKEN']), 'same': os.environ['TOKEN'] == event['expect']}\n";
+    let mut config = python_function("uses-secret", source);
+    config["handler"] = "main.handler".into();
+    config["env_vars"] = serde_json::json!({"TOKEN": "$SECRET:api-token"});
+    let (status, body) = d.post_json("/functions", &config).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["env_vars"]["TOKEN"], "$SECRET:api-token");
+    let (status, body) = d
+        .invoke("uses-secret", &format!(r#"{{"expect": "{value}"}}"#))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"]["same"], true, "{body}");
+    // get, list and the database file never show the value.
+    let got = d.text("/functions/uses-secret").await;
+    assert!(got.contains("$SECRET:api-token") && !got.contains(value));
+    let listed = d.text("/secrets").await;
+    assert!(
+        listed.contains("api-token") && !listed.contains(value),
+        "{listed}"
+    );
+    let db = std::fs::read(d.dir.path().join("nova.db")).expect("db");
+    let wal = std::fs::read(d.dir.path().join("nova.db-wal")).unwrap_or_default();
+    let needle = value.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "plaintext at rest"
+        );
+    }
+    // A new value reaches the function (its instances were replaced).
+    let put = d
+        .client
+        .put(d.url("/secrets/api-token"))
+        .json(&serde_json::json!({"value": "another"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 204);
+    let (_, body) = d.invoke("uses-secret", r#"{"expect": "another"}"#).await;
+    assert_eq!(body["output"]["same"], true, "{body}");
+    // A missing secret is named in the error; the value of none appears anywhere.
+    let mut config = python_function("missing-secret", source);
+    config["handler"] = "main.handler".into();
+    config["env_vars"] = serde_json::json!({"TOKEN": "$SECRET:nope"});
+    assert_eq!(d.post_json("/functions", &config).await.0, 201);
+    let (status, body) = d.invoke("missing-secret", r#"{"expect": ""}"#).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().expect("error").contains("nope"));
+    let logs = d.text("/invocations?limit=100").await;
+    assert!(!logs.contains(value) && !logs.contains("another"));
+    assert_eq!(
+        d.client
+            .delete(d.url("/secrets/api-token"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    assert_eq!(
+        d.client
+            .delete(d.url("/secrets/api-token"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
         404
     );
     d.stop().await;

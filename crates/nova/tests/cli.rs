@@ -686,3 +686,37 @@ fn apikeys_from_the_cli() {
     );
     env.ok(&["--api-key", &key, "apikey", "delete", "ci"]);
 }
+
+/// `nova secret`: the value comes from standard input and never shows in `list`.
+#[test]
+fn secrets_from_the_cli() {
+    use std::io::Write;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    let mut set = Command::new(NOVA)
+        .args(["secret", "set", "db-password"])
+        .env("NOVA_URL", &env.url)
+        .env("NOVA_DATA_DIR", env.data_dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    set.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"pa55 word\n")
+        .expect("write");
+    assert!(set.wait().expect("wait").success());
+    assert_eq!(env.ok(&["secret", "get", "db-password"]), "pa55 word\n");
+    let listed = env.ok(&["secret", "list"]);
+    assert!(
+        listed.contains("db-password") && !listed.contains("pa55"),
+        "{listed}"
+    );
+    env.ok(&["secret", "delete", "db-password"]);
+    env.fails(&["secret", "get", "db-password"], "no secret named");
+}

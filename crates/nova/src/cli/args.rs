@@ -71,6 +71,9 @@ pub enum Command {
     /// Manage API keys: once one exists, the HTTP API requires a key.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Manage secrets, which function env refers to as $SECRET:name.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Run the Nova daemon: HTTP API, warm pools, pre-warming.
     Daemon(DaemonArgs),
     /// Work with configuration files.
@@ -205,6 +208,23 @@ pub struct GetArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret; the value is read from standard input unless --value is given (which
+    /// leaves it in your shell history).
+    Set {
+        name: String,
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Print a secret's value.
+    Get { name: String },
+    /// List secrets (names and times, never values).
+    List,
+    /// Delete a secret.
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use nova_api::{FunctionConfig, FunctionPatch, Limits, validate_env_key};
 
 use super::args::{
     ApikeyCommand, Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output,
-    RegisterArgs, SettingsArgs, UpdateArgs,
+    RegisterArgs, SecretCommand, SettingsArgs, UpdateArgs,
 };
 use super::print;
 use super::target::Target;
@@ -90,6 +90,7 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
             }
         }
         Command::Apikey(command) => apikey(target, command).await?,
+        Command::Secret(command) => secret(target, command).await?,
         Command::Logs(args) => {
             if args.tail == 0 || args.tail > 1000 {
                 anyhow::bail!("--tail must be between 1 and 1000");
@@ -334,6 +335,43 @@ async fn apikey(target: &Target, command: ApikeyCommand) -> Result<()> {
         ApikeyCommand::Delete { name } => {
             target.delete_key(&name).await?;
             println!("Deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn secret(target: &Target, command: SecretCommand) -> Result<()> {
+    match command {
+        SecretCommand::Set { name, value } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("reading the secret from standard input")?;
+                    text.strip_suffix('\n').unwrap_or(&text).to_string()
+                }
+            };
+            target.set_secret(&name, &value).await?;
+            println!("Set secret {name}");
+        }
+        SecretCommand::Get { name } => println!("{}", target.get_secret(&name).await?),
+        SecretCommand::List => {
+            let secrets = target.list_secrets().await?;
+            if secrets.is_empty() {
+                println!("No secrets.");
+            }
+            for (name, updated) in secrets {
+                let when = humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(updated.max(0) as u64),
+                );
+                println!("{name:<32} updated {when}");
+            }
+        }
+        SecretCommand::Delete { name } => {
+            target.delete_secret(&name).await?;
+            println!("Deleted secret {name}");
         }
     }
     Ok(())

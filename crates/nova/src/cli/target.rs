@@ -141,6 +141,70 @@ impl Target {
         }
     }
 
+    pub async fn set_secret(&self, name: &str, value: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                let body = serde_json::json!({ "value": value });
+                self.send(Method::PUT, &format!("/secrets/{name}"), Some(&body))
+                    .await?;
+                Ok(())
+            }
+            Target::Local(f) => Ok(f.set_secret(name, value).await?),
+        }
+    }
+
+    pub async fn get_secret(&self, name: &str) -> Result<String> {
+        match self {
+            Target::Remote { .. } => {
+                let reply: serde_json::Value = self
+                    .call(Method::GET, &format!("/secrets/{name}"), None::<&()>)
+                    .await?;
+                Ok(reply["value"].as_str().unwrap_or_default().to_string())
+            }
+            Target::Local(f) => Ok(f
+                .secrets()?
+                .get(name)
+                .await
+                .map_err(nova::service::ServiceError::from)?),
+        }
+    }
+
+    /// (name, updated_at ms) of every secret.
+    pub async fn list_secrets(&self) -> Result<Vec<(String, i64)>> {
+        let listed: Vec<serde_json::Value> = match self {
+            Target::Remote { .. } => self.call(Method::GET, "/secrets", None::<&()>).await?,
+            Target::Local(f) => f
+                .secrets()?
+                .list()
+                .await
+                .map_err(nova::service::ServiceError::from)?
+                .into_iter()
+                .map(|s| serde_json::json!({"name": s.name, "updated_at": s.updated_at}))
+                .collect(),
+        };
+        Ok(listed
+            .iter()
+            .map(|s| {
+                let name = s["name"].as_str().unwrap_or_default().to_string();
+                (name, s["updated_at"].as_i64().unwrap_or_default())
+            })
+            .collect())
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                self.send(Method::DELETE, &format!("/secrets/{name}"), None::<&()>)
+                    .await?;
+                Ok(())
+            }
+            Target::Local(f) => match f.delete_secret(name).await? {
+                true => Ok(()),
+                false => Err(anyhow!("no secret named '{name}'")),
+            },
+        }
+    }
+
     /// The newest `tail` invocations of `name` (or the one with `request_id`).
     pub async fn logs(
         &self,

@@ -21,6 +21,10 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     if path == "/health" {
         return None;
     }
+    // Keys and secrets are the operator's, whatever the method.
+    if path.starts_with("/apikeys") || path.starts_with("/secrets") {
+        return Some(Scope::Admin);
+    }
     Some(match *method {
         Method::GET | Method::HEAD => Scope::Read,
         Method::POST if path.ends_with("/invoke") && path.starts_with("/functions/") => {

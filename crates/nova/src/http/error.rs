@@ -47,7 +47,14 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotFound(_)
+            | ServiceError::Secret(crate::secrets::SecretError::NotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            ServiceError::Secret(crate::secrets::SecretError::Invalid(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ServiceError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::AlreadyExists(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Invoke(e) => invoke_status(e),
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

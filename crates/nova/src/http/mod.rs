@@ -11,6 +11,7 @@ mod error;
 mod functions;
 mod logs;
 mod metrics;
+mod secrets;
 
 use std::sync::Arc;
 
@@ -46,6 +47,11 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
         .route("/apikeys", post(auth::create).get(auth::list))
         .route("/apikeys/{name}", axum::routing::delete(auth::delete))
         .route("/apikeys/{name}/revoke", post(auth::revoke))
+        .route("/secrets", get(secrets::list))
+        .route(
+            "/secrets/{name}",
+            get(secrets::get).put(secrets::put).delete(secrets::delete),
+        )
         .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT))
         .merge(invoke)
         .route("/health", get(functions::health))

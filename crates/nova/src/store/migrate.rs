@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_keys",
         include_str!("../../migrations/0004_api_keys.sql"),
     ),
+    (
+        5,
+        "secrets",
+        include_str!("../../migrations/0005_secrets.sql"),
+    ),
 ];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (

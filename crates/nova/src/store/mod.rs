@@ -88,6 +88,23 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked at `at_ms`; false if there is no such key.
     async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError>;
     async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces an encrypted secret.
+    async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError>;
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError>;
+    /// Every secret, without decrypting any.
+    async fn list_secrets(&self) -> Result<Vec<SecretRecord>, StoreError>;
+    async fn delete_secret(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// A secret as stored: encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub name: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// An API key as stored: never the secret, only its digest.

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Row as _};
 
 use super::migrate::{CREATE_LEDGER, MIGRATIONS};
 use super::record::{COLUMNS, Row};
-use super::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery, Store, StoreError};
+use super::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery, SecretRecord, Store, StoreError};
 
 /// An arbitrary key for Postgres's advisory lock around migrations.
 const MIGRATION_LOCK: i64 = 0x6e6f7661;
@@ -381,6 +381,50 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (name, nonce, ciphertext, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
+             nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(secret.name.clone())
+        .bind(secret.nonce.clone())
+        .bind(secret.ciphertext.clone())
+        .bind(secret.created_at)
+        .bind(secret.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, nonce, ciphertext, created_at, updated_at FROM secrets WHERE name = $1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| read_secret(&r)).transpose()?)
+    }
+
+    async fn list_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, nonce, ciphertext, created_at, updated_at FROM secrets ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(read_secret).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM secrets WHERE name = $1")
+            .bind(name.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT data FROM code_blobs WHERE hash = $1")
@@ -393,6 +437,16 @@ impl Store for SqlStore {
 
 const LOG_COLUMNS: &str = "id, function, version, duration_us, cold_start, success, error, \
     input_bytes, output_bytes, stdout, stderr, created_at";
+
+fn read_secret(row: &AnyRow) -> Result<SecretRecord, sqlx::Error> {
+    Ok(SecretRecord {
+        name: row.try_get(0)?,
+        nonce: row.try_get(1)?,
+        ciphertext: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+    })
+}
 
 fn read_log(row: &AnyRow) -> Result<InvocationLog, sqlx::Error> {
     Ok(InvocationLog {
