@@ -1,0 +1,239 @@
+//! The CLI against the platform's larger shapes: a comet worker over gRPC, two daemons on one
+//! Postgres, invocation logs, API keys and secrets.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::process::{Daemon, Env, NOVA, example};
+
+/// Standalone mode: `nova daemon --comet-endpoint` runs functions on a `comet daemon` process
+/// over gRPC; the CLI cannot tell.
+#[test]
+fn functions_run_on_a_comet_daemon_over_grpc() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let comet_dir = tempfile::tempdir().expect("tempdir");
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut comet = Command::new(Path::new(NOVA).with_file_name("comet"))
+        .args([
+            "daemon",
+            "--node-id",
+            "worker-1",
+            "--grpc-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(comet_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start comet: build the workspace's binaries first");
+    let mut line = String::new();
+    BufReader::new(comet.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert!(line.contains("gRPC on"), "{line:?}");
+    let mut comet = Killed(comet);
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &endpoint]);
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    env.ok(&[
+        "register",
+        "hello",
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let first = env.ok(&["invoke", "hello", "-p", r#"{"name": "gRPC"}"#]);
+    assert!(
+        first.contains("Hello, gRPC!") && first.contains("Cold Start: true"),
+        "{first}"
+    );
+    let second = env.ok(&["invoke", "hello", "-p", r#"{"name": "again"}"#]);
+    assert!(second.contains("Cold Start: false"), "{second}");
+    // The worker going away is a clear error, not a hang.
+    let _ = comet.0.kill();
+    let _ = comet.0.wait();
+    env.fails(&["invoke", "hello"], "data plane");
+}
+
+/// Two daemons on one Postgres (`--pg-dsn`) see each other's functions.
+#[test]
+fn two_daemons_share_functions_through_postgres() {
+    let dsn = std::env::var("NOVA_TEST_PG_DSN")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = Daemon::start_with(dir_a.path(), &["--pg-dsn", &dsn]);
+    let b = Daemon::start_with(dir_b.path(), &["--pg-dsn", &dsn]);
+    let name = format!("shared-{}", std::process::id());
+    let on_a = Env {
+        url: a.url.clone(),
+        data_dir: dir_a,
+    };
+    let on_b = Env {
+        url: b.url.clone(),
+        data_dir: dir_b,
+    };
+    on_a.ok(&[
+        "register",
+        &name,
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let listed = on_b.ok(&["get", &name]);
+    assert!(listed.contains(&name), "{listed}");
+    let out = on_b.ok(&["invoke", &name, "-p", r#"{"name": "B"}"#]);
+    assert!(out.contains("Hello, B!"), "{out}");
+    on_b.ok(&["delete", &name]);
+    on_a.fails(&["get", &name], "not found");
+}
+
+/// `nova logs` shows what the daemon recorded.
+#[test]
+fn logs_show_recorded_invocations() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    env.ok(&[
+        "register",
+        "hello",
+        "-r",
+        "python",
+        "-c",
+        &example("python/hello.py"),
+    ]);
+    let out = env.ok(&["invoke", "hello", "-p", r#"{"name": "log"}"#]);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Request ID: "))
+        .expect("request id")
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let table = env.ok(&["logs", "hello", "--tail", "5"]);
+        if table.contains(&id) {
+            assert!(table.contains("ok") && table.contains("yes"), "{table}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never logged: {table}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let json = env.ok(&["logs", "hello", "--request-id", &id, "-o", "json"]);
+    let logs: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(logs[0]["id"], id.as_str());
+    env.fails(&["logs", "nope"], "not found");
+    env.fails(&["logs", "hello", "--tail", "0"], "--tail");
+}
+
+/// `nova apikey`: the first key is shown once; then the CLI needs `--api-key` (or NOVA_API_KEY).
+#[test]
+fn apikeys_from_the_cli() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    let out = env.ok(&["apikey", "create", "ops", "--scopes", "admin"]);
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("nova_"))
+        .expect("the key is printed")
+        .to_string();
+    env.fails(&["list"], "API key");
+    let listed = env.ok(&["--api-key", &key, "apikey", "list"]);
+    assert!(
+        listed.contains("ops") && listed.contains("admin") && !listed.contains(&key),
+        "{listed}"
+    );
+    env.ok(&[
+        "--api-key",
+        &key,
+        "apikey",
+        "create",
+        "ci",
+        "--scopes",
+        "read",
+        "--expires",
+        "1h",
+    ]);
+    env.ok(&["--api-key", &key, "apikey", "revoke", "ci"]);
+    env.fails(
+        &["--api-key", &key, "apikey", "revoke", "ci"],
+        "no active API key",
+    );
+    env.fails(
+        &[
+            "--api-key",
+            &key,
+            "apikey",
+            "create",
+            "bad",
+            "--scopes",
+            "root",
+        ],
+        "unknown scope",
+    );
+    env.ok(&["--api-key", &key, "apikey", "delete", "ci"]);
+}
+
+/// `nova secret`: the value comes from standard input and never shows in `list`.
+#[test]
+fn secrets_from_the_cli() {
+    use std::io::Write;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(data_dir.path());
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    let mut set = Command::new(NOVA)
+        .args(["secret", "set", "db-password"])
+        .env("NOVA_URL", &env.url)
+        .env("NOVA_DATA_DIR", env.data_dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    set.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"pa55 word\n")
+        .expect("write");
+    assert!(set.wait().expect("wait").success());
+    assert_eq!(env.ok(&["secret", "get", "db-password"]), "pa55 word\n");
+    let listed = env.ok(&["secret", "list"]);
+    assert!(
+        listed.contains("db-password") && !listed.contains("pa55"),
+        "{listed}"
+    );
+    env.ok(&["secret", "delete", "db-password"]);
+    env.fails(&["secret", "get", "db-password"], "no secret named");
+}
