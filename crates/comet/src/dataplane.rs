@@ -11,7 +11,7 @@ use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Runtime};
 
 use crate::error::InvokeError;
 use crate::executor::{Executor, PoolStats};
-use crate::journal::{InvocationPage, InvocationRecord, Journal, MetricsSummary, now_ms};
+use crate::journal::{InvocationPage, InvocationRecord, Journal, MetricsSummary, Started};
 
 /// What a health check reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,25 +101,11 @@ impl DataPlane for Embedded {
         spec: Arc<FunctionSpec>,
         request: InvokeRequest,
     ) -> Result<InvokeResponse, InvokeError> {
-        let started_at_ms = now_ms();
-        let started = std::time::Instant::now();
+        let started = Started::now();
         let id = request.request_id.clone();
         let result = self.executor.invoke(spec.clone(), request).await;
-        let (success, error, cold_start) = match &result {
-            Ok(r) => (r.error.is_none(), r.error.clone(), r.cold_start),
-            Err(e) => (false, Some(e.to_string()), false),
-        };
-        self.journal.record(InvocationRecord {
-            id,
-            function: spec.name.clone(),
-            version: spec.version,
-            duration: started.elapsed(),
-            cold_start,
-            success,
-            error,
-            started_at_ms,
-            node_id: self.node_id.clone(),
-        });
+        let record = InvocationRecord::of(&spec, &id, started, &result, &self.node_id);
+        self.journal.record(record);
         result
     }
 

@@ -20,6 +20,49 @@ pub struct InvocationRecord {
     pub node_id: String,
 }
 
+/// When an invocation started: the wall clock for the record, a monotonic clock for its duration.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub at_ms: i64,
+    pub instant: std::time::Instant,
+}
+
+impl Started {
+    pub fn now() -> Started {
+        Started {
+            at_ms: now_ms(),
+            instant: std::time::Instant::now(),
+        }
+    }
+}
+
+impl InvocationRecord {
+    /// The record of a finished call of `spec` on `node_id`.
+    pub fn of(
+        spec: &nova_api::FunctionSpec,
+        id: &str,
+        started: Started,
+        result: &Result<nova_api::InvokeResponse, crate::InvokeError>,
+        node_id: &str,
+    ) -> InvocationRecord {
+        let (success, error, cold_start) = match result {
+            Ok(r) => (r.error.is_none(), r.error.clone(), r.cold_start),
+            Err(e) => (false, Some(e.to_string()), false),
+        };
+        InvocationRecord {
+            id: id.to_string(),
+            function: spec.name.clone(),
+            version: spec.version,
+            duration: started.instant.elapsed(),
+            cold_start,
+            success,
+            error,
+            started_at_ms: started.at_ms,
+            node_id: node_id.to_string(),
+        }
+    }
+}
+
 /// Figures over the invocations of a time range.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSummary {

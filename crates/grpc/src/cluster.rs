@@ -8,10 +8,10 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use comet::journal::{InvocationPage, InvocationRecord, Journal, MetricsSummary, now_ms};
+use comet::journal::{InvocationPage, InvocationRecord, Journal, MetricsSummary, Started};
 use comet::{DataPlane, Health, InvokeError, PoolStats};
 use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Runtime};
 use tonic::transport::{Channel, Endpoint};
@@ -176,31 +176,6 @@ impl Cluster {
             other => other.map(|r| r.into_inner()),
         }
     }
-
-    fn record(
-        &self,
-        spec: &FunctionSpec,
-        id: &str,
-        started: (i64, Instant),
-        result: &Result<InvokeResponse, InvokeError>,
-        node: &str,
-    ) {
-        let (success, error, cold_start) = match result {
-            Ok(r) => (r.error.is_none(), r.error.clone(), r.cold_start),
-            Err(e) => (false, Some(e.to_string()), false),
-        };
-        self.journal.record(InvocationRecord {
-            id: id.to_string(),
-            function: spec.name.clone(),
-            version: spec.version,
-            duration: started.1.elapsed(),
-            cold_start,
-            success,
-            error,
-            started_at_ms: started.0,
-            node_id: node.to_string(),
-        });
-    }
 }
 
 /// The connection broke after the call was sent (the worker died or was cut off).
@@ -273,7 +248,7 @@ impl DataPlane for Cluster {
         spec: Arc<FunctionSpec>,
         request: InvokeRequest,
     ) -> Result<InvokeResponse, InvokeError> {
-        let started = (now_ms(), Instant::now());
+        let started = Started::now();
         let mut tried = Vec::new();
         let mut last: Option<InvokeError> = None;
         while let Some(i) = self.place(&spec.name, &tried) {
@@ -288,7 +263,13 @@ impl DataPlane for Cluster {
                     worker.set_warm(&spec.name, true);
                     let node = m.node_id.clone();
                     let result = convert::response_from(m).map_err(InvokeError::Remote);
-                    self.record(&spec, &request.request_id, started, &result, &node);
+                    self.journal.record(InvocationRecord::of(
+                        &spec,
+                        &request.request_id,
+                        started,
+                        &result,
+                        &node,
+                    ));
                     return result;
                 }
                 Err(status) if not_run(&status) => {
@@ -311,13 +292,13 @@ impl DataPlane for Cluster {
                         error_of(&status, &worker.endpoint)
                     };
                     let result = Err(error);
-                    self.record(
+                    self.journal.record(InvocationRecord::of(
                         &spec,
                         &request.request_id,
                         started,
                         &result,
                         &worker.endpoint,
-                    );
+                    ));
                     return result;
                 }
             }
@@ -327,7 +308,13 @@ impl DataPlane for Cluster {
                 "no comet worker is reachable; is `comet daemon` running?".into(),
             )
         }));
-        self.record(&spec, &request.request_id, started, &result, "");
+        self.journal.record(InvocationRecord::of(
+            &spec,
+            &request.request_id,
+            started,
+            &result,
+            "",
+        ));
         result
     }
 
