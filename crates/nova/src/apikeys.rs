@@ -137,11 +137,16 @@ impl ApiKeys {
         Ok(snapshot)
     }
 
-    /// Checks an `Authorization` header against what a route needs.
-    pub async fn check(&self, authorization: Option<&str>, scope: Scope) -> Result<(), AuthError> {
+    /// Checks an `Authorization` header against what a route needs; the key's name when one
+    /// was required and given.
+    pub async fn check(
+        &self,
+        authorization: Option<&str>,
+        scope: Scope,
+    ) -> Result<Option<String>, AuthError> {
         let keys = self.snapshot().await?;
         if !keys.any_active && !self.require_auth {
-            return Ok(());
+            return Ok(None);
         }
         let presented = authorization
             .and_then(|h| h.strip_prefix("Bearer "))
@@ -169,7 +174,7 @@ impl ApiKeys {
             .filter_map(|s| s.parse().ok())
             .collect();
         if scopes.contains(&Scope::Admin) || scopes.contains(&scope) {
-            Ok(())
+            Ok(Some(key.name.clone()))
         } else {
             Err(AuthError::Forbidden {
                 key: key.name.clone(),

@@ -50,6 +50,12 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+limits:
+  # Invocations allowed per API key and per function: N/s, N/m or N/h, optionally with a burst
+  # (100/s:200). Over the limit: 429 with Retry-After. Default: unlimited.
+  # per_key: 100/s
+  # per_function: 1000/s
+
 secrets:
   # The master key that encrypts secrets: env NOVA_MASTER_KEY (base64 of 32 bytes), else this
   # file (env NOVA_MASTER_KEY_FILE), else <data_dir>/master.key, created on first use. Back it up:
@@ -120,6 +126,8 @@ pub struct FileConfig {
     pub logs: LogsSection,
     #[serde(default)]
     pub secrets: SecretsSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -149,6 +157,14 @@ pub struct HttpSection {
 pub struct PoolSection {
     /// Idle TTL, e.g. `60s`, `5m`.
     pub idle_ttl: Option<String>,
+}
+
+/// Invocation rate limits: `N/s`, `N/m` or `N/h`, with an optional burst (`100/s:200`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub per_key: Option<String>,
+    pub per_function: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +245,9 @@ pub struct Settings {
     pub log_retention: Duration,
     /// Where the secrets' master key is (default: NOVA_MASTER_KEY, else <data dir>/master.key).
     pub master_key_file: Option<PathBuf>,
+    /// Invocations per API key and per function (none: unlimited).
+    pub per_key_limit: Option<crate::ratelimit::Limit>,
+    pub per_function_limit: Option<crate::ratelimit::Limit>,
 }
 
 impl Settings {
@@ -261,7 +280,19 @@ impl Settings {
             Some(r) => parse_duration("logs.retention", r)?,
             None => Duration::from_secs(7 * 86_400),
         };
+        let limit = |what: &'static str, text: &Option<String>| match text {
+            Some(t) => crate::ratelimit::Limit::parse(t)
+                .map(Some)
+                .map_err(|message| ConfigError::Invalid {
+                    what,
+                    value: t.clone(),
+                    message,
+                }),
+            None => Ok(None),
+        };
         Ok(Settings {
+            per_key_limit: limit("limits.per_key", &file.limits.per_key)?,
+            per_function_limit: limit("limits.per_function", &file.limits.per_function)?,
             master_key_file: env_path("NOVA_MASTER_KEY_FILE")
                 .or(file.secrets.master_key_file.clone()),
             log_retention,

@@ -63,7 +63,18 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             settings.comet_timeout,
         )?)
     };
-    let functions = Functions::new(Arc::new(store), dataplane, daemon);
+    let mut functions = Functions::new(Arc::new(store), dataplane, daemon);
+    if daemon {
+        // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
+        functions = functions.with_logs(settings.log_retention);
+        if settings.per_key_limit.is_some() || settings.per_function_limit.is_some() {
+            functions = functions.with_limits(crate::service::RateLimits {
+                per_key: settings.per_key_limit,
+                per_function: settings.per_function_limit,
+                limiter: Some(Arc::new(crate::ratelimit::LocalLimiter::default())),
+            });
+        }
+    }
     match crate::secrets::master_key(settings.master_key_file.as_deref(), data_dir) {
         Ok(key) => Ok(functions.with_secrets(key)),
         Err(e) => {

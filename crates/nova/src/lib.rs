@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod logs;
+pub mod ratelimit;
 pub mod secrets;
 pub mod service;
 pub mod store;

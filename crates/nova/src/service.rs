@@ -30,6 +30,11 @@ pub enum ServiceError {
     NotFound(String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    #[error("rate limit of {what} reached: retry in {} ms", retry_after.as_millis())]
+    RateLimited {
+        what: String,
+        retry_after: std::time::Duration,
+    },
     #[error("function '{0}' already exists")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -74,6 +79,33 @@ struct Inner {
     keys: crate::apikeys::ApiKeys,
     /// None when the master key could not be read: secrets then cannot be used.
     secrets: Option<Arc<crate::secrets::Secrets>>,
+    limits: RateLimits,
+}
+
+/// Invocation limits per API key and per function (none by default).
+#[derive(Clone, Default)]
+pub struct RateLimits {
+    pub per_key: Option<crate::ratelimit::Limit>,
+    pub per_function: Option<crate::ratelimit::Limit>,
+    pub limiter: Option<Arc<dyn crate::ratelimit::RateLimiter>>,
+}
+
+impl RateLimits {
+    fn take(
+        &self,
+        bucket: String,
+        limit: Option<crate::ratelimit::Limit>,
+    ) -> Result<(), ServiceError> {
+        let (Some(limit), Some(limiter)) = (limit, &self.limiter) else {
+            return Ok(());
+        };
+        limiter
+            .take(&bucket, limit)
+            .map_err(|retry_after| ServiceError::RateLimited {
+                what: bucket,
+                retry_after,
+            })
+    }
 }
 
 impl Functions {
@@ -87,6 +119,7 @@ impl Functions {
                 logger: None,
                 keys: crate::apikeys::ApiKeys::new(store.clone(), false),
                 secrets: None,
+                limits: RateLimits::default(),
             }),
         }
     }
@@ -191,6 +224,22 @@ impl Functions {
             spec.env_vars = self.secrets()?.resolve(&spec.env_vars).await?;
         }
         Ok(spec)
+    }
+
+    /// The same service, with invocation limits.
+    pub fn with_limits(self, limits: RateLimits) -> Functions {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("with_limits is called once, before the service is shared")
+        });
+        Functions {
+            inner: Arc::new(Inner { limits, ..inner }),
+        }
+    }
+
+    /// Counts an invocation against the calling key's limit (`None`: an open API).
+    pub fn take_key_token(&self, key: Option<&str>) -> Result<(), ServiceError> {
+        let limits = &self.inner.limits;
+        limits.take(format!("key:{}", key.unwrap_or("(none)")), limits.per_key)
     }
 
     pub fn keys(&self) -> &crate::apikeys::ApiKeys {
@@ -319,6 +368,8 @@ impl Functions {
     /// Runs the function once with `payload` (raw JSON text; empty means `{}`).
     pub async fn invoke(&self, name: &str, payload: &str) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
+        let limits = &self.inner.limits;
+        limits.take(format!("function:{name}"), limits.per_function)?;
         let spec = self.spec(name).await?;
         let request = InvokeRequest {
             request_id: uuid::Uuid::new_v4().simple().to_string(),

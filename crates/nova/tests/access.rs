@@ -264,3 +264,50 @@ async fn secrets_are_resolved_only_in_the_invocation_path() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn invocations_are_limited_per_key_and_per_function() {
+    let d =
+        TestDaemon::start_with_config("limits:\n  per_key: 2/s:3\n  per_function: 60/m:4\n").await;
+    let mut f = python_function(
+        "limited",
+        "def handler(event, context=None):\n    return 1\n",
+    );
+    f["mode"] = "persistent".into();
+    f["handler"] = "main.handler".into();
+    assert_eq!(d.post_json("/functions", &f).await.0, 201);
+    // Open API: every caller shares one key bucket of burst 3.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = d
+            .client
+            .post(d.url("/functions/limited/invoke"))
+            .send()
+            .await
+            .expect("invoke");
+        if r.status() == 429 {
+            assert!(
+                r.headers().contains_key("retry-after"),
+                "429 without Retry-After"
+            );
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "per-key burst");
+    // After the key bucket refills, the function's own bucket (1/s, burst 4) stops the third.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let (status, body) = d.invoke("limited", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d.invoke("limited", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d.invoke("limited", "{}").await;
+    assert_eq!(status, 429, "per-function limit: {body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("function:limited"),
+        "{body}"
+    );
+    d.stop().await;
+}

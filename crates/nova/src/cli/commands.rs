@@ -145,9 +145,7 @@ async fn daemon(settings: Settings, require_auth: bool) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-    let mut functions = nova::daemon::assemble(&settings, true)
-        .await?
-        .with_logs(settings.log_retention);
+    let mut functions = nova::daemon::assemble(&settings, true).await?;
     if require_auth {
         functions = functions.require_auth();
     }

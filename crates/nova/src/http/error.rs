@@ -14,6 +14,8 @@ use crate::service::ServiceError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds, for a 429's Retry-After.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -34,7 +37,15 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, error = %self.message, "request failed");
         }
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -47,6 +58,11 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
+            ServiceError::RateLimited { retry_after, .. } => {
+                let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+                error.retry_after = Some(retry_after.as_secs().max(1));
+                return error;
+            }
             ServiceError::NotFound(_)
             | ServiceError::Secret(crate::secrets::SecretError::NotFound(_)) => {
                 StatusCode::NOT_FOUND

@@ -26,8 +26,23 @@ impl TestDaemon {
     }
 
     pub async fn start_with_ttl(ttl: &str) -> TestDaemon {
+        Self::start_with(ttl, None).await
+    }
+
+    /// A daemon whose config file holds `config` (YAML).
+    pub async fn start_with_config(config: &str) -> TestDaemon {
+        Self::start_with("60s", Some(config)).await
+    }
+
+    async fn start_with(ttl: &str, config: Option<&str>) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        let config_file = config.map(|text| {
+            let path = dir.path().join("nova.yaml");
+            std::fs::write(&path, text).expect("config");
+            path
+        });
         let settings = Settings::resolve(&Overrides {
+            config_file,
             data_dir: Some(dir.path().to_path_buf()),
             http_addr: Some("127.0.0.1:0".into()),
             idle_ttl: Some(ttl.into()),
@@ -40,8 +55,7 @@ impl TestDaemon {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let functions = nova::daemon::assemble(&settings, true)
             .await
-            .expect("assemble")
-            .with_logs(settings.log_retention);
+            .expect("assemble");
         let (stop, stopped) = oneshot::channel::<()>();
         let kv = nova::daemon::open_kv(&settings).await.expect("kv");
         let task = tokio::spawn(nova::daemon::serve(listener, functions, Some(kv), async {

@@ -1,0 +1,129 @@
+//! Token buckets that cap invocations per API key and per function. A bucket holds up to `burst`
+//! tokens and refills at `rate` per second; a call takes one or is refused with the wait until
+//! the next token (429 with Retry-After). In process by default; the trait is the seam for a
+//! store shared by several daemons (Redis).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A limit: `rate` calls per second on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub rate: f64,
+    pub burst: f64,
+}
+
+impl Limit {
+    /// `100/s`, `6000/m`, `10/s:50` (burst 50; default: one second's worth, at least 1).
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let (rate, burst) = match text.split_once(':') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (text, None),
+        };
+        let (count, per) = rate
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("'{text}': expected N/s or N/m, e.g. 100/s"))?;
+        let count: f64 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{text}': {count} is not a number"))?;
+        let seconds = match per.trim() {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            other => return Err(format!("'{text}': unknown period '{other}'")),
+        };
+        if count <= 0.0 {
+            return Err(format!("'{text}': the rate must be above zero"));
+        }
+        let rate = count / seconds;
+        let burst = match burst {
+            Some(b) => b
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{text}': burst {b} is not a number"))?,
+            None => rate.max(1.0),
+        };
+        Ok(Limit {
+            rate,
+            burst: burst.max(1.0),
+        })
+    }
+}
+
+pub trait RateLimiter: Send + Sync {
+    /// Takes a token from `bucket`, or says how long until one is there.
+    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration>;
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Buckets in this process's memory.
+#[derive(Default)]
+pub struct LocalLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter for LocalLimiter {
+    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = buckets.entry(bucket.to_string()).or_insert(Bucket {
+            tokens: limit.burst,
+            at: now,
+        });
+        let refill = now.duration_since(b.at).as_secs_f64() * limit.rate;
+        b.tokens = (b.tokens + refill).min(limit.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / limit.rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_and_buckets_refill() {
+        assert_eq!(
+            Limit::parse("10/s").unwrap(),
+            Limit {
+                rate: 10.0,
+                burst: 10.0
+            }
+        );
+        assert_eq!(
+            Limit::parse("60/m:5").unwrap(),
+            Limit {
+                rate: 1.0,
+                burst: 5.0
+            }
+        );
+        for bad in ["10", "x/s", "10/d", "0/s", "10/s:y"] {
+            assert!(Limit::parse(bad).is_err(), "{bad}");
+        }
+        let limiter = LocalLimiter::default();
+        let limit = Limit {
+            rate: 20.0,
+            burst: 3.0,
+        };
+        for _ in 0..3 {
+            assert!(limiter.take("k", limit).is_ok());
+        }
+        let wait = limiter.take("k", limit).unwrap_err();
+        assert!(wait <= Duration::from_millis(50), "{wait:?}");
+        assert!(limiter.take("other", limit).is_ok(), "buckets are separate");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(limiter.take("k", limit).is_ok(), "refilled");
+    }
+}
