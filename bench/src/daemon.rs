@@ -19,9 +19,24 @@ impl Daemon {
 
     /// A daemon with the given isolation mode (`auto`, `off`).
     pub fn start_with(nova: &Path, isolation: &str) -> Result<Daemon> {
+        Daemon::start_configured(nova, isolation, "")
+    }
+
+    /// A daemon reading `config` (YAML) as its nova.yaml.
+    pub fn start_configured(nova: &Path, isolation: &str, config: &str) -> Result<Daemon> {
         let data = tempfile::tempdir()?;
+        let config_file = data.path().join("nova.yaml");
+        std::fs::write(&config_file, config)?;
         let mut child = Command::new(nova)
-            .args(["daemon", "--http", "127.0.0.1:0", "--idle-ttl", "10m"])
+            .args([
+                "daemon",
+                "--http",
+                "127.0.0.1:0",
+                "--idle-ttl",
+                "10m",
+                "--config",
+            ])
+            .arg(&config_file)
             .env("NOVA_DATA_DIR", data.path())
             .env("NOVA_ISOLATION", isolation)
             .env("NOVA_LOG", "warn")

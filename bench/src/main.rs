@@ -6,6 +6,7 @@
 //! `nova-bench coldstart` measures what the sandbox adds to a cold start and a warm call.
 //! `nova-bench context` loads the COMET context exchange (`comet context serve`).
 
+mod access;
 mod baseline;
 mod coldstart;
 mod context;
@@ -41,6 +42,8 @@ enum Command {
     Context(context::ContextArgs),
     /// Warm invoke embedded vs remote (one comet worker over gRPC) vs a three-worker cluster.
     Dataplane(dataplane::DataPlaneArgs),
+    /// What API-key auth, rate limiting and invocation logs add to a warm invoke.
+    Access(access::AccessArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,5 +70,6 @@ fn main() -> Result<()> {
         Command::Wasm(args) => runtime.block_on(wasm::run(args)),
         Command::Context(args) => runtime.block_on(context::run(args)),
         Command::Dataplane(args) => runtime.block_on(dataplane::run(args)),
+        Command::Access(args) => runtime.block_on(access::run(args)),
     }
 }

@@ -19,11 +19,23 @@ pub async fn load(
     clients: usize,
     duration: Duration,
 ) -> Samples {
+    load_with_headers(url, method, body, "", clients, duration).await
+}
+
+/// [`load`] with extra header lines (each ending in `\r\n`), e.g. an Authorization header.
+pub async fn load_with_headers(
+    url: &str,
+    method: &str,
+    body: &str,
+    headers: &str,
+    clients: usize,
+    duration: Duration,
+) -> Samples {
     let Some((addr, path)) = split(url) else {
         return Samples::default();
     };
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\naccept: application/json\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\naccept: application/json\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
     );
     let start = Instant::now();

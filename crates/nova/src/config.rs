@@ -63,7 +63,8 @@ secrets:
   # master_key_file: /etc/nova/master.key
 
 logs:
-  # How long invocation records (nova logs, GET /invocations) are kept.
+  # Record every invocation (nova logs, GET /invocations), and for how long.
+  enabled: true
   retention: 7d
 
 postgres:
@@ -177,6 +178,8 @@ pub struct SecretsSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsSection {
+    /// Record invocations at all (default true).
+    pub enabled: Option<bool>,
     /// How long invocation records are kept, e.g. `7d`, `12h`.
     pub retention: Option<String>,
 }
@@ -243,6 +246,8 @@ pub struct Settings {
     pub pg_dsn: Option<String>,
     /// How long invocation records are kept.
     pub log_retention: Duration,
+    /// Whether invocations are recorded.
+    pub logs_enabled: bool,
     /// Where the secrets' master key is (default: NOVA_MASTER_KEY, else <data dir>/master.key).
     pub master_key_file: Option<PathBuf>,
     /// Invocations per API key and per function (none: unlimited).
@@ -291,6 +296,7 @@ impl Settings {
             None => Ok(None),
         };
         Ok(Settings {
+            logs_enabled: file.logs.enabled.unwrap_or(true),
             per_key_limit: limit("limits.per_key", &file.limits.per_key)?,
             per_function_limit: limit("limits.per_function", &file.limits.per_function)?,
             master_key_file: env_path("NOVA_MASTER_KEY_FILE")

@@ -66,7 +66,9 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     let mut functions = Functions::new(Arc::new(store), dataplane, daemon);
     if daemon {
         // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
-        functions = functions.with_logs(settings.log_retention);
+        if settings.logs_enabled {
+            functions = functions.with_logs(settings.log_retention);
+        }
         if settings.per_key_limit.is_some() || settings.per_function_limit.is_some() {
             functions = functions.with_limits(crate::service::RateLimits {
                 per_key: settings.per_key_limit,
