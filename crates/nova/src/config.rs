@@ -50,6 +50,13 @@ sandbox:
   # Size of each instance's private /tmp, in MiB.
   tmp_size_mb: 64
 
+redis:
+  # Shared state for several daemons: with it, rate limits hold across all of them. Env
+  # NOVA_REDIS_ADDR, NOVA_REDIS_PASSWORD. Default: none (limits are per daemon).
+  # addr: 127.0.0.1:6379
+  # password: secret
+  # db: 0
+
 limits:
   # Invocations allowed per API key and per function: N/s, N/m or N/h, optionally with a burst
   # (100/s:200). Over the limit: 429 with Retry-After. Default: unlimited.
@@ -129,6 +136,8 @@ pub struct FileConfig {
     pub secrets: SecretsSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub redis: RedisSection,
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
@@ -158,6 +167,16 @@ pub struct HttpSection {
 pub struct PoolSection {
     /// Idle TTL, e.g. `60s`, `5m`.
     pub idle_ttl: Option<String>,
+}
+
+/// Redis, shared by several daemons (rate limits today).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// host:port.
+    pub addr: Option<String>,
+    pub password: Option<String>,
+    pub db: Option<u32>,
 }
 
 /// Invocation rate limits: `N/s`, `N/m` or `N/h`, with an optional burst (`100/s:200`).
@@ -253,6 +272,8 @@ pub struct Settings {
     /// Invocations per API key and per function (none: unlimited).
     pub per_key_limit: Option<crate::ratelimit::Limit>,
     pub per_function_limit: Option<crate::ratelimit::Limit>,
+    /// `redis://…` when Redis is configured: rate limits are then shared by every daemon on it.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -295,7 +316,19 @@ impl Settings {
                 }),
             None => Ok(None),
         };
+        let redis_url = std::env::var("NOVA_REDIS_ADDR")
+            .ok()
+            .filter(|a| !a.is_empty())
+            .or(file.redis.addr.clone())
+            .map(|addr| {
+                let password = std::env::var("NOVA_REDIS_PASSWORD")
+                    .ok()
+                    .or(file.redis.password.clone());
+                let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+                format!("redis://{auth}{addr}/{}", file.redis.db.unwrap_or(0))
+            });
         Ok(Settings {
+            redis_url,
             logs_enabled: file.logs.enabled.unwrap_or(true),
             per_key_limit: limit("limits.per_key", &file.limits.per_key)?,
             per_function_limit: limit("limits.per_function", &file.limits.per_function)?,

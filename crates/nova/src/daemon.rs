@@ -28,6 +28,8 @@ pub enum StartError {
     Remote(#[from] comet_grpc::ClientError),
     #[error("cannot open the KV service: {0}")]
     KvTask(String),
+    #[error("{0}")]
+    Redis(String),
     #[error("cannot open the KV service: {0}")]
     Kv(#[from] comet_kv::OpenError),
 }
@@ -70,10 +72,16 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             functions = functions.with_logs(settings.log_retention);
         }
         if settings.per_key_limit.is_some() || settings.per_function_limit.is_some() {
+            let limiter: Arc<dyn crate::ratelimit::RateLimiter> = match &settings.redis_url {
+                Some(url) => {
+                    Arc::new(crate::ratelimit::RedisLimiter::new(url).map_err(StartError::Redis)?)
+                }
+                None => Arc::new(crate::ratelimit::LocalLimiter::default()),
+            };
             functions = functions.with_limits(crate::service::RateLimits {
                 per_key: settings.per_key_limit,
                 per_function: settings.per_function_limit,
-                limiter: Some(Arc::new(crate::ratelimit::LocalLimiter::default())),
+                limiter: Some(limiter),
             });
         }
     }

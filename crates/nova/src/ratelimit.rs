@@ -89,6 +89,93 @@ impl RateLimiter for LocalLimiter {
     }
 }
 
+/// Buckets in Redis, shared by every daemon that uses the same Redis: one Lua script refills and
+/// takes atomically, on Redis's clock. When Redis cannot be reached, calls are limited by this
+/// daemon's own buckets meanwhile (with a warning), and by Redis again once it answers.
+pub struct RedisLimiter {
+    client: redis::Client,
+    connection: Mutex<Option<redis::Connection>>,
+    script: redis::Script,
+    fallback: LocalLimiter,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+/// Redis may take this long per call before the daemon's own buckets take over.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+
+const TAKE: &str = r"
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate * 1000) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return wait
+";
+
+impl RedisLimiter {
+    /// `url`: `redis://[:password@]host:port/db`.
+    pub fn new(url: &str) -> Result<RedisLimiter, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("redis URL: {e}"))?;
+        Ok(RedisLimiter {
+            client,
+            connection: Mutex::new(None),
+            script: redis::Script::new(TAKE),
+            fallback: LocalLimiter::default(),
+            failures: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn take_in_redis(
+        &self,
+        connection: &mut Option<redis::Connection>,
+        bucket: &str,
+        limit: Limit,
+    ) -> redis::RedisResult<i64> {
+        if connection.is_none() {
+            let c = self.client.get_connection_with_timeout(REDIS_TIMEOUT)?;
+            c.set_read_timeout(Some(REDIS_TIMEOUT))?;
+            c.set_write_timeout(Some(REDIS_TIMEOUT))?;
+            *connection = Some(c);
+        }
+        let Some(c) = connection.as_mut() else {
+            unreachable!("connected above");
+        };
+        self.script
+            .key(format!("nova:ratelimit:{bucket}"))
+            .arg(limit.rate)
+            .arg(limit.burst)
+            .invoke(c)
+    }
+}
+
+impl RateLimiter for RedisLimiter {
+    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        match self.take_in_redis(&mut connection, bucket, limit) {
+            Ok(0) => Ok(()),
+            Ok(wait_ms) => Err(Duration::from_millis(wait_ms.max(1) as u64)),
+            Err(e) => {
+                *connection = None;
+                let n = self
+                    .failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(error = %e, failures = n, "redis unavailable: rate limits are this daemon's own meanwhile");
+                }
+                self.fallback.take(bucket, limit)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

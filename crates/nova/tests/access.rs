@@ -311,3 +311,40 @@ async fn invocations_are_limited_per_key_and_per_function() {
     );
     d.stop().await;
 }
+
+/// Two daemons on one Redis honour one limit; with Redis unreachable each daemon limits alone.
+#[tokio::test]
+async fn a_redis_limit_is_shared_by_daemons_and_survives_redis_going_away() {
+    let name = format!("shared-limit-{}", std::process::id());
+    let config = "redis:\n  addr: 127.0.0.1:6379\nlimits:\n  per_function: 1/m:3\n";
+    let (a, b) = (
+        TestDaemon::start_with_config(config).await,
+        TestDaemon::start_with_config(config).await,
+    );
+    let f = python_function(&name, "def handler(event, context=None):\n    return 1\n");
+    for d in [&a, &b] {
+        assert_eq!(d.post_json("/functions", &f).await.0, 201);
+    }
+    let mut statuses = Vec::new();
+    for d in [&a, &b, &a, &b] {
+        statuses.push(d.invoke(&name, "{}").await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "one bucket across daemons");
+
+    // Redis away: calls neither hang nor go unlimited; each daemon limits with its own buckets.
+    let gone = "redis:\n  addr: 127.0.0.1:1\nlimits:\n  per_function: 1/m:2\n";
+    let c = TestDaemon::start_with_config(gone).await;
+    assert_eq!(c.post_json("/functions", &f).await.0, 201);
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = [
+        c.invoke(&name, "{}").await.0,
+        c.invoke(&name, "{}").await.0,
+        c.invoke(&name, "{}").await.0,
+    ]
+    .to_vec();
+    assert_eq!(statuses, [200, 200, 429]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    for d in [a, b, c] {
+        d.stop().await;
+    }
+}
