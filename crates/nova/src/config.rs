@@ -244,6 +244,8 @@ pub struct Overrides {
     pub comet_endpoints: Vec<String>,
     /// Postgres DSN for the store.
     pub pg_dsn: Option<String>,
+    /// Require an API key even before the first exists.
+    pub require_auth: bool,
 }
 
 /// Settings after every source has been applied.
@@ -274,6 +276,7 @@ pub struct Settings {
     pub per_function_limit: Option<crate::ratelimit::Limit>,
     /// `redis://…` when Redis is configured: rate limits are then shared by every daemon on it.
     pub redis_url: Option<String>,
+    pub require_auth: bool,
 }
 
 impl Settings {
@@ -328,6 +331,7 @@ impl Settings {
                 format!("redis://{auth}{addr}/{}", file.redis.db.unwrap_or(0))
             });
         Ok(Settings {
+            require_auth: o.require_auth,
             redis_url,
             logs_enabled: file.logs.enabled.unwrap_or(true),
             per_key_limit: limit("limits.per_key", &file.limits.per_key)?,

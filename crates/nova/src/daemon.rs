@@ -85,13 +85,22 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             });
         }
     }
-    match crate::secrets::master_key(settings.master_key_file.as_deref(), data_dir) {
-        Ok(key) => Ok(functions.with_secrets(key)),
+    functions = match crate::secrets::master_key(settings.master_key_file.as_deref(), data_dir) {
+        Ok(key) => functions.with_secrets(key),
         Err(e) => {
             tracing::warn!(error = %e, "secrets are unavailable");
-            Ok(functions)
+            functions
         }
+    };
+    if settings.require_auth {
+        functions = functions.require_auth();
     }
+    // Last: the listener it starts holds the service, which cannot be rebuilt after.
+    if daemon && let Some(url) = &settings.redis_url {
+        let broadcast = crate::invalidation::Broadcast::new(url).map_err(StartError::Redis)?;
+        functions = functions.with_broadcast(broadcast);
+    }
+    Ok(functions)
 }
 
 /// Opens the KV databases the daemon serves embedded (only the daemon: a database has one

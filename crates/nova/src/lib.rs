@@ -9,6 +9,7 @@ pub mod code;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod invalidation;
 pub mod logs;
 pub mod ratelimit;
 pub mod secrets;

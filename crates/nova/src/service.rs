@@ -80,6 +80,8 @@ struct Inner {
     /// None when the master key could not be read: secrets then cannot be used.
     secrets: Option<Arc<crate::secrets::Secrets>>,
     limits: RateLimits,
+    /// Tells other daemons on the same Redis what changed here.
+    broadcast: Option<Arc<crate::invalidation::Broadcast>>,
 }
 
 /// Invocation limits per API key and per function (none by default).
@@ -120,6 +122,7 @@ impl Functions {
                 keys: crate::apikeys::ApiKeys::new(store.clone(), false),
                 secrets: None,
                 limits: RateLimits::default(),
+                broadcast: None,
             }),
         }
     }
@@ -188,6 +191,7 @@ impl Functions {
     /// Drops cached specs and the instances of every function whose env names the secret.
     async fn secret_changed(&self, name: &str) -> Result<(), ServiceError> {
         self.write_specs().clear();
+        self.announce(crate::invalidation::EVERYTHING);
         let mut offset = 0;
         loop {
             let query = ListQuery {
@@ -233,6 +237,50 @@ impl Functions {
         });
         Functions {
             inner: Arc::new(Inner { limits, ..inner }),
+        }
+    }
+
+    /// The same service, telling other daemons about changes and listening for theirs.
+    pub fn with_broadcast(self, broadcast: crate::invalidation::Broadcast) -> Functions {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("with_broadcast is called once, before the service is shared")
+        });
+        let broadcast = Arc::new(broadcast);
+        let mut changes = broadcast.subscribe();
+        let functions = Functions {
+            inner: Arc::new(Inner {
+                broadcast: Some(broadcast),
+                ..inner
+            }),
+        };
+        let listener = functions.clone();
+        tokio::spawn(async move {
+            while let Some(name) = changes.recv().await {
+                listener.changed_elsewhere(&name).await;
+            }
+        });
+        functions
+    }
+
+    /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
+    async fn changed_elsewhere(&self, name: &str) {
+        if name == crate::invalidation::EVERYTHING {
+            let names: Vec<String> = self.read_specs().keys().cloned().collect();
+            self.write_specs().clear();
+            for name in names {
+                self.inner.dataplane.evict(&name).await;
+            }
+        } else {
+            self.forget_spec(name);
+            self.inner.dataplane.evict(name).await;
+        }
+    }
+
+    fn announce(&self, name: &str) {
+        if let Some(broadcast) = &self.inner.broadcast {
+            let (broadcast, name) = (broadcast.clone(), name.to_string());
+            // A round trip to Redis: off the async workers.
+            tokio::task::spawn_blocking(move || broadcast.publish(&name));
         }
     }
 
@@ -360,6 +408,7 @@ impl Functions {
             return Err(ServiceError::NotFound(name.to_string()));
         }
         self.forget_spec(name);
+        self.announce(name);
         self.inner.dataplane.evict(name).await;
         tracing::info!(function = %name, "deleted");
         Ok(())
@@ -438,6 +487,7 @@ impl Functions {
 
     async fn after_change(&self, function: &Function, code: Option<Arc<[u8]>>) {
         self.forget_spec(&function.name);
+        self.announce(&function.name);
         if let Some(code) = code {
             // A missing secret shows at the first invocation, with its name.
             let Ok(spec) = self.resolved(function, code).await else {

@@ -348,3 +348,64 @@ async fn a_redis_limit_is_shared_by_daemons_and_survives_redis_going_away() {
         d.stop().await;
     }
 }
+
+/// Two daemons on one Postgres and one Redis: an update or delete on one reaches the other's
+/// warm spec cache and instances.
+#[tokio::test]
+async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
+    let dsn = std::env::var("NOVA_TEST_PG_DSN")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
+    let config = format!("postgres:\n  dsn: {dsn}\nredis:\n  addr: 127.0.0.1:6379\n");
+    let (a, b) = (
+        TestDaemon::start_with_config(&config).await,
+        TestDaemon::start_with_config(&config).await,
+    );
+    let name = format!("spread-{}", std::process::id());
+    let mut f = python_function(
+        &name,
+        "def handler(event, context=None):\n    return 'v1'\n",
+    );
+    f["mode"] = "persistent".into();
+    f["handler"] = "main.handler".into();
+    assert_eq!(a.post_json("/functions", &f).await.0, 201);
+    let (_, body) = b.invoke(&name, "{}").await;
+    assert_eq!(body["output"], "v1", "{body}");
+    let patch = a
+        .client
+        .patch(a.url(&format!("/functions/{name}")))
+        .json(&serde_json::json!({"code": "def handler(event, context=None):\n    return 'v2'\n"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patch.status(), 200);
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..60 {
+        seen = b.invoke(&name, "{}").await.1["output"].clone();
+        if seen == "v2" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "v2", "the other daemon kept the old version");
+    let deleted = a
+        .client
+        .delete(a.url(&format!("/functions/{name}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    let mut status = 0;
+    for _ in 0..60 {
+        status = b.invoke(&name, "{}").await.0;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status, 404,
+        "the other daemon still runs a deleted function"
+    );
+    a.stop().await;
+    b.stop().await;
+}

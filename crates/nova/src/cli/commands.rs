@@ -39,11 +39,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Daemon(args) => {
             overrides.http_addr = args.http;
             overrides.idle_ttl = args.idle_ttl;
+            overrides.require_auth = args.require_auth;
             overrides.comet_endpoints = match args.comet_endpoint {
                 Some(one) => vec![one],
                 None => args.comet_endpoints,
             };
-            daemon(Settings::resolve(&overrides)?, args.require_auth).await
+            daemon(Settings::resolve(&overrides)?).await
         }
         command => {
             let settings = Settings::resolve(&overrides)?;
@@ -141,14 +142,11 @@ async fn invoke(target: &Target, args: InvokeArgs) -> Result<ExitCode> {
     })
 }
 
-async fn daemon(settings: Settings, require_auth: bool) -> Result<ExitCode> {
+async fn daemon(settings: Settings) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-    let mut functions = nova::daemon::assemble(&settings, true).await?;
-    if require_auth {
-        functions = functions.require_auth();
-    }
+    let functions = nova::daemon::assemble(&settings, true).await?;
     let kv = nova::daemon::open_kv(&settings).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");
