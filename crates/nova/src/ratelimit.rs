@@ -158,7 +158,13 @@ impl RedisLimiter {
 impl RateLimiter for RedisLimiter {
     fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        match self.take_in_redis(&mut connection, bucket, limit) {
+        let mut result = self.take_in_redis(&mut connection, bucket, limit);
+        if result.is_err() && connection.is_some() {
+            // A connection that went stale (Redis restarted): one more try on a fresh one.
+            *connection = None;
+            result = self.take_in_redis(&mut connection, bucket, limit);
+        }
+        match result {
             Ok(0) => Ok(()),
             Ok(wait_ms) => Err(Duration::from_millis(wait_ms.max(1) as u64)),
             Err(e) => {

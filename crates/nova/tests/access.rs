@@ -409,3 +409,87 @@ async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A private Redis on a free port, which the test can stop and start again.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/services.sh installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        PrivateRedis { child, port }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Redis restarted under running daemons: limits go on meanwhile (each daemon's own), and are
+/// shared again once it is back.
+#[tokio::test]
+async fn a_restarted_redis_is_survived() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let redis = PrivateRedis::start(port);
+    let config = format!("redis:\n  addr: 127.0.0.1:{port}\nlimits:\n  per_function: 1/m:2\n");
+    let (a, b) = (
+        TestDaemon::start_with_config(&config).await,
+        TestDaemon::start_with_config(&config).await,
+    );
+    let f = python_function(
+        "restart",
+        "def handler(event, context=None):\n    return 1\n",
+    );
+    for d in [&a, &b] {
+        assert_eq!(d.post_json("/functions", &f).await.0, 201);
+    }
+    assert_eq!(a.invoke("restart", "{}").await.0, 200);
+    drop(redis);
+    // Meanwhile: no hang, no error but the limit's, each daemon with its own bucket.
+    let started = std::time::Instant::now();
+    let during: Vec<u16> = vec![
+        b.invoke("restart", "{}").await.0,
+        b.invoke("restart", "{}").await.0,
+        b.invoke("restart", "{}").await.0,
+    ];
+    assert_eq!(during, [200, 200, 429]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Back: the shared bucket again (a fresh Redis: two more, then both daemons are refused).
+    let _redis = PrivateRedis::start(port);
+    let after: Vec<u16> = vec![
+        a.invoke("restart", "{}").await.0,
+        b.invoke("restart", "{}").await.0,
+        a.invoke("restart", "{}").await.0,
+        b.invoke("restart", "{}").await.0,
+    ];
+    assert_eq!(after, [200, 200, 429, 429], "the shared limit is back");
+    a.stop().await;
+    b.stop().await;
+}
