@@ -413,7 +413,6 @@ async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
 /// A private Redis on a free port, which the test can stop and start again.
 struct PrivateRedis {
     child: std::process::Child,
-    port: u16,
 }
 
 impl PrivateRedis {
@@ -437,7 +436,7 @@ impl PrivateRedis {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        PrivateRedis { child, port }
+        PrivateRedis { child }
     }
 }
 
