@@ -351,3 +351,58 @@ async fn with_no_worker_up_calls_fail_clearly() {
         .unwrap_err();
     assert!(matches!(err, comet::InvokeError::Unavailable(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_worker_with_a_token_serves_only_callers_that_present_it() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_comet"))
+        .args([
+            "daemon",
+            "--node-id",
+            "locked",
+            "--grpc-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--token",
+            "cluster-token-0123456789",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("COMET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let w = Worker {
+        child,
+        port,
+        _dir: dir,
+    };
+    let spec = python("echo", ECHO, Mode::Persistent);
+    let endpoint = endpoints(&[&w]);
+    let stranger = Cluster::connect(&endpoint, Duration::from_secs(5)).unwrap();
+    let err = stranger
+        .invoke(spec.clone(), request(r#"{"n": 1}"#))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cluster token"), "{err}");
+    let wrong =
+        Cluster::connect_with_token(&endpoint, Duration::from_secs(5), Some("guess")).unwrap();
+    assert!(wrong.invoke(spec.clone(), request("{}")).await.is_err());
+    let nova = Cluster::connect_with_token(
+        &endpoint,
+        Duration::from_secs(5),
+        Some("cluster-token-0123456789"),
+    )
+    .unwrap();
+    let r = nova.invoke(spec, request(r#"{"n": 7}"#)).await.unwrap();
+    assert_eq!(r.output.unwrap().get(), r#"{"echo": 7}"#);
+}

@@ -29,6 +29,9 @@ grpc:
   addr: "127.0.0.1:9090"
   # This worker's name in a cluster. Env COMET_NODE_ID, flag --node-id. Default: the hostname.
   # node_id: worker1
+  # A token Nova must present (nova.yaml comet.token). Env COMET_TOKEN. Default: none, so bind
+  # loopback or a private network.
+  # token: a-long-random-string
 
 pool:
   # How long an idle instance stays warm. Env COMET_IDLE_TTL, flag --idle-ttl.
@@ -114,6 +117,8 @@ pub struct GrpcSection {
     pub addr: Option<String>,
     /// This worker's name in a cluster.
     pub node_id: Option<String>,
+    /// A token Nova must present on every call (its `comet.token`).
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,14 +19,16 @@ use tonic::{Code, Status};
 
 use crate::proto::data_plane_client::DataPlaneClient;
 use crate::server::{CODE_MISSING, NOT_RUN};
+use crate::token::SendToken;
 use crate::{ClientError, convert, proto};
+use tonic::service::interceptor::InterceptedService;
 
 /// How often workers are health-checked.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 struct Worker {
     endpoint: String,
-    client: DataPlaneClient<Channel>,
+    client: DataPlaneClient<InterceptedService<Channel, SendToken>>,
     healthy: AtomicBool,
     inflight: AtomicUsize,
     /// Functions this worker ran recently (it keeps them warm for its idle TTL).
@@ -86,6 +88,16 @@ impl Cluster {
     /// Workers at `endpoints` (`host:port`); connections are made on first use, so a worker
     /// that is down at start is simply out until it answers.
     pub fn connect(endpoints: &[String], margin: Duration) -> Result<Cluster, ClientError> {
+        Cluster::connect_with_token(endpoints, margin, None)
+    }
+
+    /// Like [`Cluster::connect`], sending the workers' shared `token` with every call.
+    pub fn connect_with_token(
+        endpoints: &[String],
+        margin: Duration,
+        token: Option<&str>,
+    ) -> Result<Cluster, ClientError> {
+        let send_token = SendToken::new(token).map_err(ClientError::Token)?;
         let mut workers = Vec::new();
         for endpoint in endpoints {
             let url = if endpoint.contains("://") {
@@ -101,7 +113,8 @@ impl Cluster {
                 .connect_lazy();
             workers.push(Arc::new(Worker {
                 endpoint: endpoint.clone(),
-                client: DataPlaneClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
+                client: DataPlaneClient::with_interceptor(channel, send_token.clone())
+                    .max_decoding_message_size(64 * 1024 * 1024),
                 healthy: AtomicBool::new(true),
                 inflight: AtomicUsize::new(0),
                 warm: Mutex::new(HashSet::new()),

@@ -6,6 +6,7 @@
 mod cluster;
 mod convert;
 pub mod server;
+pub mod token;
 
 pub use cluster::Cluster;
 
@@ -22,6 +23,8 @@ pub enum ClientError {
     NoEndpoints,
     #[error("invalid comet endpoint '{0}': {1}")]
     Endpoint(String, String),
+    #[error("{0}")]
+    Token(String),
 }
 
 fn convert_metrics(m: &MetricsSummary) -> proto::GetMetricsResponse {

@@ -303,18 +303,22 @@ impl data_plane_server::DataPlane for Service {
     }
 }
 
-/// Serves the DataPlane service on `listener` until `shutdown` resolves.
+/// Serves the DataPlane service on `listener` until `shutdown` resolves; with a `token`, only to
+/// callers that present it.
 pub async fn serve(
     local: Arc<Embedded>,
     listener: TcpListener,
+    token: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let service = data_plane_server::DataPlaneServer::new(Service::new(local))
+        .max_decoding_message_size(64 * 1024 * 1024);
     tonic::transport::Server::builder()
-        .add_service(
-            data_plane_server::DataPlaneServer::new(Service::new(local))
-                .max_decoding_message_size(64 * 1024 * 1024),
-        )
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            service,
+            crate::token::RequireToken::new(token),
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

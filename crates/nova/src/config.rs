@@ -88,6 +88,8 @@ comet:
   # endpoints: ["10.0.0.5:9090", "10.0.0.6:9090"]
   # How long a call may take beyond the function's own timeout.
   timeout: 10s
+  # The token the workers require (their grpc.token). Env NOVA_COMET_TOKEN.
+  # token: a-long-random-string
 
 runtimes:
   # The Python interpreter for python functions. Env NOVA_PYTHON.
@@ -222,6 +224,8 @@ pub struct CometSection {
     pub endpoints: Vec<String>,
     /// Longest a call to a worker may take beyond the function's own timeout, e.g. `10s`.
     pub timeout: Option<String>,
+    /// The token the workers require (their grpc.token). Env NOVA_COMET_TOKEN.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +267,8 @@ pub struct Settings {
     pub comet_endpoints: Vec<String>,
     /// Margin a remote call gets beyond the function's timeout.
     pub comet_timeout: Duration,
+    /// The token comet workers require.
+    pub comet_token: Option<String>,
     /// The store: Postgres at this DSN, else SQLite in the data directory.
     pub pg_dsn: Option<String>,
     /// How long invocation records are kept.
@@ -331,6 +337,10 @@ impl Settings {
                 format!("redis://{auth}{addr}/{}", file.redis.db.unwrap_or(0))
             });
         Ok(Settings {
+            comet_token: std::env::var("NOVA_COMET_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .or(file.comet.token.clone()),
             require_auth: o.require_auth,
             redis_url,
             logs_enabled: file.logs.enabled.unwrap_or(true),

@@ -60,9 +60,10 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         Arc::new(comet::Embedded::new(executor, "embedded"))
     } else {
         tracing::info!(endpoints = ?settings.comet_endpoints, "data plane: comet over gRPC");
-        Arc::new(comet_grpc::Cluster::connect(
+        Arc::new(comet_grpc::Cluster::connect_with_token(
             &settings.comet_endpoints,
             settings.comet_timeout,
+            settings.comet_token.as_deref(),
         )?)
     };
     let mut functions = Functions::new(Arc::new(store), dataplane, daemon);

@@ -97,6 +97,9 @@ pub struct DaemonArgs {
     /// This worker's name in a cluster (reported with every invocation) [default: the hostname].
     #[arg(long, env = "COMET_NODE_ID")]
     pub node_id: Option<String>,
+    /// Refuse gRPC calls that do not carry this token (Nova's comet.token).
+    #[arg(long, env = "COMET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
     #[arg(long, env = "COMET_IDLE_TTL", value_parser = humantime::parse_duration)]
     pub idle_ttl: Option<std::time::Duration>,

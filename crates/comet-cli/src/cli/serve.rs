@@ -71,11 +71,12 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let grpc_bound = grpc.local_addr()?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = local.clone();
+    let token = args.token.clone().or(settings.grpc.token.clone());
     let grpc_task = tokio::spawn(async move {
         let stopped = async {
             let _ = grpc_stopped.await;
         };
-        comet_grpc::server::serve(serving, grpc, stopped).await
+        comet_grpc::server::serve(serving, grpc, token.as_deref(), stopped).await
     });
     // One plain line that people and scripts can read the address from.
     println!("Comet daemon {node_id}: gRPC on {grpc_bound}");
