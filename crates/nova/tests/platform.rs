@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{Daemon, Env, NOVA, example};
+use common::process::{Daemon, Env, NOVA, daemon_and_cli, example};
 
 /// Standalone mode: `nova daemon --comet-endpoint` runs functions on a `comet daemon` process
 /// over gRPC; the CLI cannot tell.
@@ -54,14 +54,7 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
         url: daemon.url.clone(),
         data_dir,
     };
-    env.ok(&[
-        "register",
-        "hello",
-        "-r",
-        "python",
-        "-c",
-        &example("python/hello.py"),
-    ]);
+    env.register_hello("hello");
     let first = env.ok(&["invoke", "hello", "-p", r#"{"name": "gRPC"}"#]);
     assert!(
         first.contains("Hello, gRPC!") && first.contains("Cold Start: true"),
@@ -114,20 +107,8 @@ fn two_daemons_share_functions_through_postgres() {
 /// `nova logs` shows what the daemon recorded.
 #[test]
 fn logs_show_recorded_invocations() {
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(data_dir.path());
-    let env = Env {
-        url: daemon.url.clone(),
-        data_dir,
-    };
-    env.ok(&[
-        "register",
-        "hello",
-        "-r",
-        "python",
-        "-c",
-        &example("python/hello.py"),
-    ]);
+    let (_daemon, env) = daemon_and_cli(&[]);
+    env.register_hello("hello");
     let out = env.ok(&["invoke", "hello", "-p", r#"{"name": "log"}"#]);
     let id = out
         .lines()
@@ -155,12 +136,7 @@ fn logs_show_recorded_invocations() {
 /// `nova apikey`: the first key is shown once; then the CLI needs `--api-key` (or NOVA_API_KEY).
 #[test]
 fn apikeys_from_the_cli() {
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(data_dir.path());
-    let env = Env {
-        url: daemon.url.clone(),
-        data_dir,
-    };
+    let (_daemon, env) = daemon_and_cli(&[]);
     let out = env.ok(&["apikey", "create", "ops", "--scopes", "admin"]);
     let key = out
         .lines()
@@ -208,12 +184,7 @@ fn apikeys_from_the_cli() {
 #[test]
 fn secrets_from_the_cli() {
     use std::io::Write;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(data_dir.path());
-    let env = Env {
-        url: daemon.url.clone(),
-        data_dir,
-    };
+    let (_daemon, env) = daemon_and_cli(&[]);
     let mut set = Command::new(NOVA)
         .args(["secret", "set", "db-password"])
         .env("NOVA_URL", &env.url)

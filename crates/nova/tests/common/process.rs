@@ -102,3 +102,28 @@ impl Env {
 pub fn example(path: &str) -> String {
     examples().join(path).display().to_string()
 }
+
+/// A daemon started with `extra` flags over a fresh data directory, and the CLI pointed at it.
+pub fn daemon_and_cli(extra: &[&str]) -> (Daemon, Env) {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start_with(data_dir.path(), extra);
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir,
+    };
+    (daemon, env)
+}
+
+impl Env {
+    /// Registers the seed's hello.py as `name`.
+    pub fn register_hello(&self, name: &str) -> String {
+        self.ok(&[
+            "register",
+            name,
+            "-r",
+            "python",
+            "-c",
+            &example("python/hello.py"),
+        ])
+    }
+}
