@@ -32,6 +32,13 @@ grpc:
   # A token Nova must present (nova.yaml comet.token). Env COMET_TOKEN. Default: none, so bind
   # loopback or a private network.
   # token: a-long-random-string
+  # Nova's store, to accept Nova's API keys on the invoke path: a Postgres DSN (Nova's
+  # --pg-dsn) or Nova's SQLite file (<nova data dir>/nova.db), read-only. Invoke, InvokeAsync and
+  # Prewarm then need the invoke scope, GetMetrics and ListInvocations read, Evict admin; Health
+  # is open. Calls pass until a key exists, unless require_auth or a token is set. Env
+  # COMET_API_KEYS_FROM, flag --api-keys-from.
+  # api_keys_from: postgres://nova:secret@db.example/nova
+  # require_auth: false
 
 pool:
   # How long an idle instance stays warm. Env COMET_IDLE_TTL, flag --idle-ttl.
@@ -119,6 +126,10 @@ pub struct GrpcSection {
     pub node_id: Option<String>,
     /// A token Nova must present on every call (its `comet.token`).
     pub token: Option<String>,
+    /// Nova's store (Postgres DSN or SQLite path), whose API keys callers may present.
+    pub api_keys_from: Option<String>,
+    /// Require a credential even before the first API key exists.
+    pub require_auth: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

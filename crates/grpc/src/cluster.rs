@@ -217,6 +217,10 @@ fn error_of(status: &Status, endpoint: &str) -> InvokeError {
         Code::ResourceExhausted => InvokeError::Overloaded(message),
         Code::Unavailable => InvokeError::Unavailable(message),
         Code::InvalidArgument => InvokeError::Rejected(message),
+        // Nova's own credential was refused: an operator's fix, not the caller's.
+        Code::Unauthenticated | Code::PermissionDenied => InvokeError::Unavailable(format!(
+            "{message} (give Nova the worker's token or an API key as comet.token)"
+        )),
         _ => InvokeError::Remote(message),
     }
 }

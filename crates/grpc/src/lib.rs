@@ -3,6 +3,7 @@
 //! plane Nova calls in standalone (one endpoint) and cluster (several) modes, behind the same
 //! [`comet::DataPlane`] interface as the embedded one.
 
+pub mod access;
 mod cluster;
 mod convert;
 pub mod server;

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use comet::{DataPlane, Embedded, InvokeError};
 use nova_api::{InvokeRequest, code_hash};
+use nova_keys::Scope;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::access::Access;
 use crate::convert;
 use crate::proto::{self, data_plane_server};
 
@@ -30,6 +32,7 @@ pub const NOT_RUN: &str = "not-run";
 
 pub struct Service {
     local: Arc<Embedded>,
+    access: Access,
     codes: Mutex<CodeCache>,
     /// The (version, code hash) each function was last seen with: a function deleted and
     /// registered again starts over at version 1, and its old instances must not serve it.
@@ -66,9 +69,10 @@ impl CodeCache {
 }
 
 impl Service {
-    pub fn new(local: Arc<Embedded>) -> Service {
+    pub fn new(local: Arc<Embedded>, access: Access) -> Service {
         Service {
             local,
+            access,
             codes: Mutex::new(CodeCache::default()),
             seen: Mutex::new(HashMap::new()),
             running_async: Arc::new(tokio::sync::Semaphore::new(MAX_ASYNC)),
@@ -175,6 +179,7 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::InvokeResponse>, Status> {
+        self.access.admit(&request, Scope::Invoke).await?;
         let r = request.into_inner();
         let spec = self.spec(r.spec)?;
         if !r.function.is_empty() && r.function != spec.name {
@@ -196,6 +201,7 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::InvokeAsyncRequest>,
     ) -> Result<Response<proto::InvokeAsyncResponse>, Status> {
+        self.access.admit(&request, Scope::Invoke).await?;
         let r = request.into_inner();
         let spec = self.spec(r.spec)?;
         let payload = payload(r.payload)?;
@@ -253,6 +259,7 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::GetMetricsRequest>,
     ) -> Result<Response<proto::GetMetricsResponse>, Status> {
+        self.access.admit(&request, Scope::Read).await?;
         let r = request.into_inner();
         let range = Duration::from_secs(r.range_seconds.clamp(1, 30 * 86_400) as u64);
         let m = self
@@ -267,6 +274,7 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::ListInvocationsRequest>,
     ) -> Result<Response<proto::ListInvocationsResponse>, Status> {
+        self.access.admit(&request, Scope::Read).await?;
         let r = request.into_inner();
         let limit = if r.limit <= 0 {
             100
@@ -286,6 +294,7 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::PrewarmRequest>,
     ) -> Result<Response<proto::PrewarmResponse>, Status> {
+        self.access.admit(&request, Scope::Invoke).await?;
         let spec = self.spec(request.into_inner().spec)?;
         self.forget_replaced(&spec).await;
         let started = self.local.prewarm(spec).await.map_err(status_of)?;
@@ -298,27 +307,25 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::EvictRequest>,
     ) -> Result<Response<proto::EvictResponse>, Status> {
+        self.access.admit(&request, Scope::Admin).await?;
         self.local.evict(&request.into_inner().function).await;
         Ok(Response::new(proto::EvictResponse {}))
     }
 }
 
-/// Serves the DataPlane service on `listener` until `shutdown` resolves; with a `token`, only to
-/// callers that present it.
+/// Serves the DataPlane service on `listener` until `shutdown` resolves, to the callers `access`
+/// admits.
 pub async fn serve(
     local: Arc<Embedded>,
     listener: TcpListener,
-    token: Option<&str>,
+    access: Access,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = data_plane_server::DataPlaneServer::new(Service::new(local))
+    let service = data_plane_server::DataPlaneServer::new(Service::new(local, access))
         .max_decoding_message_size(64 * 1024 * 1024);
     tonic::transport::Server::builder()
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            service,
-            crate::token::RequireToken::new(token),
-        ))
+        .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

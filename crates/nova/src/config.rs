@@ -88,7 +88,8 @@ comet:
   # endpoints: ["10.0.0.5:9090", "10.0.0.6:9090"]
   # How long a call may take beyond the function's own timeout.
   timeout: 10s
-  # The token the workers require (their grpc.token). Env NOVA_COMET_TOKEN.
+  # The token the workers require (their grpc.token), or an API key with the admin scope when
+  # they check Nova's keys (their grpc.api_keys_from). Env NOVA_COMET_TOKEN.
   # token: a-long-random-string
 
 runtimes:

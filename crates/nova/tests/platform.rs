@@ -3,53 +3,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{Daemon, Env, NOVA, daemon_and_cli, example};
+use common::process::{Daemon, Env, NOVA, Worker, daemon_and_cli, example};
 
 /// Standalone mode: `nova daemon --comet-endpoint` runs functions on a `comet daemon` process
 /// over gRPC; the CLI cannot tell.
 #[test]
 fn functions_run_on_a_comet_daemon_over_grpc() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let comet_dir = tempfile::tempdir().expect("tempdir");
-    struct Killed(Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut comet = Command::new(Path::new(NOVA).with_file_name("comet"))
-        .args([
-            "daemon",
-            "--node-id",
-            "worker-1",
-            "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(comet_dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start comet: build the workspace's binaries first");
-    let mut line = String::new();
-    BufReader::new(comet.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    assert!(line.contains("gRPC on"), "{line:?}");
-    let mut comet = Killed(comet);
+    let mut comet = Worker::start("worker-1", &[]);
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let endpoint = format!("127.0.0.1:{port}");
-    let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &endpoint]);
+    let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &comet.endpoint]);
     let env = Env {
         url: daemon.url.clone(),
         data_dir,
@@ -63,8 +28,7 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
     let second = env.ok(&["invoke", "hello", "-p", r#"{"name": "again"}"#]);
     assert!(second.contains("Cold Start: false"), "{second}");
     // The worker going away is a clear error, not a hang.
-    let _ = comet.0.kill();
-    let _ = comet.0.wait();
+    comet.kill();
     env.fails(&["invoke", "hello"], "data plane");
 }
 

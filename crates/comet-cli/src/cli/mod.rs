@@ -97,9 +97,24 @@ pub struct DaemonArgs {
     /// This worker's name in a cluster (reported with every invocation) [default: the hostname].
     #[arg(long, env = "COMET_NODE_ID")]
     pub node_id: Option<String>,
-    /// Refuse gRPC calls that do not carry this token (Nova's comet.token).
+    /// Refuse gRPC calls that carry neither this token (Nova's comet.token) nor, with
+    /// --api-keys-from, an API key with the call's scope.
     #[arg(long, env = "COMET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Accept Nova's API keys, read from Nova's store: a Postgres DSN (Nova's --pg-dsn) or
+    /// Nova's SQLite file (<nova data dir>/nova.db). Invoke needs the invoke scope, metrics and
+    /// invocation lists read, evict admin; Health is open. Calls pass until the first key
+    /// exists, unless --require-auth or --token.
+    #[arg(
+        long,
+        env = "COMET_API_KEYS_FROM",
+        hide_env_values = true,
+        value_name = "DSN|PATH"
+    )]
+    pub api_keys_from: Option<String>,
+    /// With --api-keys-from: require a key even before the first one exists.
+    #[arg(long, env = "COMET_REQUIRE_AUTH")]
+    pub require_auth: bool,
     /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
     #[arg(long, env = "COMET_IDLE_TTL", value_parser = humantime::parse_duration)]
     pub idle_ttl: Option<std::time::Duration>,

@@ -71,12 +71,12 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let grpc_bound = grpc.local_addr()?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = local.clone();
-    let token = args.token.clone().or(settings.grpc.token.clone());
+    let access = access(&args, &settings).await?;
     let grpc_task = tokio::spawn(async move {
         let stopped = async {
             let _ = grpc_stopped.await;
         };
-        comet_grpc::server::serve(serving, grpc, token.as_deref(), stopped).await
+        comet_grpc::server::serve(serving, grpc, access, stopped).await
     });
     // One plain line that people and scripts can read the address from.
     println!("Comet daemon {node_id}: gRPC on {grpc_bound}");
@@ -89,6 +89,43 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let _ = grpc_task.await;
     local.shutdown().await;
     served
+}
+
+/// Who may call the DataPlane service: flags over config.
+async fn access(
+    args: &super::DaemonArgs,
+    settings: &Settings,
+) -> Result<comet_grpc::access::Access> {
+    let token = args.token.clone().or(settings.grpc.token.clone());
+    let keys_from = args
+        .api_keys_from
+        .clone()
+        .or(settings.grpc.api_keys_from.clone());
+    let require_auth = args.require_auth || settings.grpc.require_auth.unwrap_or(false);
+    let keys: Option<Arc<dyn nova_keys::KeySource>> = match &keys_from {
+        Some(location) => Some(Arc::new(
+            nova_keys::sql::SqlKeys::open(location)
+                .await
+                .map_err(|e| anyhow::anyhow!("--api-keys-from: {e}"))?,
+        )),
+        None => None,
+    };
+    if require_auth && keys.is_none() && token.is_none() {
+        anyhow::bail!(
+            "--require-auth needs --api-keys-from or --token: nothing to check callers against"
+        );
+    }
+    let access = comet_grpc::access::Access::new(token.as_deref(), keys, require_auth);
+    if access.is_open() {
+        tracing::warn!(
+            "the DataPlane service admits every caller: set --token or --api-keys-from when it is reachable from other hosts"
+        );
+    } else if keys_from.is_some() && token.is_none() {
+        tracing::info!(
+            "API keys are checked; Nova needs an API key (comet.token) once one exists, or give this worker a --token"
+        );
+    }
+    Ok(access)
 }
 
 pub async fn run_with(overrides: Overrides, services: Services) -> Result<ExitCode> {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::apikeys::{AuthError, CreatedKey, Scope};
+use crate::apikeys::{AuthError, CreatedKey, Denied, Scope};
 use crate::service::Functions;
 use crate::store::ApiKeyRecord;
 
@@ -55,8 +55,9 @@ pub async fn guard(State(functions): State<Functions>, request: Request, next: N
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         let status = match &e {
-            AuthError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AuthError::Denied(Denied::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
+            AuthError::Denied(Denied::Forbidden { .. }) => StatusCode::FORBIDDEN,
+            AuthError::Denied(Denied::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
             AuthError::Store(crate::store::StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use nova_api::Function;
 use thiserror::Error;
 
+pub use nova_keys::ApiKeyRecord;
 pub use record::now_rfc3339 as record_now;
 pub use sql::SqlStore;
 
@@ -105,22 +106,6 @@ pub struct SecretRecord {
     pub ciphertext: Vec<u8>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// An API key as stored: never the secret, only its digest.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ApiKeyRecord {
-    /// Public part of the key (`nova_<id>_<secret>`), used to find it.
-    pub id: String,
-    pub name: String,
-    /// Hex SHA-256 of the secret part.
-    #[serde(skip_serializing, default)]
-    pub digest: String,
-    /// Comma-separated: read, invoke, admin.
-    pub scopes: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
 }
 
 /// One finished invocation, as the logs keep it.

@@ -44,7 +44,7 @@ impl SqlStore {
     pub async fn postgres(dsn: &str) -> Result<SqlStore, StoreError> {
         let store = SqlStore::connect(dsn, 16, "PostgreSQL")
             .await
-            .map_err(|e| StoreError::Open(format!("{}: {e}", redact(dsn))))?;
+            .map_err(|e| StoreError::Open(format!("{}: {e}", nova_keys::sql::redact(dsn))))?;
         store.migrate().await?;
         Ok(store)
     }
@@ -342,24 +342,7 @@ impl Store for SqlStore {
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, digest, scopes, created_at, expires_at, revoked_at \
-             FROM api_keys ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let key = |r: &AnyRow| -> Result<ApiKeyRecord, sqlx::Error> {
-            Ok(ApiKeyRecord {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                digest: r.try_get(2)?,
-                scopes: r.try_get(3)?,
-                created_at: r.try_get(4)?,
-                expires_at: r.try_get(5)?,
-                revoked_at: r.try_get(6)?,
-            })
-        };
-        Ok(rows.iter().map(key).collect::<Result<_, _>>()?)
+        Ok(nova_keys::sql::list(&self.pool).await?)
     }
 
     async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError> {
@@ -513,17 +496,6 @@ fn read_row(row: &AnyRow) -> Result<Function, StoreError> {
 }
 
 /// A DSN without its password, for messages.
-fn redact(dsn: &str) -> String {
-    match (dsn.find("://"), dsn.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &dsn[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &dsn[..scheme + 3], &dsn[at..])
-        }
-        _ => dsn.to_string(),
-    }
-}
-
 fn unix_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

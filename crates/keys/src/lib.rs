@@ -1,0 +1,14 @@
+//! Nova's API keys, in one place for everyone who checks them: Nova's HTTP API and the invoke
+//! path of comet workers.
+//!
+//! A key is `nova_<id>_<secret>`. Its [`ApiKeyRecord`] keeps the id, the [`Scope`]s and a SHA-256
+//! digest of the secret, never the secret. A [`Verifier`] checks a presented key against the
+//! records of a [`KeySource`] (Nova's store; [`sql::SqlKeys`] reads it from a worker), compared in
+//! constant time, with a short-lived cache refreshed off the request path.
+
+mod key;
+pub mod sql;
+mod verify;
+
+pub use key::{ApiKeyRecord, MintedKey, Scope, mint};
+pub use verify::{Denied, KeySource, SourceError, Verifier};

@@ -1,0 +1,327 @@
+//! Checking a presented key. The records are cached for a few seconds and refreshed off the
+//! request path (the first call after the cache ages starts a refresh and is served from the
+//! old copy), so a key made or revoked by one process reaches the others within about
+//! [`REFRESH`]. When the source cannot be read, the last copy keeps serving for up to
+//! [`STALE_LIMIT`]: an outage of the store does not lock every caller out, and no key can be
+//! revoked meanwhile anyway (revoking writes to that store); expiry is still checked on the clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::key::{ApiKeyRecord, Scope, split};
+
+/// How long a copy of the records is trusted before a refresh.
+pub const REFRESH: Duration = Duration::from_secs(5);
+/// How long a copy keeps serving while refreshes fail.
+pub const STALE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Where the records come from.
+#[async_trait]
+pub trait KeySource: Send + Sync + 'static {
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, SourceError>;
+}
+
+/// The source could not be read; the text says why.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Why a call is refused.
+#[derive(Debug, Error)]
+pub enum Denied {
+    /// No usable key: HTTP 401, gRPC UNAUTHENTICATED.
+    #[error("{0}: send 'Authorization: Bearer <API key>'")]
+    Unauthenticated(&'static str),
+    /// A good key without the scope: HTTP 403, gRPC PERMISSION_DENIED.
+    #[error("API key '{key}' lacks the '{scope}' scope")]
+    Forbidden { key: String, scope: &'static str },
+    /// The keys cannot be read and no recent copy is at hand: HTTP 503, gRPC UNAVAILABLE.
+    #[error("cannot check API keys: the key store is unreachable ({0}); retry shortly")]
+    Unavailable(String),
+}
+
+struct Snapshot {
+    /// When these records were read; `None`: never.
+    loaded: Option<Instant>,
+    /// When a refresh was last started, successful or not.
+    tried: Instant,
+    /// Why the last refresh failed, if it did.
+    error: Option<String>,
+    by_id: HashMap<String, ApiKeyRecord>,
+}
+
+impl Snapshot {
+    fn any_active(&self, now: i64) -> bool {
+        self.by_id.values().any(|k| k.active(now))
+    }
+
+    fn usable(&self) -> bool {
+        self.loaded.is_some_and(|l| l.elapsed() < STALE_LIMIT)
+    }
+}
+
+struct Inner {
+    source: Arc<dyn KeySource>,
+    require_auth: bool,
+    current: RwLock<Option<Arc<Snapshot>>>,
+    /// Held by the one refresh under way.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Checks bearer keys against a [`KeySource`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl Verifier {
+    /// Until an active key exists calls are let through, unless `require_auth`.
+    pub fn new(source: Arc<dyn KeySource>, require_auth: bool) -> Verifier {
+        Verifier {
+            inner: Arc::new(Inner {
+                source,
+                require_auth,
+                current: RwLock::new(None),
+                refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            }),
+        }
+    }
+
+    /// Checks an `Authorization` value (`Bearer nova_…`) against what a call needs. `Ok(Some(name))`
+    /// names the key when one was required and given; `Ok(None)`: no key needed.
+    pub async fn check(
+        &self,
+        authorization: Option<&str>,
+        scope: Scope,
+    ) -> Result<Option<String>, Denied> {
+        let keys = self.snapshot().await?;
+        let now = now_ms();
+        if !self.inner.require_auth && !keys.any_active(now) {
+            return Ok(None);
+        }
+        let (id, secret) = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(Denied::Unauthenticated("an API key is required"))
+            .and_then(|k| split(k).ok_or(Denied::Unauthenticated("malformed API key")))?;
+        let key = keys
+            .by_id
+            .get(id)
+            .filter(|k| k.matches(secret))
+            .ok_or(Denied::Unauthenticated("unknown API key"))?;
+        if !key.active(now) {
+            return Err(Denied::Unauthenticated("the API key is revoked or expired"));
+        }
+        if key.grants(scope) {
+            Ok(Some(key.name.clone()))
+        } else {
+            Err(Denied::Forbidden {
+                key: key.name.clone(),
+                scope: scope.as_str(),
+            })
+        }
+    }
+
+    /// Reads the records now (after this process changed them).
+    pub async fn refresh(&self) -> Result<(), Denied> {
+        let _one = self.inner.refreshing.lock().await;
+        self.inner.load().await.map(|_| ())
+    }
+
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, Denied> {
+        if let Some(s) = self.inner.current()
+            && s.usable()
+        {
+            if s.tried.elapsed() >= REFRESH {
+                self.refresh_in_background();
+            }
+            return Ok(s);
+        }
+        let _one = self.inner.refreshing.lock().await;
+        match self.inner.current() {
+            // Loaded by another caller while this one waited.
+            Some(s) if s.usable() => Ok(s),
+            // Failed a moment ago: say so at once rather than queue behind another attempt.
+            Some(s) if s.tried.elapsed() < REFRESH => Err(Denied::Unavailable(
+                s.error.clone().unwrap_or_else(|| "no recent copy".into()),
+            )),
+            _ => self.inner.load().await,
+        }
+    }
+
+    fn refresh_in_background(&self) {
+        let Ok(one) = self.inner.refreshing.clone().try_lock_owned() else {
+            return; // one is under way
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _one = one;
+            let _ = inner.load().await;
+        });
+    }
+}
+
+impl Inner {
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, snapshot: Arc<Snapshot>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+    }
+
+    /// Reads the records; on failure keeps the old ones (marking the attempt, so the next try
+    /// waits [`REFRESH`]) and says why.
+    async fn load(&self) -> Result<Arc<Snapshot>, Denied> {
+        match self.source.api_keys().await {
+            Ok(keys) => {
+                let now = Instant::now();
+                let snapshot = Arc::new(Snapshot {
+                    loaded: Some(now),
+                    tried: now,
+                    error: None,
+                    by_id: keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+                });
+                self.set(snapshot.clone());
+                Ok(snapshot)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read API keys; the last copy serves while recent");
+                let old = self.current();
+                self.set(Arc::new(Snapshot {
+                    loaded: old.as_ref().and_then(|o| o.loaded),
+                    tried: Instant::now(),
+                    error: Some(e.0.clone()),
+                    by_id: old.map(|o| o.by_id.clone()).unwrap_or_default(),
+                }));
+                Err(Denied::Unavailable(e.0))
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::key::mint;
+
+    /// Records in memory that can be made unreadable, as a store outage.
+    #[derive(Default)]
+    struct Records {
+        keys: Mutex<Vec<ApiKeyRecord>>,
+        down: Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl KeySource for Records {
+        async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, SourceError> {
+            if *self.down.lock().unwrap() {
+                return Err(SourceError("connection refused".into()));
+            }
+            Ok(self.keys.lock().unwrap().clone())
+        }
+    }
+
+    fn bearer(key: &str) -> String {
+        format!("Bearer {key}")
+    }
+
+    #[tokio::test]
+    async fn open_until_a_key_exists_then_scopes_decide() {
+        let records = Arc::new(Records::default());
+        let verifier = Verifier::new(records.clone(), false);
+        assert_eq!(verifier.check(None, Scope::Admin).await.unwrap(), None);
+
+        let reader = mint("reader", &[Scope::Read], None, now_ms());
+        let admin = mint("root", &[Scope::Admin], None, now_ms());
+        records
+            .keys
+            .lock()
+            .unwrap()
+            .extend([reader.record.clone(), admin.record.clone()]);
+        verifier.refresh().await.unwrap();
+
+        let denied = verifier.check(None, Scope::Read).await.unwrap_err();
+        assert!(matches!(denied, Denied::Unauthenticated(_)), "{denied}");
+        let denied = verifier
+            .check(Some("Bearer nova_x"), Scope::Read)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            denied,
+            Denied::Unauthenticated("malformed API key")
+        ));
+        let forged = format!("{}0", bearer(&reader.key));
+        let denied = verifier
+            .check(Some(&forged), Scope::Read)
+            .await
+            .unwrap_err();
+        assert!(matches!(denied, Denied::Unauthenticated("unknown API key")));
+        let r = verifier
+            .check(Some(&bearer(&reader.key)), Scope::Read)
+            .await;
+        assert_eq!(r.unwrap().as_deref(), Some("reader"));
+        let denied = verifier
+            .check(Some(&bearer(&reader.key)), Scope::Invoke)
+            .await
+            .unwrap_err();
+        assert!(matches!(denied, Denied::Forbidden { .. }), "{denied}");
+        let r = verifier
+            .check(Some(&bearer(&admin.key)), Scope::Invoke)
+            .await;
+        assert_eq!(r.unwrap().as_deref(), Some("root"));
+    }
+
+    #[tokio::test]
+    async fn require_auth_refuses_even_with_no_keys() {
+        let verifier = Verifier::new(Arc::new(Records::default()), true);
+        assert!(matches!(
+            verifier.check(None, Scope::Read).await,
+            Err(Denied::Unauthenticated(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_store_is_bridged_by_the_last_copy_but_not_without_one() {
+        let records = Arc::new(Records::default());
+        *records.down.lock().unwrap() = true;
+        let cold = Verifier::new(records.clone(), false);
+        assert!(matches!(
+            cold.check(None, Scope::Read).await,
+            Err(Denied::Unavailable(_))
+        ));
+
+        *records.down.lock().unwrap() = false;
+        let invoker = mint("ci", &[Scope::Invoke], None, now_ms());
+        records.keys.lock().unwrap().push(invoker.record.clone());
+        let warm = Verifier::new(records.clone(), false);
+        warm.refresh().await.unwrap();
+        *records.down.lock().unwrap() = true;
+        assert!(matches!(warm.refresh().await, Err(Denied::Unavailable(_))));
+        let r = warm.check(Some(&bearer(&invoker.key)), Scope::Invoke).await;
+        assert_eq!(
+            r.unwrap().as_deref(),
+            Some("ci"),
+            "the last copy still serves"
+        );
+        assert!(matches!(
+            warm.check(None, Scope::Invoke).await,
+            Err(Denied::Unauthenticated(_))
+        ));
+    }
+}
