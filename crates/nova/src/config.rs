@@ -51,8 +51,9 @@ sandbox:
   tmp_size_mb: 64
 
 redis:
-  # Shared state for several daemons: with it, rate limits hold across all of them. Env
-  # NOVA_REDIS_ADDR, NOVA_REDIS_PASSWORD. Default: none (limits are per daemon).
+  # Shared state for several daemons: with it, rate limits hold across all of them and function
+  # changes reach every daemon's cache. Flags --redis, --redis-pass, --redis-db; env
+  # NOVA_REDIS_ADDR, NOVA_REDIS_PASSWORD, NOVA_REDIS_DB. Default: none (limits are per daemon).
   # addr: 127.0.0.1:6379
   # password: secret
   # db: 0
@@ -249,6 +250,10 @@ pub struct Overrides {
     pub comet_endpoints: Vec<String>,
     /// Postgres DSN for the store.
     pub pg_dsn: Option<String>,
+    /// Redis `host:port` (or URL), password and database number.
+    pub redis_addr: Option<String>,
+    pub redis_password: Option<String>,
+    pub redis_db: Option<u32>,
     /// Require an API key even before the first exists.
     pub require_auth: bool,
 }
@@ -326,17 +331,7 @@ impl Settings {
                 }),
             None => Ok(None),
         };
-        let redis_url = std::env::var("NOVA_REDIS_ADDR")
-            .ok()
-            .filter(|a| !a.is_empty())
-            .or(file.redis.addr.clone())
-            .map(|addr| {
-                let password = std::env::var("NOVA_REDIS_PASSWORD")
-                    .ok()
-                    .or(file.redis.password.clone());
-                let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
-                format!("redis://{auth}{addr}/{}", file.redis.db.unwrap_or(0))
-            });
+        let redis_url = redis_url(o, &file.redis)?;
         Ok(Settings {
             comet_token: std::env::var("NOVA_COMET_TOKEN")
                 .ok()
@@ -366,6 +361,52 @@ impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
     }
+}
+
+/// Where Redis is, as a URL: flags (and their env) over the bare environment over the file.
+fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let Some(addr) = o
+        .redis_addr
+        .clone()
+        .or_else(|| env("NOVA_REDIS_ADDR"))
+        .or(file.addr.clone())
+    else {
+        return Ok(None);
+    };
+    if addr.starts_with("redis://") || addr.starts_with("rediss://") {
+        return Ok(Some(addr));
+    }
+    let env_db = match env("NOVA_REDIS_DB") {
+        Some(text) => Some(text.parse().map_err(|_| ConfigError::Invalid {
+            what: "NOVA_REDIS_DB",
+            value: text.clone(),
+            message: "a database number, e.g. 0".into(),
+        })?),
+        None => None,
+    };
+    let db: u32 = o.redis_db.or(env_db).or(file.db).unwrap_or(0);
+    let password = o
+        .redis_password
+        .clone()
+        .or_else(|| env("NOVA_REDIS_PASSWORD"))
+        .or(file.password.clone());
+    let auth = password
+        .map(|p| format!(":{}@", percent_encode(&p)))
+        .unwrap_or_default();
+    Ok(Some(format!("redis://{auth}{addr}/{db}")))
+}
+
+/// A password as it may stand in a URL.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Flags and env win over the file; the file's `mode: embedded` ignores its endpoints.

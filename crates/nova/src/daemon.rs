@@ -66,7 +66,8 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             settings.comet_token.as_deref(),
         )?)
     };
-    let mut functions = Functions::new(Arc::new(store), dataplane, daemon);
+    let store = Arc::new(crate::store::Breaker::new(store));
+    let mut functions = Functions::new(store, dataplane, daemon);
     if daemon {
         // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
         if settings.logs_enabled {

@@ -1,7 +1,8 @@
 //! Invocation logs, written off the hot path: an invocation hands its record to a bounded queue
 //! and goes on; a writer task stores what has queued up in batches (one transaction each), and a
 //! sweeper deletes records older than the retention period. When the queue is full (the store is
-//! down or far behind) records are dropped and counted, never waited for.
+//! down for long or far behind) records are dropped and counted, never waited for. A batch that
+//! meets an unreachable store is retried until the store is back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ const QUEUE: usize = 16_384;
 /// Records per batch at most, and how long a batch waits to fill.
 const BATCH: usize = 512;
 const BATCH_WAIT: Duration = Duration::from_millis(50);
+/// Longest pause between attempts to store a batch while the store is unreachable.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// How often old records are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -85,8 +88,31 @@ async fn write_batches(store: Arc<dyn Store>, mut records: mpsc::Receiver<Invoca
                 _ => break,
             }
         }
-        if let Err(e) = store.insert_invocations(&batch).await {
-            tracing::warn!(error = %e, lost = batch.len(), "cannot store invocation logs");
+        store_batch(store.as_ref(), &batch, &records).await;
+    }
+}
+
+/// Stores a batch, retrying with backoff while the store is unreachable (the queue holds what
+/// arrives meanwhile, up to its bound); a batch the store refuses for another reason, or one
+/// still unstored when the daemon closes the queue, is dropped with a warning.
+async fn store_batch(
+    store: &dyn Store,
+    batch: &[InvocationLog],
+    queue: &mpsc::Receiver<InvocationLog>,
+) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.insert_invocations(batch).await {
+            Ok(()) => return,
+            Err(e) if e.is_unavailable() && !queue.is_closed() => {
+                tracing::warn!(error = %e, waiting = batch.len(), retry_in = ?wait, "cannot store invocation logs yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_RETRY_WAIT);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, lost = batch.len(), "cannot store invocation logs");
+                return;
+            }
         }
     }
 }

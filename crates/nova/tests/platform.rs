@@ -172,3 +172,44 @@ fn secrets_from_the_cli() {
     env.ok(&["secret", "delete", "db-password"]);
     env.fails(&["secret", "get", "db-password"], "no secret named");
 }
+
+/// `--redis`, `--redis-pass` and `--redis-db`: two daemons given only flags share one rate
+/// limit in that database of a password-protected Redis.
+#[test]
+fn redis_flags_point_daemons_at_a_shared_redis() {
+    use common::services::{PrivateRedis, free_port};
+    const PASSWORD: &str = "s3cret pass@:/";
+    let port = free_port();
+    let _redis = PrivateRedis::start_with(port, &["--requirepass", PASSWORD]);
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = config_dir.path().join("nova.yaml");
+    std::fs::write(&config, "limits:\n  per_function: 1/m:2\n").expect("config");
+    let address = format!("127.0.0.1:{port}");
+    let flags = [
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--redis",
+        &address,
+        "--redis-pass",
+        PASSWORD,
+        "--redis-db",
+        "3",
+    ];
+    let (_a, env_a) = daemon_and_cli(&flags);
+    let (_b, env_b) = daemon_and_cli(&flags);
+    env_a.register_hello("hello");
+    env_b.register_hello("hello");
+    env_a.ok(&["invoke", "hello"]);
+    env_b.ok(&["invoke", "hello"]);
+    env_a.fails(&["invoke", "hello"], "rate limit of function:hello reached");
+    let keys_in = |db: &str| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "-a", PASSWORD, "--no-auth-warning"])
+            .args(["-n", db, "dbsize"])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_ne!(keys_in("3"), "0", "the buckets live in database 3");
+    assert_eq!(keys_in("0"), "0");
+}

@@ -29,6 +29,22 @@ pub struct Cli {
     /// them (postgres://user:password@host/db).
     #[arg(long, global = true, env = "NOVA_PG_DSN", value_name = "DSN")]
     pub pg_dsn: Option<String>,
+    /// Redis (host:port, or a redis:// URL) shared by several daemons: rate limits hold across
+    /// them and function changes reach every daemon's cache.
+    #[arg(long, global = true, env = "NOVA_REDIS_ADDR", value_name = "ADDR")]
+    pub redis: Option<String>,
+    /// Password for --redis.
+    #[arg(
+        long,
+        global = true,
+        env = "NOVA_REDIS_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub redis_pass: Option<String>,
+    /// Database number for --redis [default: 0].
+    #[arg(long, global = true, env = "NOVA_REDIS_DB", value_name = "N")]
+    pub redis_db: Option<u32>,
     /// API key for a daemon that requires one (sent as a bearer token).
     #[arg(
         long,

@@ -23,6 +23,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
         pg_dsn: cli.pg_dsn.clone(),
+        redis_addr: cli.redis.clone(),
+        redis_password: cli.redis_pass.clone(),
+        redis_db: cli.redis_db,
         ..Overrides::default()
     };
     match cli.command {

@@ -70,9 +70,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Secret(crate::secrets::SecretError::Invalid(_)) => {
                 StatusCode::BAD_REQUEST
             }
+            ServiceError::Secret(crate::secrets::SecretError::Store(e)) if e.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ServiceError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::AlreadyExists(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Invoke(e) => invoke_status(e),
+            ServiceError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

@@ -1,6 +1,7 @@
 //! Where function metadata and code live. [`Store`] is the seam; [`sql::SqlStore`] implements
 //! it on SQLite (the embedded default) and on Postgres, over the same migrations.
 
+pub mod breaker;
 mod migrate;
 mod record;
 pub mod sql;
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use nova_api::Function;
 use thiserror::Error;
 
+pub use breaker::Breaker;
 pub use nova_keys::ApiKeyRecord;
 pub use record::now_rfc3339 as record_now;
 pub use sql::SqlStore;
@@ -25,9 +27,46 @@ pub enum StoreError {
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached or is restarting: the caller should retry shortly.
+    #[error("the metadata store is unreachable ({0}); retry shortly")]
+    Unavailable(String),
     #[error("cannot open the database: {0}")]
     Open(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the database is down or restarting), as opposed to a
+    /// problem with the request or the data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        if connection_lost(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// Errors of reaching the database rather than of the statement: no connection could be made
+/// or kept, or Postgres is shutting down or starting (SQLSTATE classes 08 and 57P).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Paging and filtering for [`Store::list_functions`].
@@ -52,6 +91,9 @@ impl Default for ListQuery {
 /// Function metadata and code, by name and by code hash.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers at all.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Adds a new function and its code. Fails with `AlreadyExists` if the name is taken.
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError>;
 

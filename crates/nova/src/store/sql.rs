@@ -162,6 +162,11 @@ fn column_count() -> usize {
 
 #[async_trait]
 impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError> {
         let row = Row::from_function(function)?;
         let mut tx = self.pool.begin().await?;
