@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nova::store::{InvocationLog, ListQuery, LogQuery, SqlStore, Store, StoreError, record_now};
+use nova::store::{
+    InvocationLog, ListQuery, LogQuery, SecretRecord, SqlStore, Store, StoreError, record_now,
+};
 use nova_api::{Function, Limits, Mode, Network, Runtime, code_hash};
 
 fn pg_dsn() -> String {
@@ -156,6 +158,69 @@ async fn contract(store: Arc<dyn Store>, p: &str) {
         );
     }
     invocation_logs(store.as_ref(), p).await;
+    api_keys(store.as_ref(), p).await;
+    secrets(store.as_ref(), p).await;
+}
+
+/// API key records: stored, listed (the one query comet workers read too), named uniquely,
+/// revoked once, deleted. Every key here is already expired, so daemons sharing this database
+/// meanwhile never see an active key (which would close their API).
+async fn api_keys(store: &dyn Store, p: &str) {
+    let now = nova::logs::now_ms();
+    let mut key = nova_keys::mint(&format!("{p}-key"), &[nova_keys::Scope::Read], None, now).record;
+    key.expires_at = Some(now - 1);
+    store.insert_api_key(&key).await.expect("insert key");
+    let twin = nova_keys::mint(&key.name, &[nova_keys::Scope::Admin], None, now).record;
+    let twin = nova_keys::ApiKeyRecord {
+        expires_at: Some(now - 1),
+        ..twin
+    };
+    assert!(matches!(
+        store.insert_api_key(&twin).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let listed = store.list_api_keys().await.expect("list keys");
+    assert_eq!(listed.iter().find(|k| k.name == key.name), Some(&key));
+    assert!(store.revoke_api_key(&key.name, now).await.expect("revoke"));
+    assert!(!store.revoke_api_key(&key.name, now).await.expect("revoke"));
+    let revoked = store.list_api_keys().await.expect("list keys");
+    let revoked = revoked.iter().find(|k| k.name == key.name).expect("kept");
+    assert_eq!(revoked.revoked_at, Some(now));
+    assert!(store.delete_api_key(&key.name).await.expect("delete"));
+    assert!(!store.delete_api_key(&key.name).await.expect("delete"));
+}
+
+/// Secret records: bytes kept exactly, replaced in place, listed, deleted.
+async fn secrets(store: &dyn Store, p: &str) {
+    let name = format!("{p}-secret");
+    let mut secret = SecretRecord {
+        name: name.clone(),
+        nonce: vec![0, 1, 2, 255],
+        ciphertext: (0..=255).collect(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.put_secret(&secret).await.expect("put");
+    assert_eq!(
+        store.get_secret(&name).await.expect("get"),
+        Some(secret.clone())
+    );
+    secret.ciphertext = vec![9; 3];
+    secret.updated_at = 2;
+    store.put_secret(&secret).await.expect("replace");
+    let got = store.get_secret(&name).await.expect("get").expect("there");
+    assert_eq!((got.ciphertext, got.updated_at), (vec![9; 3], 2));
+    assert!(
+        store
+            .list_secrets()
+            .await
+            .expect("list")
+            .iter()
+            .any(|s| s.name == name)
+    );
+    assert!(store.delete_secret(&name).await.expect("delete"));
+    assert!(!store.delete_secret(&name).await.expect("delete"));
+    assert_eq!(store.get_secret(&name).await.expect("get"), None);
 }
 
 /// Invocation logs: batches, newest first, by function and by id, retention.
@@ -233,6 +298,24 @@ async fn postgres_keeps_the_contract() {
     let store = SqlStore::postgres(&pg_dsn()).await.expect("open postgres");
     let prefix = format!("t{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     contract(Arc::new(store), &prefix).await;
+}
+
+/// A comet worker's read-only view of the keys (`--api-keys-from <DSN>`) sees what Nova stored.
+#[tokio::test]
+async fn a_worker_reads_novas_keys_from_postgres() {
+    use nova_keys::KeySource;
+    let store = SqlStore::postgres(&pg_dsn()).await.expect("open postgres");
+    let now = nova::logs::now_ms();
+    let name = format!("w{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let mut key = nova_keys::mint(&name, &[nova_keys::Scope::Invoke], None, now).record;
+    key.expires_at = Some(now - 1); // inactive: other tests on this database stay open
+    store.insert_api_key(&key).await.expect("insert key");
+    let worker = nova_keys::sql::SqlKeys::open(&pg_dsn())
+        .await
+        .expect("open as a worker");
+    let seen = worker.api_keys().await.expect("read keys");
+    assert_eq!(seen.iter().find(|k| k.name == name), Some(&key));
+    assert!(store.delete_api_key(&name).await.expect("delete"));
 }
 
 #[tokio::test]
