@@ -69,7 +69,7 @@ impl KeySource for SqlKeys {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, SourceError> {
         list(&self.pool)
             .await
-            .map_err(|e| SourceError(e.to_string()))
+            .map_err(|e| SourceError(format!("Nova's store is unreachable ({e}); retry shortly")))
     }
 }
 

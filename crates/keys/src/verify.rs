@@ -40,7 +40,7 @@ pub enum Denied {
     #[error("API key '{key}' lacks the '{scope}' scope")]
     Forbidden { key: String, scope: &'static str },
     /// The keys cannot be read and no recent copy is at hand: HTTP 503, gRPC UNAVAILABLE.
-    #[error("cannot check API keys: the key store is unreachable ({0}); retry shortly")]
+    #[error("cannot check API keys: {0}")]
     Unavailable(String),
 }
 

@@ -397,8 +397,9 @@ fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, Confi
     Ok(Some(format!("redis://{auth}{addr}/{db}")))
 }
 
-/// A password as it may stand in a URL.
-fn percent_encode(text: &str) -> String {
+/// `text` as it may stand in a URL (a password, a query value): unreserved bytes as they are,
+/// the rest percent-encoded.
+pub fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -66,7 +66,26 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             settings.comet_token.as_deref(),
         )?)
     };
-    let store = Arc::new(crate::store::Breaker::new(store));
+    // One link to Redis for the function cache and the rate limits (only the daemon: a one-off
+    // CLI run neither caches nor limits).
+    let redis = match (&settings.redis_url, daemon) {
+        (Some(url), true) => Some(Arc::new(
+            crate::shared_redis::SharedRedis::new(url).map_err(StartError::Redis)?,
+        )),
+        _ => None,
+    };
+    let store = crate::store::Breaker::new(store);
+    let store: Arc<dyn crate::store::Store> = match &redis {
+        Some(redis) => {
+            let identity = crate::store::Store::identity(&store).await?;
+            Arc::new(crate::store::RedisCached::new(
+                store,
+                &identity,
+                redis.clone(),
+            ))
+        }
+        None => Arc::new(store),
+    };
     let mut functions = Functions::new(store, dataplane, daemon);
     if daemon {
         // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
@@ -74,10 +93,8 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             functions = functions.with_logs(settings.log_retention);
         }
         if settings.per_key_limit.is_some() || settings.per_function_limit.is_some() {
-            let limiter: Arc<dyn crate::ratelimit::RateLimiter> = match &settings.redis_url {
-                Some(url) => {
-                    Arc::new(crate::ratelimit::RedisLimiter::new(url).map_err(StartError::Redis)?)
-                }
+            let limiter: Arc<dyn crate::ratelimit::RateLimiter> = match &redis {
+                Some(redis) => Arc::new(crate::ratelimit::RedisLimiter::new(redis.clone())),
                 None => Arc::new(crate::ratelimit::LocalLimiter::default()),
             };
             functions = functions.with_limits(crate::service::RateLimits {

@@ -14,4 +14,5 @@ pub mod logs;
 pub mod ratelimit;
 pub mod secrets;
 pub mod service;
+pub mod shared_redis;
 pub mod store;

@@ -4,8 +4,12 @@
 //! store shared by several daemons (Redis).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::shared_redis::{RedisUnavailable, SharedRedis};
 
 /// A limit: `rate` calls per second on average, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,9 +57,10 @@ impl Limit {
     }
 }
 
+#[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Takes a token from `bucket`, or says how long until one is there.
-    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration>;
+    async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration>;
 }
 
 struct Bucket {
@@ -69,8 +74,8 @@ pub struct LocalLimiter {
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
-impl RateLimiter for LocalLimiter {
-    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+impl LocalLimiter {
+    fn take_now(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let b = buckets.entry(bucket.to_string()).or_insert(Bucket {
@@ -89,19 +94,22 @@ impl RateLimiter for LocalLimiter {
     }
 }
 
+#[async_trait]
+impl RateLimiter for LocalLimiter {
+    async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+        self.take_now(bucket, limit)
+    }
+}
+
 /// Buckets in Redis, shared by every daemon that uses the same Redis: one Lua script refills and
 /// takes atomically, on Redis's clock. When Redis cannot be reached, calls are limited by this
 /// daemon's own buckets meanwhile (with a warning), and by Redis again once it answers.
 pub struct RedisLimiter {
-    client: redis::Client,
-    connection: Mutex<Option<redis::Connection>>,
+    redis: Arc<SharedRedis>,
     script: redis::Script,
     fallback: LocalLimiter,
     failures: std::sync::atomic::AtomicU64,
 }
-
-/// Redis may take this long per call before the daemon's own buckets take over.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 
 const TAKE: &str = r"
 local rate = tonumber(ARGV[1])
@@ -120,55 +128,36 @@ return wait
 ";
 
 impl RedisLimiter {
-    /// `url`: `redis://[:password@]host:port/db`.
-    pub fn new(url: &str) -> Result<RedisLimiter, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis URL: {e}"))?;
-        Ok(RedisLimiter {
-            client,
-            connection: Mutex::new(None),
+    pub fn new(redis: Arc<SharedRedis>) -> RedisLimiter {
+        RedisLimiter {
+            redis,
             script: redis::Script::new(TAKE),
             fallback: LocalLimiter::default(),
             failures: std::sync::atomic::AtomicU64::new(0),
-        })
+        }
     }
 
-    fn take_in_redis(
-        &self,
-        connection: &mut Option<redis::Connection>,
-        bucket: &str,
-        limit: Limit,
-    ) -> redis::RedisResult<i64> {
-        if connection.is_none() {
-            let c = self.client.get_connection_with_timeout(REDIS_TIMEOUT)?;
-            c.set_read_timeout(Some(REDIS_TIMEOUT))?;
-            c.set_write_timeout(Some(REDIS_TIMEOUT))?;
-            *connection = Some(c);
-        }
-        let Some(c) = connection.as_mut() else {
-            unreachable!("connected above");
-        };
-        self.script
+    async fn take_in_redis(&self, bucket: &str, limit: Limit) -> Result<i64, RedisUnavailable> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation
             .key(format!("nova:ratelimit:{bucket}"))
             .arg(limit.rate)
-            .arg(limit.burst)
-            .invoke(c)
+            .arg(limit.burst);
+        match self.redis.script(&invocation).await {
+            // A connection that went stale (Redis restarted) fails once and reconnects.
+            Err(RedisUnavailable::Failed(_)) => self.redis.script(&invocation).await,
+            other => other,
+        }
     }
 }
 
+#[async_trait]
 impl RateLimiter for RedisLimiter {
-    fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
-        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        let mut result = self.take_in_redis(&mut connection, bucket, limit);
-        if result.is_err() && connection.is_some() {
-            // A connection that went stale (Redis restarted): one more try on a fresh one.
-            *connection = None;
-            result = self.take_in_redis(&mut connection, bucket, limit);
-        }
-        match result {
+    async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+        match self.take_in_redis(bucket, limit).await {
             Ok(0) => Ok(()),
             Ok(wait_ms) => Err(Duration::from_millis(wait_ms.max(1) as u64)),
             Err(e) => {
-                *connection = None;
                 let n = self
                     .failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -176,7 +165,7 @@ impl RateLimiter for RedisLimiter {
                 if n.is_power_of_two() {
                     tracing::warn!(error = %e, failures = n, "redis unavailable: rate limits are this daemon's own meanwhile");
                 }
-                self.fallback.take(bucket, limit)
+                self.fallback.take_now(bucket, limit)
             }
         }
     }
@@ -211,12 +200,15 @@ mod tests {
             burst: 3.0,
         };
         for _ in 0..3 {
-            assert!(limiter.take("k", limit).is_ok());
+            assert!(limiter.take_now("k", limit).is_ok());
         }
-        let wait = limiter.take("k", limit).unwrap_err();
+        let wait = limiter.take_now("k", limit).unwrap_err();
         assert!(wait <= Duration::from_millis(50), "{wait:?}");
-        assert!(limiter.take("other", limit).is_ok(), "buckets are separate");
+        assert!(
+            limiter.take_now("other", limit).is_ok(),
+            "buckets are separate"
+        );
         std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.take("k", limit).is_ok(), "refilled");
+        assert!(limiter.take_now("k", limit).is_ok(), "refilled");
     }
 }

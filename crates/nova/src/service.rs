@@ -93,7 +93,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    fn take(
+    async fn take(
         &self,
         bucket: String,
         limit: Option<crate::ratelimit::Limit>,
@@ -103,6 +103,7 @@ impl RateLimits {
         };
         limiter
             .take(&bucket, limit)
+            .await
             .map_err(|retry_after| ServiceError::RateLimited {
                 what: bucket,
                 retry_after,
@@ -285,9 +286,11 @@ impl Functions {
     }
 
     /// Counts an invocation against the calling key's limit (`None`: an open API).
-    pub fn take_key_token(&self, key: Option<&str>) -> Result<(), ServiceError> {
+    pub async fn take_key_token(&self, key: Option<&str>) -> Result<(), ServiceError> {
         let limits = &self.inner.limits;
-        limits.take(format!("key:{}", key.unwrap_or("(none)")), limits.per_key)
+        limits
+            .take(format!("key:{}", key.unwrap_or("(none)")), limits.per_key)
+            .await
     }
 
     pub fn keys(&self) -> &crate::apikeys::ApiKeys {
@@ -418,7 +421,9 @@ impl Functions {
     pub async fn invoke(&self, name: &str, payload: &str) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
         let limits = &self.inner.limits;
-        limits.take(format!("function:{name}"), limits.per_function)?;
+        limits
+            .take(format!("function:{name}"), limits.per_function)
+            .await?;
         let spec = self.spec(name).await?;
         let request = InvokeRequest {
             request_id: uuid::Uuid::new_v4().simple().to_string(),

@@ -37,8 +37,10 @@ async fn a_restarted_redis_is_survived() {
     ];
     assert_eq!(during, [200, 200, 429]);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    // Back: the shared bucket again (a fresh Redis: two more, then both daemons are refused).
+    // Back: the shared bucket again (a fresh Redis: two more, then both daemons are refused)
+    // once each daemon has tried again, which it does at most once a second while Redis is away.
     let _redis = PrivateRedis::start(port);
+    tokio::time::sleep(nova::shared_redis::RECONNECT_EVERY + Duration::from_millis(200)).await;
     let after: Vec<u16> = vec![
         a.invoke("restart", "{}").await.0,
         b.invoke("restart", "{}").await.0,

@@ -216,7 +216,7 @@ impl Target {
             Target::Remote { .. } => {
                 let mut path = format!("/functions/{name}/logs?tail={tail}");
                 if let Some(id) = &request_id {
-                    path.push_str(&format!("&request_id={}", urlencode(id)));
+                    path.push_str(&format!("&request_id={}", nova::config::percent_encode(id)));
                 }
                 let reply: serde_json::Value = self.call(Method::GET, &path, None::<&()>).await?;
                 Ok(serde_json::from_value(reply["logs"].clone())
@@ -248,7 +248,7 @@ impl Target {
                 Target::Remote { .. } => {
                     let mut path = format!("/functions?limit={limit}&offset={}", query.offset);
                     if let Some(s) = &search {
-                        path.push_str(&format!("&search={}", urlencode(s)));
+                        path.push_str(&format!("&search={}", nova::config::percent_encode(s)));
                     }
                     self.call(Method::GET, &path, None::<&()>).await?
                 }
@@ -373,15 +373,4 @@ async fn is_nova(client: &reqwest::Client, url: &str) -> bool {
             .is_ok_and(|v| v.get("service").and_then(|s| s.as_str()) == Some("nova")),
         _ => false,
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -43,7 +43,7 @@ pub async fn guard(State(functions): State<Functions>, request: Request, next: N
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match functions.keys().check(authorization, scope).await {
-        Ok(key) if scope == Scope::Invoke => match functions.take_key_token(key.as_deref()) {
+        Ok(key) if scope == Scope::Invoke => match functions.take_key_token(key.as_deref()).await {
             Ok(()) => next.run(request).await,
             Err(e) => ApiError::from(e).into_response(),
         },

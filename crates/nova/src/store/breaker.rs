@@ -40,10 +40,8 @@ impl<S: Store> Breaker<S> {
             return Err(self.refusal());
         }
         let result = call.await;
-        if let Err(e) = &result
-            && e.is_unavailable()
-        {
-            self.trip(e.to_string());
+        if let Err(StoreError::Unavailable(why)) = &result {
+            self.trip(why.clone());
         }
         result
     }
@@ -86,6 +84,10 @@ impl<S: Store> Breaker<S> {
 impl<S: Store> Store for Breaker<S> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn identity(&self) -> Result<String, StoreError> {
+        self.inner.identity().await
     }
 
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError> {

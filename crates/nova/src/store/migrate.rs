@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "secrets",
         include_str!("../../migrations/0005_secrets.sql"),
     ),
+    (
+        6,
+        "store_identity",
+        include_str!("../../migrations/0006_store_identity.sql"),
+    ),
 ];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (

@@ -4,6 +4,7 @@
 pub mod breaker;
 mod migrate;
 mod record;
+pub mod redis_cache;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use thiserror::Error;
 pub use breaker::Breaker;
 pub use nova_keys::ApiKeyRecord;
 pub use record::now_rfc3339 as record_now;
+pub use redis_cache::RedisCached;
 pub use sql::SqlStore;
 
 /// Why a store operation failed.
@@ -93,6 +95,9 @@ impl Default for ListQuery {
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// This store's name, the same for every daemon sharing it; made on first use.
+    async fn identity(&self) -> Result<String, StoreError>;
 
     /// Adds a new function and its code. Fails with `AlreadyExists` if the name is taken.
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError>;

@@ -167,6 +167,21 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn identity(&self) -> Result<String, StoreError> {
+        // The first daemon's id wins; the others find it there.
+        sqlx::query(
+            "INSERT INTO store_identity (singleton, id) VALUES (1, $1) \
+             ON CONFLICT (singleton) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM store_identity WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError> {
         let row = Row::from_function(function)?;
         let mut tx = self.pool.begin().await?;

@@ -1,0 +1,121 @@
+//! The read-through cache of function metadata in Redis, shared by two daemons on one Postgres
+//! (a private one, so the test can stop it) and this machine's Redis.
+
+mod common;
+
+use std::time::Duration;
+
+use common::services::PrivatePostgres;
+use common::{TestDaemon, python_function};
+
+/// The entry of `name` in Redis, whatever the store's identity.
+fn entry(redis: &mut redis::Connection, name: &str) -> Option<(String, String)> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("nova:*:function:{name}"))
+        .query(redis)
+        .expect("keys");
+    let key = keys.into_iter().next()?;
+    let value: Option<String> = redis::cmd("GET").arg(&key).query(redis).expect("get");
+    value.map(|v| (key, v))
+}
+
+async fn version_on(d: &TestDaemon, name: &str) -> (u16, serde_json::Value) {
+    let response = d
+        .client
+        .get(d.url(&format!("/functions/{name}")))
+        .send()
+        .await;
+    common::status_and_json(response.expect("get")).await
+}
+
+#[tokio::test]
+async fn daemons_share_function_metadata_through_redis() {
+    let pg = PrivatePostgres::start();
+    let config = format!(
+        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n",
+        pg.dsn()
+    );
+    let (a, b) = (
+        TestDaemon::start_with_config(&config).await,
+        TestDaemon::start_with_config(&config).await,
+    );
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379/0")
+        .expect("url")
+        .get_connection()
+        .expect("redis");
+    let name = format!("cached-{}", uuid::Uuid::new_v4().simple());
+    let f = python_function(&name, "def handler(event, context=None):\n    return 1\n");
+    assert_eq!(a.post_json("/functions", &f).await.0, 201);
+    let (key, value) = entry(&mut redis, &name).expect("written through on register");
+    assert!(value.starts_with("v1|"), "{value}");
+
+    // Read through Redis: b answers with Postgres stopped (having read the API keys before).
+    assert_eq!(
+        b.client
+            .get(b.url("/functions"))
+            .send()
+            .await
+            .expect("list")
+            .status(),
+        200
+    );
+    pg.stop();
+    let (status, body) = version_on(&b, &name).await;
+    assert_eq!((status, body["version"].clone()), (200, 1.into()), "{body}");
+    let (status, _) = version_on(&b, "never-registered").await;
+    assert_eq!(status, 503, "a miss still needs the database");
+    pg.start_again();
+
+    // An update replaces the entry; a late write of an older version would not.
+    let patch = |memory_mb: u32| {
+        a.client
+            .patch(a.url(&format!("/functions/{name}")))
+            .json(&serde_json::json!({ "memory_mb": memory_mb }))
+            .send()
+    };
+    let mut updated = 0;
+    for _ in 0..100 {
+        updated = patch(256).await.expect("patch").status().as_u16();
+        if updated != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // the store reconnecting
+    }
+    assert_eq!(updated, 200);
+    let (_, value) = entry(&mut redis, &name).expect("entry");
+    assert!(value.starts_with("v2|") && value.contains("256"), "{value}");
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("v99|not json")
+        .query(&mut redis)
+        .expect("set");
+    assert_eq!(patch(512).await.expect("patch").status(), 200);
+    assert_eq!(entry(&mut redis, &name).expect("entry").1, "v99|not json");
+    let (mut status, mut body) = version_on(&b, &name).await;
+    for _ in 0..100 {
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // b reconnecting
+        (status, body) = version_on(&b, &name).await;
+    }
+    assert_eq!(
+        (status, body["version"].clone()),
+        (200, 3.into()),
+        "an unreadable entry falls through to the database: {body}"
+    );
+
+    // A delete leaves a tombstone that no reader can fill over.
+    let deleted = a
+        .client
+        .delete(a.url(&format!("/functions/{name}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(entry(&mut redis, &name).expect("tombstone").1, "deleted");
+    assert_eq!(version_on(&b, &name).await.0, 404);
+    assert_eq!(entry(&mut redis, &name).expect("tombstone").1, "deleted");
+    a.stop().await;
+    b.stop().await;
+}
