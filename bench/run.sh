@@ -5,7 +5,7 @@
 #   bench/run.sh wasm [--duration 3s] [--clients 4]      wasm instantiation and warm path vs python
 #   bench/run.sh context [--vms 1000] [--clients 64]     context exchange: a slice sync round, reads
 #   bench/run.sh dataplane [--duration 3s]               warm invoke embedded vs remote vs cluster
-#   bench/run.sh access [--rounds 3]                     API keys + rate limits + logs, on vs off
+#   bench/run.sh access [--rounds 3] [--redis ADDR]      API keys + rate limits + logs, on vs off
 #   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
 #   bench/run.sh                                          invoke, coldstart, wasm and context
 set -euo pipefail

@@ -1,7 +1,8 @@
 //! `nova-bench access`: what an API key check, rate limiting and invocation logging add to a warm
 //! invocation. Two daemons in one run: one with all three on (a key on every call, limits far
-//! above the load, logs written), one with none; a persistent Python echo, one client, in
-//! alternating rounds so that drift on the machine hits both alike.
+//! above the load, logs written), one with none, and with `--redis` a third whose limits (and
+//! function cache) live in Redis; a persistent Python echo, one client, in alternating rounds so
+//! that drift on the machine hits all alike.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub struct AccessArgs {
     /// The nova binary [default: beside this one].
     #[arg(long)]
     pub nova: Option<std::path::PathBuf>,
+    /// Also measure a third daemon whose limits and function cache live in this Redis
+    /// (host:port), as several daemons sharing state would run.
+    #[arg(long)]
+    pub redis: Option<String>,
 }
 
 const ECHO: &str = "def handler(event, context=None):\n    return {'n': event.get('n')}\n";
@@ -30,28 +35,19 @@ const ECHO: &str = "def handler(event, context=None):\n    return {'n': event.ge
 pub async fn run(args: AccessArgs) -> Result<()> {
     let nova = find_nova(args.nova.clone())?;
     let off = Daemon::start_configured(&nova, "auto", "logs:\n  enabled: false\n")?;
-    let on = Daemon::start_configured(
-        &nova,
-        "auto",
-        "limits:\n  per_key: 1000000/s\n  per_function: 1000000/s\n",
-    )?;
+    const LIMITS: &str = "limits:\n  per_key: 1000000/s\n  per_function: 1000000/s\n";
+    let on = Daemon::start_configured(&nova, "auto", LIMITS)?;
+    let shared = match &args.redis {
+        Some(addr) => Some(Daemon::start_configured(
+            &nova,
+            "auto",
+            &format!("{LIMITS}redis:\n  addr: {addr}\n"),
+        )?),
+        None => None,
+    };
     let plain = reqwest::Client::new();
-    let reply: serde_json::Value = plain
-        .post(format!("{}/apikeys", on.url))
-        .json(&serde_json::json!({"name": "bench", "scopes": ["admin"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let key = reply["key"].as_str().context("no key created")?.to_string();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {key}").parse()?,
-    );
-    let keyed = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?;
+    let key = create_key(&plain, &on.url).await?;
+    let keyed = keyed_client(&key)?;
     register(
         &plain,
         &off.url,
@@ -70,11 +66,30 @@ pub async fn run(args: AccessArgs) -> Result<()> {
         ECHO.as_bytes(),
     )
     .await?;
+    let shared_auth = match &shared {
+        Some(d) => {
+            let key = create_key(&plain, &d.url).await?;
+            register(
+                &keyed_client(&key)?,
+                &d.url,
+                "echo",
+                "python",
+                "persistent",
+                ECHO.as_bytes(),
+            )
+            .await?;
+            format!("authorization: Bearer {key}\r\n")
+        }
+        None => String::new(),
+    };
     let auth = format!("authorization: Bearer {key}\r\n");
-    let targets = [
+    let mut targets = vec![
         ("off: no key, no limits, no logs", &off, ""),
         ("on: key + limits + logs", &on, auth.as_str()),
     ];
+    if let Some(d) = &shared {
+        targets.push(("on, limits in redis", d, shared_auth.as_str()));
+    }
     for (_, daemon, headers) in &targets {
         let url = format!("{}/functions/echo/invoke", daemon.url);
         let warm = raw_http::load_with_headers(
@@ -95,7 +110,7 @@ pub async fn run(args: AccessArgs) -> Result<()> {
         args.rounds
     );
     stats::header();
-    let mut p50 = [Vec::new(), Vec::new()];
+    let mut p50 = vec![Vec::new(); targets.len()];
     for _ in 0..args.rounds {
         for (i, (name, daemon, headers)) in targets.iter().enumerate() {
             let url = format!("{}/functions/echo/invoke", daemon.url);
@@ -111,12 +126,38 @@ pub async fn run(args: AccessArgs) -> Result<()> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (off_p50, on_p50) = (median(&mut p50[0]), median(&mut p50[1]));
-    println!(
-        "p50 (median of rounds): off {:.3} ms, on {:.3} ms: {:+.1} % (target ≤ +10 %)",
-        off_p50,
-        on_p50,
-        (on_p50 / off_p50 - 1.0) * 100.0
-    );
+    let off_p50 = median(&mut p50[0]);
+    let mut line = format!("p50 (median of rounds): off {off_p50:.3} ms");
+    for (i, (name, _, _)) in targets.iter().enumerate().skip(1) {
+        let p = median(&mut p50[i]);
+        let label = name.split(':').next().unwrap_or(name);
+        line.push_str(&format!(
+            ", {label} {p:.3} ms ({:+.1} %)",
+            (p / off_p50 - 1.0) * 100.0
+        ));
+    }
+    println!("{line} (target ≤ +10 %)");
     Ok(())
+}
+
+async fn create_key(client: &reqwest::Client, url: &str) -> Result<String> {
+    let reply: serde_json::Value = client
+        .post(format!("{url}/apikeys"))
+        .json(&serde_json::json!({"name": "bench", "scopes": ["admin"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(reply["key"].as_str().context("no key created")?.to_string())
+}
+
+fn keyed_client(key: &str) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }

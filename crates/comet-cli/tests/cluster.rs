@@ -406,3 +406,45 @@ async fn a_worker_with_a_token_serves_only_callers_that_present_it() {
     let r = nova.invoke(spec, request(r#"{"n": 7}"#)).await.unwrap();
     assert_eq!(r.output.unwrap().get(), r#"{"echo": 7}"#);
 }
+
+/// Access settings that cannot work stop the daemon at start with a message saying why.
+#[test]
+fn unusable_access_settings_stop_the_daemon_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nova.db");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_comet"))
+            .args([
+                "daemon",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run(&["--api-keys-from", missing.to_str().unwrap()]);
+    assert!(
+        stderr.contains("--api-keys-from") && stderr.contains("cannot open"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "--api-keys-from",
+        "postgres://nova:hunter2@127.0.0.1:1/nova",
+    ]);
+    assert!(
+        stderr.contains("nova:***@") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    let stderr = run(&["--require-auth"]);
+    assert!(
+        stderr.contains("nothing to check callers against"),
+        "{stderr}"
+    );
+}

@@ -1,15 +1,17 @@
 //! Token buckets that cap invocations per API key and per function. A bucket holds up to `burst`
 //! tokens and refills at `rate` per second; a call takes one or is refused with the wait until
-//! the next token (429 with Retry-After). In process by default; the trait is the seam for a
-//! store shared by several daemons (Redis).
+//! the next token (429 with Retry-After). In process by default ([`LocalLimiter`]); with Redis,
+//! [`RedisLimiter`] shares the buckets among daemons.
+
+mod shared;
+
+pub use shared::RedisLimiter;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-
-use crate::shared_redis::{RedisUnavailable, SharedRedis};
 
 /// A limit: `rate` calls per second on average, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,7 +77,7 @@ pub struct LocalLimiter {
 }
 
 impl LocalLimiter {
-    fn take_now(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
+    pub(crate) fn take_now(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let b = buckets.entry(bucket.to_string()).or_insert(Bucket {
@@ -98,76 +100,6 @@ impl LocalLimiter {
 impl RateLimiter for LocalLimiter {
     async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
         self.take_now(bucket, limit)
-    }
-}
-
-/// Buckets in Redis, shared by every daemon that uses the same Redis: one Lua script refills and
-/// takes atomically, on Redis's clock. When Redis cannot be reached, calls are limited by this
-/// daemon's own buckets meanwhile (with a warning), and by Redis again once it answers.
-pub struct RedisLimiter {
-    redis: Arc<SharedRedis>,
-    script: redis::Script,
-    fallback: LocalLimiter,
-    failures: std::sync::atomic::AtomicU64,
-}
-
-const TAKE: &str = r"
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(b[1]) or burst
-local at = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate * 1000) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return wait
-";
-
-impl RedisLimiter {
-    pub fn new(redis: Arc<SharedRedis>) -> RedisLimiter {
-        RedisLimiter {
-            redis,
-            script: redis::Script::new(TAKE),
-            fallback: LocalLimiter::default(),
-            failures: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    async fn take_in_redis(&self, bucket: &str, limit: Limit) -> Result<i64, RedisUnavailable> {
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(format!("nova:ratelimit:{bucket}"))
-            .arg(limit.rate)
-            .arg(limit.burst);
-        match self.redis.script(&invocation).await {
-            // A connection that went stale (Redis restarted) fails once and reconnects.
-            Err(RedisUnavailable::Failed(_)) => self.redis.script(&invocation).await,
-            other => other,
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for RedisLimiter {
-    async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
-        match self.take_in_redis(bucket, limit).await {
-            Ok(0) => Ok(()),
-            Ok(wait_ms) => Err(Duration::from_millis(wait_ms.max(1) as u64)),
-            Err(e) => {
-                let n = self
-                    .failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(error = %e, failures = n, "redis unavailable: rate limits are this daemon's own meanwhile");
-                }
-                self.fallback.take_now(bucket, limit)
-            }
-        }
     }
 }
 
