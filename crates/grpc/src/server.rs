@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use comet::{DataPlane, Embedded, InvokeError};
 use nova_api::{InvokeRequest, code_hash};
-use nova_keys::Scope;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::access::Access;
+use crate::access::{Access, Guarded};
 use crate::convert;
 use crate::proto::{self, data_plane_server};
 
@@ -32,7 +31,6 @@ pub const NOT_RUN: &str = "not-run";
 
 pub struct Service {
     local: Arc<Embedded>,
-    access: Access,
     codes: Mutex<CodeCache>,
     /// The (version, code hash) each function was last seen with: a function deleted and
     /// registered again starts over at version 1, and its old instances must not serve it.
@@ -69,10 +67,9 @@ impl CodeCache {
 }
 
 impl Service {
-    pub fn new(local: Arc<Embedded>, access: Access) -> Service {
+    pub fn new(local: Arc<Embedded>) -> Service {
         Service {
             local,
-            access,
             codes: Mutex::new(CodeCache::default()),
             seen: Mutex::new(HashMap::new()),
             running_async: Arc::new(tokio::sync::Semaphore::new(MAX_ASYNC)),
@@ -179,7 +176,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::InvokeResponse>, Status> {
-        self.access.admit(&request, Scope::Invoke).await?;
         let r = request.into_inner();
         let spec = self.spec(r.spec)?;
         if !r.function.is_empty() && r.function != spec.name {
@@ -201,7 +197,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::InvokeAsyncRequest>,
     ) -> Result<Response<proto::InvokeAsyncResponse>, Status> {
-        self.access.admit(&request, Scope::Invoke).await?;
         let r = request.into_inner();
         let spec = self.spec(r.spec)?;
         let payload = payload(r.payload)?;
@@ -259,7 +254,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::GetMetricsRequest>,
     ) -> Result<Response<proto::GetMetricsResponse>, Status> {
-        self.access.admit(&request, Scope::Read).await?;
         let r = request.into_inner();
         let range = Duration::from_secs(r.range_seconds.clamp(1, 30 * 86_400) as u64);
         let m = self
@@ -274,7 +268,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::ListInvocationsRequest>,
     ) -> Result<Response<proto::ListInvocationsResponse>, Status> {
-        self.access.admit(&request, Scope::Read).await?;
         let r = request.into_inner();
         let limit = if r.limit <= 0 {
             100
@@ -294,7 +287,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::PrewarmRequest>,
     ) -> Result<Response<proto::PrewarmResponse>, Status> {
-        self.access.admit(&request, Scope::Invoke).await?;
         let spec = self.spec(request.into_inner().spec)?;
         self.forget_replaced(&spec).await;
         let started = self.local.prewarm(spec).await.map_err(status_of)?;
@@ -307,7 +299,6 @@ impl data_plane_server::DataPlane for Service {
         &self,
         request: Request<proto::EvictRequest>,
     ) -> Result<Response<proto::EvictResponse>, Status> {
-        self.access.admit(&request, Scope::Admin).await?;
         self.local.evict(&request.into_inner().function).await;
         Ok(Response::new(proto::EvictResponse {}))
     }
@@ -322,10 +313,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = data_plane_server::DataPlaneServer::new(Service::new(local, access))
+    let service = data_plane_server::DataPlaneServer::new(Service::new(local))
         .max_decoding_message_size(64 * 1024 * 1024);
     tonic::transport::Server::builder()
-        .add_service(service)
+        .add_service(Guarded::new(service, access))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

@@ -18,6 +18,8 @@ use crate::key::{ApiKeyRecord, Scope, split};
 pub const REFRESH: Duration = Duration::from_secs(5);
 /// How long a copy keeps serving while refreshes fail.
 pub const STALE_LIMIT: Duration = Duration::from_secs(600);
+/// How long reading the records, or waiting for another caller's read, may take.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the records come from.
 #[async_trait]
@@ -127,7 +129,10 @@ impl Verifier {
 
     /// Reads the records now (after this process changed them).
     pub async fn refresh(&self) -> Result<(), Denied> {
-        let _one = self.inner.refreshing.lock().await;
+        let Ok(_one) = tokio::time::timeout(LOAD_TIMEOUT, self.inner.refreshing.lock()).await
+        else {
+            return Err(Denied::Unavailable("the key store does not answer".into()));
+        };
         self.inner.load().await.map(|_| ())
     }
 
@@ -140,7 +145,10 @@ impl Verifier {
             }
             return Ok(s);
         }
-        let _one = self.inner.refreshing.lock().await;
+        let Ok(_one) = tokio::time::timeout(LOAD_TIMEOUT, self.inner.refreshing.lock()).await
+        else {
+            return Err(Denied::Unavailable("the key store does not answer".into()));
+        };
         match self.inner.current() {
             // Loaded by another caller while this one waited.
             Some(s) if s.usable() => Ok(s),
@@ -179,7 +187,14 @@ impl Inner {
     /// Reads the records; on failure keeps the old ones (marking the attempt, so the next try
     /// waits [`REFRESH`]) and says why.
     async fn load(&self) -> Result<Arc<Snapshot>, Denied> {
-        match self.source.api_keys().await {
+        let read = tokio::time::timeout(LOAD_TIMEOUT, self.source.api_keys()).await;
+        let read = read.unwrap_or_else(|_| {
+            Err(SourceError(format!(
+                "no answer within {}s",
+                LOAD_TIMEOUT.as_secs()
+            )))
+        });
+        match read {
             Ok(keys) => {
                 let now = Instant::now();
                 let snapshot = Arc::new(Snapshot {

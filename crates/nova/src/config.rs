@@ -375,6 +375,15 @@ fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, Confi
         return Ok(None);
     };
     if addr.starts_with("redis://") || addr.starts_with("rediss://") {
+        if o.redis_password.is_some() || o.redis_db.is_some() {
+            return Err(ConfigError::Invalid {
+                what: "--redis",
+                value: "a redis:// URL".into(),
+                message: "give the password and database inside the URL, or give --redis as \
+                          host:port with --redis-pass and --redis-db"
+                    .into(),
+            });
+        }
         return Ok(Some(addr));
     }
     let env_db = match env("NOVA_REDIS_DB") {

@@ -9,9 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-const CHANNEL: &str = "nova:functions";
+pub const CHANNEL: &str = "nova:functions";
 /// A message that means "anything may have changed".
 pub const EVERYTHING: &str = "*";
+
+/// What goes on [`CHANNEL`]: who sent it (a daemon ignores its own) and which function changed.
+pub fn message(origin: &str, function: &str) -> String {
+    format!("{origin}|{function}")
+}
 
 pub struct Broadcast {
     client: redis::Client,
@@ -29,7 +34,7 @@ impl Broadcast {
 
     /// Publishes that `function` changed (best effort: a failure is logged).
     pub fn publish(&self, function: &str) {
-        let message = format!("{}|{function}", self.origin);
+        let message = message(&self.origin, function);
         let sent = self
             .client
             .get_connection_with_timeout(Duration::from_millis(200))

@@ -73,4 +73,10 @@ async fn a_low_shared_limit_is_exact() {
         outcomes.push(d.take(&bucket, limit).await.is_ok());
     }
     assert_eq!(outcomes, [true, true, true, false, false]);
+    // Asked again at once, `a` answers from its memory of Redis's refusal: with the real wait
+    // (about a minute for 1/m), not the few milliseconds until it would ask Redis again.
+    let rounds = a.round_trips();
+    let wait = a.take(&bucket, limit).await.expect_err("still refused");
+    assert_eq!(a.round_trips(), rounds, "answered locally");
+    assert!(wait > std::time::Duration::from_secs(30), "{wait:?}");
 }

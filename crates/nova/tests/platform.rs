@@ -213,3 +213,24 @@ fn redis_flags_point_daemons_at_a_shared_redis() {
     assert_ne!(keys_in("3"), "0", "the buckets live in database 3");
     assert_eq!(keys_in("0"), "0");
 }
+
+/// A password or database given beside a `redis://` URL would be dropped: refused instead.
+#[test]
+fn a_redis_url_with_separate_credentials_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(NOVA)
+        .args(["daemon", "--http", "127.0.0.1:0"])
+        .args([
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--redis-pass",
+            "hunter2",
+        ])
+        .env("NOVA_DATA_DIR", dir.path())
+        .output()
+        .expect("run nova");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(stderr.contains("inside the URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -115,7 +115,23 @@ async fn daemons_share_function_metadata_through_redis() {
     assert_eq!(deleted.status(), 204);
     assert_eq!(entry(&mut redis, &name).expect("tombstone").1, "deleted");
     assert_eq!(version_on(&b, &name).await.0, 404);
+    // A reader that got the old row from the database (here: the row put back behind the
+    // cache's back) serves it but cannot refill the entry while the tombstone stands.
+    let old: nova_api::Function = serde_json::from_value(body).expect("the function");
+    let behind = nova::store::SqlStore::postgres(&pg.dsn())
+        .await
+        .expect("open");
+    nova::store::Store::insert_function(&behind, &old, b"code")
+        .await
+        .expect("put back");
+    let (status, body) = version_on(&b, &name).await;
+    assert_eq!((status, body["version"].clone()), (200, 3.into()), "{body}");
     assert_eq!(entry(&mut redis, &name).expect("tombstone").1, "deleted");
+    assert!(
+        nova::store::Store::delete_function(&behind, &name)
+            .await
+            .expect("delete")
+    );
     a.stop().await;
     b.stop().await;
 }

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use comet::DataPlane;
 use comet_grpc::Cluster;
 use comet_grpc::proto::data_plane_client::DataPlaneClient;
-use comet_grpc::proto::{EvictRequest, HealthRequest, ListInvocationsRequest};
+use comet_grpc::proto::{
+    self, EvictRequest, GetMetricsRequest, HealthRequest, InvokeAsyncRequest,
+    ListInvocationsRequest, PrewarmRequest,
+};
 use common::process::Worker;
 use common::{TestDaemon, python_function};
 use nova_api::{FunctionSpec, InvokeRequest, Mode, Runtime};
@@ -124,22 +127,28 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
     let root = create_key(&nova, None, "root", "admin").await;
     let reader = create_key(&nova, Some(&root), "reader", "read").await;
     let caller = create_key(&nova, Some(&root), "caller", "invoke").await;
+    let deployer = create_key(&nova, Some(&root), "deployer", "admin").await;
     until("a key is required", &endpoint, None, |r| {
         r.as_ref()
             .is_err_and(|e| e.contains("an API key is required"))
     })
     .await;
-    let refused = invoke_as(&endpoint, Some(&reader)).await.unwrap_err();
-    assert!(refused.contains("lacks the 'invoke' scope"), "{refused}");
-    let forged = format!("{}x", &caller);
+    // A call carries the function's code: deploying, which only admin keys may do.
+    for key in [&reader, &caller] {
+        let refused = invoke_as(&endpoint, Some(key)).await.unwrap_err();
+        assert!(refused.contains("lacks the 'admin' scope"), "{refused}");
+        assert!(refused.contains("carry a function's code"), "{refused}");
+    }
+    let forged = format!("{}x", &deployer);
     let refused = invoke_as(&endpoint, Some(&forged)).await.unwrap_err();
     assert!(refused.contains("unknown API key"), "{refused}");
     assert_eq!(
-        invoke_as(&endpoint, Some(&caller)).await,
+        invoke_as(&endpoint, Some(&deployer)).await,
         Ok(r#"{"echo": 1}"#.into())
     );
 
-    // The other calls, by scope; Health needs nothing.
+    // The other calls, by scope; Health needs nothing. A refused call's body is not read: an
+    // empty message is refused just like a full one.
     let list = async |mut c: DataPlaneClient<_>, k| {
         let m = ListInvocationsRequest {
             function: "echo".into(),
@@ -148,11 +157,32 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
         };
         c.list_invocations(with_key(m, k)).await
     };
+    let metrics = async |mut c: DataPlaneClient<_>, k| {
+        let m = GetMetricsRequest {
+            function: "echo".into(),
+            range_seconds: 60,
+        };
+        c.get_metrics(with_key(m, k)).await
+    };
     let evict = async |mut c: DataPlaneClient<_>, k| {
         let m = EvictRequest {
             function: "echo".into(),
         };
         c.evict(with_key(m, k)).await
+    };
+    let invoke_async = async |mut c: DataPlaneClient<_>, k| {
+        c.invoke_async(with_key(InvokeAsyncRequest::default(), k))
+            .await
+    };
+    let prewarm = async |mut c: DataPlaneClient<_>, k| {
+        c.prewarm(with_key(PrewarmRequest::default(), k)).await
+    };
+    let huge = async |mut c: DataPlaneClient<_>, k| {
+        let m = proto::InvokeRequest {
+            payload: vec![b' '; 32 << 20],
+            ..proto::InvokeRequest::default()
+        };
+        c.invoke(with_key(m, k)).await
     };
     let health = async |mut c: DataPlaneClient<_>, k| c.health(with_key(HealthRequest {}, k)).await;
     use tonic::Code;
@@ -163,16 +193,27 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
     );
     assert_eq!(code_of(list, &endpoint, Some(&reader)).await, Code::Ok);
     assert_eq!(
-        code_of(evict, &endpoint, Some(&reader)).await,
-        Code::PermissionDenied
+        code_of(metrics, &endpoint, None).await,
+        Code::Unauthenticated
     );
+    assert_eq!(code_of(metrics, &endpoint, Some(&reader)).await, Code::Ok);
+    for key in [None, Some(reader.as_str()), Some(caller.as_str())] {
+        let expected = match key {
+            None => Code::Unauthenticated,
+            Some(_) => Code::PermissionDenied,
+        };
+        assert_eq!(code_of(invoke_async, &endpoint, key).await, expected);
+        assert_eq!(code_of(prewarm, &endpoint, key).await, expected);
+        assert_eq!(code_of(evict, &endpoint, key).await, expected);
+    }
+    assert_eq!(code_of(huge, &endpoint, None).await, Code::Unauthenticated);
     assert_eq!(code_of(evict, &endpoint, Some(&root)).await, Code::Ok);
     assert_eq!(code_of(health, &endpoint, None).await, Code::Ok);
 
     // Revoked on Nova: refused by the worker within its refresh period.
     let revoked = nova
         .client
-        .post(nova.url("/apikeys/caller/revoke"))
+        .post(nova.url("/apikeys/deployer/revoke"))
         .bearer_auth(&root)
         .send()
         .await
@@ -181,7 +222,7 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
     until(
         "the revoked key is refused",
         &endpoint,
-        Some(&caller),
+        Some(&deployer),
         |r| r.as_ref().is_err_and(|e| e.contains("revoked or expired")),
     )
     .await;
@@ -189,7 +230,7 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
 }
 
 /// A worker with a token and Nova's keys: Nova gets through with the token, a client with an
-/// invoke key directly, nobody without either (a token means a credential is always needed).
+/// admin key directly, nobody without either (a token means a credential is always needed).
 #[tokio::test]
 async fn nova_reaches_a_locked_worker_with_its_token() {
     const TOKEN: &str = "cluster-token-0123456789";
@@ -224,11 +265,11 @@ async fn nova_reaches_a_locked_worker_with_its_token() {
 
     let refused = invoke_as(&worker.endpoint, None).await.unwrap_err();
     assert!(refused.contains("an API key is required"), "{refused}");
-    let caller = create_key(&seed, None, "caller", "invoke").await;
+    let ops = create_key(&seed, None, "ops", "admin").await;
     until(
         "the seed's key is accepted",
         &worker.endpoint,
-        Some(&caller),
+        Some(&ops),
         |r| r.is_ok(),
     )
     .await;

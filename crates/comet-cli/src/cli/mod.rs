@@ -102,8 +102,8 @@ pub struct DaemonArgs {
     #[arg(long, env = "COMET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Accept Nova's API keys, read from Nova's store: a Postgres DSN (Nova's --pg-dsn) or
-    /// Nova's SQLite file (<nova data dir>/nova.db). Invoke needs the invoke scope, metrics and
-    /// invocation lists read, evict admin; Health is open. Calls pass until the first key
+    /// Nova's SQLite file (<nova data dir>/nova.db). Metrics and invocation lists need the read
+    /// scope; invoke, prewarm and evict admin (their calls carry code); Health is open. Calls pass until the first key
     /// exists, unless --require-auth or --token.
     #[arg(
         long,

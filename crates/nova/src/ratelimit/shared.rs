@@ -23,6 +23,8 @@ use crate::shared_redis::{RedisUnavailable, SharedRedis};
 
 /// How long a batch of tokens may be spent locally.
 pub const LEASE: Duration = Duration::from_millis(50);
+/// The least wait a refusal names.
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// Takes up to ARGV[3] tokens; returns {granted, wait_ms until the next token if none}.
 const TAKE: &str = r"
@@ -54,8 +56,9 @@ struct Batch {
     until: Instant,
     /// A background fetch for this bucket is under way.
     fetching: bool,
-    /// Redis said no token until then: calls are refused without asking again.
-    refused_until: Option<Instant>,
+    /// Redis refused: until the first instant, calls are refused without asking again and told
+    /// to retry at the second (when Redis said the next token is due).
+    refused: Option<(Instant, Instant)>,
 }
 
 /// What the local batch can do for a call.
@@ -115,11 +118,11 @@ impl RedisLimiter {
         let Some(batch) = batches.get_mut(bucket) else {
             return Local::AskRedis;
         };
-        if let Some(until) = batch.refused_until {
+        if let Some((until, retry_at)) = batch.refused {
             if until > now {
-                return Local::Refused(until - now);
+                return Local::Refused(retry_at.saturating_duration_since(now).max(MIN_WAIT));
             }
-            batch.refused_until = None;
+            batch.refused = None;
         }
         if batch.tokens == 0 || batch.until <= now {
             return Local::AskRedis;
@@ -182,7 +185,8 @@ impl Inner {
     /// Remembers Redis's refusal for `wait` (at most a lease).
     fn refused(&self, bucket: &str, wait: Duration) {
         let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-        Inner::batch(&mut batches, bucket).refused_until = Some(Instant::now() + wait.min(LEASE));
+        let now = Instant::now();
+        Inner::batch(&mut batches, bucket).refused = Some((now + wait.min(LEASE), now + wait));
     }
 
     fn batch<'a>(batches: &'a mut HashMap<String, Batch>, bucket: &str) -> &'a mut Batch {
@@ -190,7 +194,7 @@ impl Inner {
             tokens: 0,
             until: Instant::now(),
             fetching: false,
-            refused_until: None,
+            refused: None,
         })
     }
 

@@ -9,8 +9,9 @@
 //!   higher version (two daemons' writes may reach Redis out of order);
 //! - a delete leaves a short-lived tombstone, so a reader that fetched the row before the delete
 //!   cannot put it back; a tombstone is never trusted as an answer, only as a block on fills;
-//! - a write that cannot reach Redis leaves the name pending; the entry is deleted once Redis
-//!   answers again, so what another daemon cached before the outage does not outlive it.
+//! - a write that cannot reach Redis leaves the name pending; once Redis answers again the entry
+//!   is deleted and every daemon told to drop the function (the change's own announcement may
+//!   have reached them while the stale entry was still there to be read).
 //!
 //! Entries live [`TTL`] at most. Any Redis failure falls through to the database.
 
@@ -100,8 +101,7 @@ impl<S: Store> RedisCached<S> {
                     .cloned()
                     .collect();
                 for name in names {
-                    let del = redis::Cmd::del(format!("{prefix}{name}"));
-                    if redis.query::<i64>(&del).await.is_ok() {
+                    if repair(&redis, &prefix, &name).await {
                         pending
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -151,6 +151,23 @@ impl<S: Store> RedisCached<S> {
         // Best effort: a failed fill only means the next reader asks the database too.
         let _ = self.redis.query::<Option<String>>(&set).await;
     }
+}
+
+/// Deletes a possibly stale entry and tells every daemon to forget the function; whether both
+/// happened.
+async fn repair(redis: &SharedRedis, prefix: &str, name: &str) -> bool {
+    if redis
+        .query::<i64>(&redis::Cmd::del(format!("{prefix}{name}")))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    // An origin no daemon has, so every daemon (this one too) drops its copy.
+    let message = crate::invalidation::message("cache-repair", name);
+    let mut publish = redis::cmd("PUBLISH");
+    publish.arg(crate::invalidation::CHANNEL).arg(message);
+    redis.query::<i64>(&publish).await.is_ok()
 }
 
 #[async_trait]
