@@ -103,8 +103,8 @@ pub struct DaemonArgs {
     pub token: Option<String>,
     /// Accept Nova's API keys, read from Nova's store: a Postgres DSN (Nova's --pg-dsn) or
     /// Nova's SQLite file (<nova data dir>/nova.db). Metrics and invocation lists need the read
-    /// scope; invoke, prewarm and evict admin (their calls carry code); Health is open. Calls pass until the first key
-    /// exists, unless --require-auth or --token.
+    /// scope; invoke, prewarm and evict admin (their calls carry code); Health is open. Calls
+    /// pass until the first key exists, unless --require-auth or --token.
     #[arg(
         long,
         env = "COMET_API_KEYS_FROM",
