@@ -282,6 +282,28 @@ async fn invocation_logs(store: &dyn Store, p: &str) {
         ..LogQuery::default()
     };
     assert_eq!(store.list_invocations(&all).await.expect("list").len(), 5);
+
+    // A batch of several statements' worth, with a record already stored in it (kept once).
+    let big: Vec<InvocationLog> = (100..250)
+        .map(|i| InvocationLog {
+            function: format!("{p}-busy"),
+            ..log(i, 0)
+        })
+        .chain([batch[0].clone()])
+        .collect();
+    store
+        .insert_invocations(&big)
+        .await
+        .expect("insert a big batch");
+    let busy = LogQuery {
+        function: Some(format!("{p}-busy")),
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    let stored = store.list_invocations(&busy).await.expect("list");
+    assert_eq!(stored.len(), 150);
+    assert!(stored.iter().any(|l| l == &big[77]));
+    assert_eq!(store.list_invocations(&all).await.expect("list").len(), 5);
 }
 
 #[tokio::test]
