@@ -97,7 +97,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
                 Some(redis) => Arc::new(crate::ratelimit::RedisLimiter::new(redis.clone())),
                 None => Arc::new(crate::ratelimit::LocalLimiter::default()),
             };
-            functions = functions.with_limits(crate::service::RateLimits {
+            functions = functions.with_limits(crate::ratelimit::RateLimits {
                 per_key: settings.per_key_limit,
                 per_function: settings.per_function_limit,
                 limiter: Some(limiter),

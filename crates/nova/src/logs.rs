@@ -25,24 +25,33 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 pub struct Logger {
     queue: mpsc::Sender<InvocationLog>,
     dropped: Arc<AtomicU64>,
+    /// Records queued so far, and records the writer is done with (stored or given up on):
+    /// a reader waits until the second reaches what the first was when it asked.
+    queued: AtomicU64,
+    done: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Logger {
     pub fn start(store: Arc<dyn Store>, retention: Duration) -> Logger {
         let (queue, records) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(write_batches(store.clone(), records));
+        let done = Arc::new(AtomicU64::new(0));
+        let writer = tokio::spawn(write_batches(store.clone(), records, done.clone()));
         let sweeper = tokio::spawn(sweep(store, retention));
         Logger {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
+            queued: AtomicU64::new(0),
+            done,
             tasks: vec![writer, sweeper],
         }
     }
 
     /// Queues a record; never waits.
     pub fn record(&self, log: InvocationLog) {
-        if self.queue.try_send(log).is_err() {
+        if self.queue.try_send(log).is_ok() {
+            self.queued.fetch_add(1, Ordering::Release);
+        } else {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "invocation log queue full: records dropped");
@@ -50,16 +59,14 @@ impl Logger {
         }
     }
 
-    /// Waits (up to two seconds) until what was queued has been written.
+    /// Waits (up to two seconds) until every record queued before this call has been written,
+    /// so a reader sees the calls that finished before it asked.
     pub async fn flush(&self) {
+        let target = self.queued.load(Ordering::Acquire);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while self.queue.capacity() < self.queue.max_capacity()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        while self.done.load(Ordering::Acquire) < target && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        // The last batch left the queue; give its write a moment.
-        tokio::time::sleep(BATCH_WAIT * 2).await;
     }
 
     pub fn dropped(&self) -> u64 {
@@ -78,7 +85,11 @@ impl Logger {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut records: mpsc::Receiver<InvocationLog>) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut records: mpsc::Receiver<InvocationLog>,
+    done: Arc<AtomicU64>,
+) {
     while let Some(first) = records.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
@@ -89,6 +100,7 @@ async fn write_batches(store: Arc<dyn Store>, mut records: mpsc::Receiver<Invoca
             }
         }
         store_batch(store.as_ref(), &batch, &records).await;
+        done.fetch_add(batch.len() as u64, Ordering::Release);
     }
 }
 

@@ -79,36 +79,9 @@ struct Inner {
     keys: crate::apikeys::ApiKeys,
     /// None when the master key could not be read: secrets then cannot be used.
     secrets: Option<Arc<crate::secrets::Secrets>>,
-    limits: RateLimits,
+    limits: crate::ratelimit::RateLimits,
     /// Tells other daemons on the same Redis what changed here.
     broadcast: Option<Arc<crate::invalidation::Broadcast>>,
-}
-
-/// Invocation limits per API key and per function (none by default).
-#[derive(Clone, Default)]
-pub struct RateLimits {
-    pub per_key: Option<crate::ratelimit::Limit>,
-    pub per_function: Option<crate::ratelimit::Limit>,
-    pub limiter: Option<Arc<dyn crate::ratelimit::RateLimiter>>,
-}
-
-impl RateLimits {
-    async fn take(
-        &self,
-        bucket: String,
-        limit: Option<crate::ratelimit::Limit>,
-    ) -> Result<(), ServiceError> {
-        let (Some(limit), Some(limiter)) = (limit, &self.limiter) else {
-            return Ok(());
-        };
-        limiter
-            .take(&bucket, limit)
-            .await
-            .map_err(|retry_after| ServiceError::RateLimited {
-                what: bucket,
-                retry_after,
-            })
-    }
 }
 
 impl Functions {
@@ -122,7 +95,7 @@ impl Functions {
                 logger: None,
                 keys: crate::apikeys::ApiKeys::new(store.clone(), false),
                 secrets: None,
-                limits: RateLimits::default(),
+                limits: crate::ratelimit::RateLimits::default(),
                 broadcast: None,
             }),
         }
@@ -232,7 +205,7 @@ impl Functions {
     }
 
     /// The same service, with invocation limits.
-    pub fn with_limits(self, limits: RateLimits) -> Functions {
+    pub fn with_limits(self, limits: crate::ratelimit::RateLimits) -> Functions {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
             unreachable!("with_limits is called once, before the service is shared")
         });
@@ -302,7 +275,11 @@ impl Functions {
     }
 
     /// Invocation records, newest first.
+    /// Invocation records, including those of every call that finished before this one.
     pub async fn logs(&self, query: &LogQuery) -> Result<Vec<InvocationLog>, ServiceError> {
+        if let Some(logger) = self.logger() {
+            logger.flush().await;
+        }
         Ok(self.inner.store.list_invocations(query).await?)
     }
 

@@ -8,7 +8,7 @@ mod shared;
 pub use shared::RedisLimiter;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -63,6 +63,32 @@ impl Limit {
 pub trait RateLimiter: Send + Sync {
     /// Takes a token from `bucket`, or says how long until one is there.
     async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration>;
+}
+
+/// Invocation limits per API key and per function (none by default).
+#[derive(Clone, Default)]
+pub struct RateLimits {
+    pub per_key: Option<Limit>,
+    pub per_function: Option<Limit>,
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+}
+
+impl RateLimits {
+    pub(crate) async fn take(
+        &self,
+        bucket: String,
+        limit: Option<Limit>,
+    ) -> Result<(), crate::service::ServiceError> {
+        let (Some(limit), Some(limiter)) = (limit, &self.limiter) else {
+            return Ok(());
+        };
+        limiter.take(&bucket, limit).await.map_err(|retry_after| {
+            crate::service::ServiceError::RateLimited {
+                what: bucket,
+                retry_after,
+            }
+        })
+    }
 }
 
 struct Bucket {
