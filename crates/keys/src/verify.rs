@@ -53,14 +53,36 @@ struct Snapshot {
     tried: Instant,
     /// Why the last refresh failed, if it did.
     error: Option<String>,
+    keys: Arc<Keys>,
+}
+
+/// The records by id, and until when (ms) at least one of them is active, worked out once per
+/// read so that a call's check does not walk every key.
+#[derive(Default)]
+struct Keys {
     by_id: HashMap<String, ApiKeyRecord>,
+    active_until: Option<i64>,
+}
+
+impl Keys {
+    fn new(records: Vec<ApiKeyRecord>) -> Keys {
+        let active_until = records
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.expires_at.unwrap_or(i64::MAX))
+            .max();
+        Keys {
+            by_id: records.into_iter().map(|k| (k.id.clone(), k)).collect(),
+            active_until,
+        }
+    }
+
+    fn any_active(&self, now: i64) -> bool {
+        self.active_until.is_some_and(|until| until > now)
+    }
 }
 
 impl Snapshot {
-    fn any_active(&self, now: i64) -> bool {
-        self.by_id.values().any(|k| k.active(now))
-    }
-
     fn usable(&self) -> bool {
         self.loaded.is_some_and(|l| l.elapsed() < STALE_LIMIT)
     }
@@ -102,7 +124,7 @@ impl Verifier {
     ) -> Result<Option<String>, Denied> {
         let keys = self.snapshot().await?;
         let now = now_ms();
-        if !self.inner.require_auth && !keys.any_active(now) {
+        if !self.inner.require_auth && !keys.keys.any_active(now) {
             return Ok(None);
         }
         let (id, secret) = authorization
@@ -110,6 +132,7 @@ impl Verifier {
             .ok_or(Denied::Unauthenticated("an API key is required"))
             .and_then(|k| split(k).ok_or(Denied::Unauthenticated("malformed API key")))?;
         let key = keys
+            .keys
             .by_id
             .get(id)
             .filter(|k| k.matches(secret))
@@ -201,7 +224,7 @@ impl Inner {
                     loaded: Some(now),
                     tried: now,
                     error: None,
-                    by_id: keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+                    keys: Arc::new(Keys::new(keys)),
                 });
                 self.set(snapshot.clone());
                 Ok(snapshot)
@@ -213,7 +236,7 @@ impl Inner {
                     loaded: old.as_ref().and_then(|o| o.loaded),
                     tried: Instant::now(),
                     error: Some(e.0.clone()),
-                    by_id: old.map(|o| o.by_id.clone()).unwrap_or_default(),
+                    keys: old.map(|o| o.keys.clone()).unwrap_or_default(),
                 }));
                 Err(Denied::Unavailable(e.0))
             }
@@ -300,6 +323,23 @@ mod tests {
             .check(Some(&bearer(&admin.key)), Scope::Invoke)
             .await;
         assert_eq!(r.unwrap().as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn keys_are_active_until_the_last_unrevoked_one_expires() {
+        let mut revoked = mint("gone", &[Scope::Read], None, 0).record;
+        revoked.revoked_at = Some(1);
+        let brief = mint(
+            "brief",
+            &[Scope::Read],
+            Some(std::time::Duration::from_secs(1)),
+            0,
+        );
+        assert!(!Keys::new(vec![revoked.clone()]).any_active(0));
+        let keys = Keys::new(vec![revoked.clone(), brief.record]);
+        assert!(keys.any_active(999) && !keys.any_active(1_000));
+        let forever = mint("forever", &[Scope::Read], None, 0).record;
+        assert!(Keys::new(vec![revoked, forever]).any_active(i64::MAX - 1));
     }
 
     #[tokio::test]
