@@ -115,8 +115,9 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         functions = functions.require_auth();
     }
     // Last: the listener it starts holds the service, which cannot be rebuilt after.
-    if daemon && let Some(url) = &settings.redis_url {
-        let broadcast = crate::invalidation::Broadcast::new(url).map_err(StartError::Redis)?;
+    if let (Some(url), Some(redis)) = (&settings.redis_url, redis) {
+        let broadcast =
+            crate::invalidation::Broadcast::new(url, redis).map_err(StartError::Redis)?;
         functions = functions.with_broadcast(broadcast);
     }
     Ok(functions)

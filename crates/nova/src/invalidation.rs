@@ -9,42 +9,45 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub const CHANNEL: &str = "nova:functions";
+use crate::shared_redis::{RedisUnavailable, SharedRedis};
+
+const CHANNEL: &str = "nova:functions";
 /// A message that means "anything may have changed".
 pub const EVERYTHING: &str = "*";
 
-/// What goes on [`CHANNEL`]: who sent it (a daemon ignores its own) and which function changed.
-pub fn message(origin: &str, function: &str) -> String {
-    format!("{origin}|{function}")
+/// Tells every daemon on `redis` that `function` changed. `origin` names the sender: a daemon
+/// ignores messages with its own.
+pub async fn publish(
+    redis: &SharedRedis,
+    origin: &str,
+    function: &str,
+) -> Result<(), RedisUnavailable> {
+    let mut publish = redis::cmd("PUBLISH");
+    publish.arg(CHANNEL).arg(format!("{origin}|{function}"));
+    redis.query::<i64>(&publish).await.map(|_| ())
 }
 
 pub struct Broadcast {
+    /// For publishing: the daemon's shared link.
+    redis: Arc<SharedRedis>,
+    /// For listening, which takes a connection of its own.
     client: redis::Client,
     /// Tells this daemon's own messages from the others'.
     origin: String,
 }
 
 impl Broadcast {
-    pub fn new(url: &str) -> Result<Broadcast, String> {
+    pub fn new(url: &str, redis: Arc<SharedRedis>) -> Result<Broadcast, String> {
         Ok(Broadcast {
+            redis,
             client: redis::Client::open(url).map_err(|e| format!("redis URL: {e}"))?,
             origin: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
 
     /// Publishes that `function` changed (best effort: a failure is logged).
-    pub fn publish(&self, function: &str) {
-        let message = message(&self.origin, function);
-        let sent = self
-            .client
-            .get_connection_with_timeout(Duration::from_millis(200))
-            .and_then(|mut c| {
-                redis::cmd("PUBLISH")
-                    .arg(CHANNEL)
-                    .arg(&message)
-                    .query::<i64>(&mut c)
-            });
-        if let Err(e) = sent {
+    pub async fn publish(&self, function: &str) {
+        if let Err(e) = publish(&self.redis, &self.origin, function).await {
             tracing::warn!(error = %e, function, "could not tell other daemons about a change");
         }
     }

@@ -253,8 +253,7 @@ impl Functions {
     fn announce(&self, name: &str) {
         if let Some(broadcast) = &self.inner.broadcast {
             let (broadcast, name) = (broadcast.clone(), name.to_string());
-            // A round trip to Redis: off the async workers.
-            tokio::task::spawn_blocking(move || broadcast.publish(&name));
+            tokio::spawn(async move { broadcast.publish(&name).await });
         }
     }
 

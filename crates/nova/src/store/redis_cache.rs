@@ -164,10 +164,9 @@ async fn repair(redis: &SharedRedis, prefix: &str, name: &str) -> bool {
         return false;
     }
     // An origin no daemon has, so every daemon (this one too) drops its copy.
-    let message = crate::invalidation::message("cache-repair", name);
-    let mut publish = redis::cmd("PUBLISH");
-    publish.arg(crate::invalidation::CHANNEL).arg(message);
-    redis.query::<i64>(&publish).await.is_ok()
+    crate::invalidation::publish(redis, "cache-repair", name)
+        .await
+        .is_ok()
 }
 
 #[async_trait]
