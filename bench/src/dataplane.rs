@@ -3,16 +3,14 @@
 //! daemons on this machine). The function is a persistent Python echo, so the figures are the
 //! data plane's path, not the handler's.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use comet::DataPlane;
 use comet::local::LocalConfig;
+use comet_testkit::Worker;
 use nova_api::{FunctionSpec, InvokeRequest, Mode, Runtime};
 use serde_json::value::RawValue;
 
@@ -31,39 +29,8 @@ pub struct DataPlaneArgs {
     pub comet: Option<PathBuf>,
 }
 
-/// A daemon, its gRPC endpoint, and its data directory (kept until it is dropped).
-struct Worker(Child, String, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn worker(comet: &PathBuf, name: &str) -> Result<Worker> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let dir = tempfile::tempdir()?;
-    let mut child = Command::new(comet)
-        .args([
-            "daemon",
-            "--node-id",
-            name,
-            "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("COMET_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", comet.display()))?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-    if !line.contains("gRPC on") {
-        bail!("comet daemon did not start: {line:?}");
-    }
-    Ok(Worker(child, format!("127.0.0.1:{port}"), dir))
+fn worker(comet: &Path, name: &str) -> Result<Worker> {
+    Worker::start(comet, name, "127.0.0.1:0", &[]).map_err(anyhow::Error::msg)
 }
 
 const ECHO: &str = "def handler(event, context=None):\n    return {'echo': event.get('n')}\n";
@@ -95,14 +62,17 @@ pub async fn run(args: DataPlaneArgs) -> Result<()> {
         (
             "remote (1 worker)",
             Arc::new(comet_grpc::Cluster::connect(
-                &[workers[0].1.clone()],
+                &[workers[0].endpoint.clone()],
                 Duration::from_secs(10),
             )?),
         ),
         (
             "cluster (3 workers)",
             Arc::new(comet_grpc::Cluster::connect(
-                &workers.iter().map(|w| w.1.clone()).collect::<Vec<_>>(),
+                &workers
+                    .iter()
+                    .map(|w| w.endpoint.clone())
+                    .collect::<Vec<_>>(),
                 Duration::from_secs(10),
             )?),
         ),

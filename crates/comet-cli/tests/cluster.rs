@@ -4,70 +4,21 @@
 //! reached a handler), and takes a restarted worker back.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use comet::DataPlane;
 use comet::local::LocalConfig;
 use comet_grpc::Cluster;
+use comet_testkit::{Worker, free_port};
 use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Mode, Runtime};
 use serde_json::value::RawValue;
 
-struct Worker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `comet daemon` with its gRPC service on `port`, ready when it says so.
 fn worker(name: &str, port: u16) -> Worker {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_comet"))
-        .args([
-            "daemon",
-            "--node-id",
-            name,
-            "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("COMET_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.contains("gRPC on"),
-        "comet daemon did not start: {line:?}"
-    );
-    Worker {
-        child,
-        port,
-        _dir: dir,
-    }
+    let comet = std::path::Path::new(env!("CARGO_BIN_EXE_comet"));
+    Worker::start(comet, name, &format!("127.0.0.1:{port}"), &[]).unwrap()
 }
 
 fn python(name: &str, source: &str, mode: Mode) -> Arc<FunctionSpec> {
@@ -98,10 +49,7 @@ fn summary(r: &InvokeResponse) -> (Option<String>, bool, bool) {
 }
 
 fn endpoints(workers: &[&Worker]) -> Vec<String> {
-    workers
-        .iter()
-        .map(|w| format!("127.0.0.1:{}", w.port))
-        .collect()
+    workers.iter().map(|w| w.endpoint.clone()).collect()
 }
 
 #[tokio::test]
@@ -180,7 +128,7 @@ async fn embedded_and_remote_give_the_same_results() {
     use comet_grpc::proto::{
         GetMetricsRequest, ListInvocationsRequest, data_plane_client::DataPlaneClient,
     };
-    let mut client = DataPlaneClient::connect(format!("http://127.0.0.1:{}", w.port))
+    let mut client = DataPlaneClient::connect(format!("http://{}", w.endpoint))
         .await
         .unwrap();
     let request = GetMetricsRequest {
@@ -354,38 +302,14 @@ async fn with_no_worker_up_calls_fail_clearly() {
 
 #[tokio::test]
 async fn a_worker_with_a_token_serves_only_callers_that_present_it() {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_comet"))
-        .args([
-            "daemon",
-            "--node-id",
-            "locked",
-            "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--token",
-            "cluster-token-0123456789",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("COMET_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let w = Worker {
-        child,
-        port,
-        _dir: dir,
-    };
+    let comet = std::path::Path::new(env!("CARGO_BIN_EXE_comet"));
+    let w = Worker::start(
+        comet,
+        "locked",
+        "127.0.0.1:0",
+        &["--token", "cluster-token-0123456789"],
+    )
+    .unwrap();
     let spec = python("echo", ECHO, Mode::Persistent);
     let endpoint = endpoints(&[&w]);
     let stranger = Cluster::connect(&endpoint, Duration::from_secs(5)).unwrap();

@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use comet_testkit::free_port;
 
 struct Daemon {
     child: Child,
@@ -19,14 +20,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `comet <command…> --config <config> --data-dir <dir>` and waits for /healthcheck.

@@ -6,13 +6,13 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{Daemon, Env, NOVA, Worker, daemon_and_cli, example};
+use common::process::{Daemon, Env, NOVA, daemon_and_cli, example, start_worker};
 
 /// Standalone mode: `nova daemon --comet-endpoint` runs functions on a `comet daemon` process
 /// over gRPC; the CLI cannot tell.
 #[test]
 fn functions_run_on_a_comet_daemon_over_grpc() {
-    let mut comet = Worker::start("worker-1", &[]);
+    let mut comet = start_worker("worker-1", &[]);
     let data_dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start_with(data_dir.path(), &["--comet-endpoint", &comet.endpoint]);
     let env = Env {

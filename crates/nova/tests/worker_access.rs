@@ -14,7 +14,7 @@ use comet_grpc::proto::{
     self, EvictRequest, GetMetricsRequest, HealthRequest, InvokeAsyncRequest,
     ListInvocationsRequest, PrewarmRequest,
 };
-use common::process::Worker;
+use common::process::start_worker;
 use common::{TestDaemon, python_function};
 use nova_api::{FunctionSpec, InvokeRequest, Mode, Runtime};
 use serde_json::value::RawValue;
@@ -112,7 +112,7 @@ fn with_key<T>(
 async fn a_worker_checks_novas_api_keys_once_one_exists() {
     let nova = TestDaemon::start().await;
     let store = nova.dir.path().join("nova.db");
-    let worker = Worker::start(
+    let worker = start_worker(
         "keyed",
         &["--api-keys-from", store.to_str().expect("utf-8")],
     );
@@ -237,7 +237,7 @@ async fn nova_reaches_a_locked_worker_with_its_token() {
     // The worker needs a Nova store to read from before Nova itself starts.
     let seed = TestDaemon::start().await;
     let store = seed.dir.path().join("nova.db");
-    let worker = Worker::start(
+    let worker = start_worker(
         "locked",
         &[
             "--token",

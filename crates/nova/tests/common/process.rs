@@ -15,54 +15,11 @@ pub fn comet_binary() -> std::path::PathBuf {
     Path::new(NOVA).with_file_name("comet")
 }
 
-/// A `comet daemon` child process (a worker) with its gRPC service on a free loopback port.
-pub struct Worker {
-    pub child: Child,
-    /// `127.0.0.1:port` of its gRPC service.
-    pub endpoint: String,
-    _dir: tempfile::TempDir,
-}
+pub use comet_testkit::Worker;
 
-impl Worker {
-    pub fn start(node_id: &str, extra: &[&str]) -> Worker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(comet_binary())
-            .args(["daemon", "--node-id", node_id, "--grpc-addr", "127.0.0.1:0"])
-            .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start comet: build the workspace's binaries first");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let endpoint = line
-            .trim()
-            .rsplit_once("gRPC on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .1
-            .to_string();
-        Worker {
-            child,
-            endpoint,
-            _dir: dir,
-        }
-    }
-
-    /// Kills the worker now.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A `comet daemon` worker with its gRPC service on a free loopback port.
+pub fn start_worker(node_id: &str, extra: &[&str]) -> Worker {
+    Worker::start(&comet_binary(), node_id, "127.0.0.1:0", extra).expect("start comet")
 }
 
 /// A `nova daemon` child process on a free loopback port.
