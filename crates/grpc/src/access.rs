@@ -33,11 +33,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// Every caller is served.
-    pub fn open() -> Access {
-        Access::default()
-    }
-
     /// Callers must present `token` or, with `keys`, an API key with the call's scope.
     pub fn new(
         token: Option<&str>,
@@ -147,11 +142,7 @@ where
 
 fn same_token(expected: &[u8; 32], presented: &str) -> bool {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    let diff = expected
-        .iter()
-        .zip(&digest)
-        .fold(0u8, |a, (x, y)| a | (x ^ y));
-    std::hint::black_box(diff) == 0
+    nova_keys::same_bytes(expected, &digest)
 }
 
 fn status_of(denied: Denied, scope: Scope) -> Status {

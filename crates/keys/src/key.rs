@@ -71,15 +71,14 @@ impl ApiKeyRecord {
 
     /// Whether `secret` is this key's, compared in constant time.
     pub fn matches(&self, secret: &str) -> bool {
-        let presented = digest(secret);
-        presented.len() == self.digest.len()
-            && std::hint::black_box(
-                presented
-                    .bytes()
-                    .zip(self.digest.bytes())
-                    .fold(0u8, |acc, (x, y)| acc | (x ^ y)),
-            ) == 0
+        same_bytes(digest(secret).as_bytes(), self.digest.as_bytes())
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 /// A new key: the whole key, to be shown once, and the record to store.

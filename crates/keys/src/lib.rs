@@ -10,5 +10,5 @@ mod key;
 pub mod sql;
 mod verify;
 
-pub use key::{ApiKeyRecord, MintedKey, Scope, mint};
+pub use key::{ApiKeyRecord, MintedKey, Scope, mint, same_bytes};
 pub use verify::{Denied, KeySource, SourceError, Verifier};
