@@ -1,10 +1,15 @@
 //! Admin routes name directories under a configured base path (`{dir}` of checkpoint and
 //! ingest). A name that would leave its base is refused: `..`, an absolute path, a separator, or a
-//! symlink that resolves outside the base.
+//! symlink that resolves outside the base. So is a name too long to be a file name (it would
+//! fail deep in RocksDB as a 500).
 
 use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
+
+/// Longest `{dir}` name, in bytes: file names stop at 255 on the usual file systems, and a
+/// checkpoint is first written to `<name>.tmp`.
+pub const MAX_NAME: usize = 200;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PathError {
@@ -14,6 +19,8 @@ pub enum PathError {
     Escapes(String),
     #[error("'{0}' does not exist under the configured base path")]
     Missing(String),
+    #[error("a directory name may be at most {MAX_NAME} bytes, not {0}")]
+    TooLong(usize),
 }
 
 /// `base/name` for a name that is one normal path component and, if it exists, resolves inside
@@ -26,6 +33,9 @@ pub fn under(base: &Path, name: &str) -> Result<PathBuf, PathError> {
     ) && !name.contains(['/', '\\', '\0']);
     if !plain {
         return Err(PathError::NotPlain(name.into()));
+    }
+    if name.len() > MAX_NAME {
+        return Err(PathError::TooLong(name.len()));
     }
     let path = base.join(name);
     if path.symlink_metadata().is_ok() {
@@ -89,5 +99,11 @@ mod tests {
             existing_under(base.path(), "absent"),
             Err(PathError::Missing("absent".into()))
         );
+        let long = "d".repeat(MAX_NAME + 1);
+        assert_eq!(
+            under(base.path(), &long),
+            Err(PathError::TooLong(MAX_NAME + 1))
+        );
+        assert!(under(base.path(), &long[1..]).is_ok());
     }
 }

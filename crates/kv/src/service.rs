@@ -283,11 +283,14 @@ fn validate(db: &crate::config::DatabaseConfig) -> Result<(), OpenError> {
 
 fn check_key(key: &str) -> Result<(), KvError> {
     if key.is_empty() || key.len() > MAX_KEY {
-        return Err(KvError::BadRequest(format!(
-            "a key must be 1 to {MAX_KEY} bytes"
-        )));
+        return Err(bad_key_length());
     }
     Ok(())
+}
+
+/// What a key that is empty or longer than [`MAX_KEY`] is refused with.
+pub(crate) fn bad_key_length() -> KvError {
+    KvError::BadRequest(format!("a key must be 1 to {MAX_KEY} bytes"))
 }
 
 /// The `.sst` files directly inside `dir`, sorted by name.

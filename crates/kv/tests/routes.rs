@@ -149,7 +149,7 @@ async fn directories_may_not_escape_their_base() {
     std::os::unix::fs::symlink(outside.path(), s.ingest_path().join("out")).unwrap();
     std::os::unix::fs::symlink(outside.path(), s.backup_path().join("out")).unwrap();
     for dir in ["%2E%2E", "..%2F..%2Fetc", "%2Fetc", "out", "a%2Fb"] {
-        for (method, route) in [("PUT", "checkpoint"), ("PUT", "ingest")] {
+        for (method, route) in [("PUT", "checkpoint"), ("PUT", "ingest"), ("PUT", "ingests")] {
             let path = format!("/admin/databases/main/{route}/{dir}");
             assert_eq!(raw_status(&s.url, method, &path).await, 400, "{path}");
         }
@@ -176,28 +176,101 @@ async fn directories_may_not_escape_their_base() {
 }
 
 #[tokio::test]
-async fn properties() {
+async fn properties_are_text_unless_json_is_asked_for() {
     let s = Server::open().await;
     assert_eq!(s.put("main", "k", "v").await, 204);
-    let (status, body) = s
-        .call("GET", "/admin/databases/main/properties/rocksdb.stats")
-        .await;
+    let property = |name: &str, accept: Option<&str>| {
+        let mut request = s
+            .http
+            .get(format!("{}/admin/databases/main/properties/{name}", s.url));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+            (r.status().as_u16(), content_type, r.text().await.unwrap())
+        }
+    };
+    // As the original answers: the property itself, as text.
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("text/plain"),
+        Some("text/plain, application/json;q=0.5"),
+    ] {
+        let (status, content_type, body) = property("rocksdb.estimate-num-keys", accept).await;
+        assert_eq!((status, body.as_str()), (200, "1"), "{accept:?}");
+        assert!(
+            content_type.starts_with("text/plain"),
+            "{accept:?}: {content_type}"
+        );
+    }
+    let (status, _, body) = property("rocksdb.stats", None).await;
     assert_eq!(status, 200);
-    assert!(
-        body["value"].as_str().unwrap().contains("Compaction Stats"),
+    assert!(body.contains("Compaction Stats"), "{body}");
+    // A client that asks for JSON gets an object.
+    for accept in ["application/json", "text/plain;q=0.1, application/json"] {
+        let (status, content_type, body) =
+            property("rocksdb.estimate-num-keys", Some(accept)).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/json"),
+            "{accept}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"database": "main", "property": "rocksdb.estimate-num-keys", "value": "1"})
+        );
+    }
+    // Errors are JSON whatever was asked for.
+    let (status, content_type, body) = property("no.such", Some("text/plain")).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "application/json"),
         "{body}"
     );
-    let (status, body) = s
-        .call(
-            "GET",
-            "/admin/databases/main/properties/rocksdb.estimate-num-keys",
-        )
-        .await;
-    assert_eq!((status, body["value"].as_str()), (200, Some("1")));
-    let (status, _) = s
-        .call("GET", "/admin/databases/main/properties/no.such")
-        .await;
-    assert_eq!(status, 400);
+    assert!(body.contains("no such property"), "{body}");
+}
+
+/// The seed's puller spells the ingest routes `ingests`: both spellings ingest and answer alike.
+#[tokio::test]
+async fn the_pullers_ingests_spelling_ingests_too() {
+    let s = Server::open().await;
+    build_ssts(&s.ingest_path().join("batch_1"), &[("a", "1")]);
+    build_ssts(&s.ingest_path().join("last"), &[("b", "2")]);
+    let (status, body) = s.call("PUT", "/admin/databases/main/ingests/batch_1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ingested"]["dir"], "batch_1", "{body}");
+    assert_eq!(s.get("main", "a").await, (200, "1".into()));
+    for spelling in ["ingest", "ingests"] {
+        let (status, body) = s
+            .call("GET", &format!("/admin/databases/main/{spelling}/last"))
+            .await;
+        assert_eq!(
+            (status, &body["last"]["dir"]),
+            (200, &"batch_1".into()),
+            "{body}"
+        );
+    }
+    // A directory named `last` is ingested by a PUT under either spelling.
+    let (status, body) = s.call("PUT", "/admin/databases/main/ingests/last").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.get("main", "b").await, (200, "2".into()));
+    let (_, body) = s.call("GET", "/admin/databases/main/ingests/last").await;
+    assert_eq!(body["last"]["dir"], "last", "{body}");
+    // Refusals are the same as the other spelling's.
+    assert_eq!(
+        s.call("PUT", "/admin/databases/main/ingests/nope").await.0,
+        400
+    );
+    assert_eq!(
+        s.call("PUT", "/admin/databases/nope/ingests/batch_1")
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]

@@ -1,14 +1,16 @@
 //! Admin routes (scope `admin`). Their work runs on the blocking pool: checkpoints, ingests and
-//! catch-ups take from milliseconds to minutes.
+//! catch-ups take from milliseconds to minutes. A property is answered as text, as the original
+//! did, unless the client asks for JSON.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, Request, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::extract::Segments;
 use super::reply::{authorize, blocking, finish, json};
 use crate::auth::Scope;
 use crate::error::KvError;
@@ -17,7 +19,7 @@ use crate::service::Kv;
 
 pub async fn catch_up(
     State(kv): State<Arc<Kv>>,
-    Path(db): Path<String>,
+    Segments(db): Segments<String>,
     request: Request,
 ) -> Response {
     admin(kv, Route::CatchUp, db, request.headers(), |kv, db| {
@@ -29,19 +31,57 @@ pub async fn catch_up(
 
 pub async fn property(
     State(kv): State<Arc<Kv>>,
-    Path((db, name)): Path<(String, String)>,
+    Segments((db, name)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
-    admin(kv, Route::Property, db, request.headers(), move |kv, db| {
-        let value = kv.property(&db, &name)?;
-        Ok(json!({"database": db, "property": name, "value": value}))
-    })
-    .await
+    let as_json = wants_json(request.headers());
+    let started = Instant::now();
+    let result = match authorize(&kv, request.headers(), Scope::Admin) {
+        Ok(()) => {
+            let (worker, name_of_db) = (kv.clone(), db.clone());
+            blocking(move || {
+                let value = worker.property(&name_of_db, &name)?;
+                Ok(if as_json {
+                    json(json!({"database": name_of_db, "property": name, "value": value}))
+                } else {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], value).into_response()
+                })
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    finish(&kv, Route::Property, &db, started, result)
+}
+
+/// True when `Accept` ranks `application/json` above `text/plain` (only types named outright
+/// count: `*/*` alone gets text).
+fn wants_json(headers: &HeaderMap) -> bool {
+    let (mut json_q, mut text_q) = (0.0f32, 0.0f32);
+    for accept in headers.get_all(header::ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/json" => json_q = json_q.max(q),
+                "text/plain" => text_q = text_q.max(q),
+                _ => {}
+            }
+        }
+    }
+    json_q > 0.0 && json_q > text_q
 }
 
 pub async fn checkpoint(
     State(kv): State<Arc<Kv>>,
-    Path((db, dir)): Path<(String, String)>,
+    Segments((db, dir)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
     admin(
@@ -59,7 +99,7 @@ pub async fn checkpoint(
 
 pub async fn ingest(
     State(kv): State<Arc<Kv>>,
-    Path((db, dir)): Path<(String, String)>,
+    Segments((db, dir)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
     ingest_dir(kv, db, dir, request).await
@@ -68,7 +108,7 @@ pub async fn ingest(
 /// `PUT …/ingest/last` is an ingest of a directory named `last` (the GET is the last record).
 pub async fn ingest_dir_named_last(
     State(kv): State<Arc<Kv>>,
-    Path(db): Path<String>,
+    Segments(db): Segments<String>,
     request: Request,
 ) -> Response {
     ingest_dir(kv, db, "last".into(), request).await
@@ -84,7 +124,7 @@ async fn ingest_dir(kv: Arc<Kv>, db: String, dir: String, request: Request) -> R
 
 pub async fn last_ingest(
     State(kv): State<Arc<Kv>>,
-    Path(db): Path<String>,
+    Segments(db): Segments<String>,
     request: Request,
 ) -> Response {
     admin(kv, Route::LastIngest, db, request.headers(), |kv, db| {
@@ -95,7 +135,11 @@ pub async fn last_ingest(
 }
 
 /// Runs the database's puller now; answers when the run is over.
-pub async fn pull(State(kv): State<Arc<Kv>>, Path(db): Path<String>, request: Request) -> Response {
+pub async fn pull(
+    State(kv): State<Arc<Kv>>,
+    Segments(db): Segments<String>,
+    request: Request,
+) -> Response {
     let started = Instant::now();
     let result = match authorize(&kv, request.headers(), Scope::Admin) {
         Ok(()) => match kv.puller(&db) {

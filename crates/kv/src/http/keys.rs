@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use super::extract::Segments;
+use super::query;
 use super::reply::{authorize, blocking, finish, json};
 use crate::auth::Scope;
 use crate::error::KvError;
@@ -20,7 +22,7 @@ use crate::value::{DEFAULT_CONTENT_TYPE, StoredValue};
 
 pub async fn get(
     State(kv): State<Arc<Kv>>,
-    Path((db, key)): Path<(String, String)>,
+    Segments((db, key)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
@@ -42,7 +44,7 @@ fn value_response(value: StoredValue) -> Response {
 
 pub async fn put(
     State(kv): State<Arc<Kv>>,
-    Path((db, key)): Path<(String, String)>,
+    Segments((db, key)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
@@ -94,9 +96,15 @@ async fn read_body(request: Request, max: usize) -> Result<bytes::Bytes, KvError
         })
 }
 
+/// `/databases/{db}/keys/` names the empty key, which no database holds: 400, whatever the
+/// method.
+pub async fn empty_key() -> Response {
+    super::reply::error(crate::service::bad_key_length())
+}
+
 pub async fn delete(
     State(kv): State<Arc<Kv>>,
-    Path((db, key)): Path<(String, String)>,
+    Segments((db, key)): Segments<(String, String)>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
@@ -120,13 +128,14 @@ async fn remove(
 /// values together may not pass `max_value_size` (413: ask for fewer keys).
 pub async fn multi_get(
     State(kv): State<Arc<Kv>>,
-    Path(db): Path<String>,
+    Segments(db): Segments<String>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let result = match authorize(&kv, request.headers(), Scope::KvRead) {
-        Ok(()) => {
-            let keys = requested_keys(request.uri().query().unwrap_or(""));
+    let result = match authorize(&kv, request.headers(), Scope::KvRead)
+        .and_then(|()| requested_keys(request.uri().query().unwrap_or("")))
+    {
+        Ok(keys) => {
             let (worker, name) = (kv.clone(), db.clone());
             blocking(move || {
                 let values = worker.multi_get(&name, &keys)?;
@@ -139,13 +148,14 @@ pub async fn multi_get(
     finish(&kv, Route::MultiGet, &db, started, result)
 }
 
-fn requested_keys(query: &str) -> Vec<String> {
+fn requested_keys(query: &str) -> Result<Vec<String>, KvError> {
     let mut seen = std::collections::HashSet::new();
-    form_urlencoded::parse(query.as_bytes())
+    Ok(query::pairs(query)?
+        .into_iter()
         .filter(|(name, _)| name == "keys" || name == "keys[]")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .filter(|k| seen.insert(k.clone()))
-        .collect()
+        .collect())
 }
 
 fn multi_get_json(
@@ -180,7 +190,7 @@ fn value_json(value: StoredValue) -> Value {
 
 pub async fn count(
     State(kv): State<Arc<Kv>>,
-    Path(db): Path<String>,
+    Segments(db): Segments<String>,
     request: Request,
 ) -> Response {
     let started = Instant::now();

@@ -5,11 +5,18 @@
 //! `GET /databases/{db}/keys?keys=a&keys=b`, `GET /databases/{db}/count`.
 //! Admin routes: `POST /admin/databases/{db}/catch-up-with-primary`,
 //! `GET /admin/databases/{db}/properties/{name}`, `PUT /admin/databases/{db}/checkpoint/{dir}`,
-//! `PUT /admin/databases/{db}/ingest/{dir}`, `GET /admin/databases/{db}/ingest/last` (also
-//! spelled `ingests`, as the original's code did), `POST /admin/databases/{db}/pull`.
+//! `PUT /admin/databases/{db}/ingest/{dir}`, `GET /admin/databases/{db}/ingest/last` (both also
+//! spelled `ingests`, as the original's puller did), `POST /admin/databases/{db}/pull`.
+//!
+//! Every error is `{"error": …}`: an unknown path under `/databases/{db}` or
+//! `/admin/databases/{db}` is a 404, a method a route does not serve a 405 (with `Allow`), a
+//! segment that is not UTF-8 or a bad query string a 400, even inside a server that embeds
+//! [`routes`] without a fallback of its own.
 
 mod admin;
+mod extract;
 mod keys;
+mod query;
 mod reply;
 
 use std::sync::Arc;
@@ -17,17 +24,19 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, any, get, post, put};
 
 use crate::service::Kv;
 
 /// The KV and admin routes.
 pub fn routes(kv: Arc<Kv>) -> Router {
+    let last = || get(admin::last_ingest).put(admin::ingest_dir_named_last);
     Router::new()
         .route(
             "/databases/{db}/keys/{*key}",
             get(keys::get).put(keys::put).delete(keys::delete),
         )
+        .route("/databases/{db}/keys/", any(keys::empty_key))
         .route("/databases/{db}/keys", get(keys::multi_get))
         .route("/databases/{db}/count", get(keys::count))
         .route(
@@ -43,16 +52,28 @@ pub fn routes(kv: Arc<Kv>) -> Router {
             put(admin::checkpoint),
         )
         .route("/admin/databases/{db}/ingest/{dir}", put(admin::ingest))
-        .route(
-            "/admin/databases/{db}/ingest/last",
-            get(admin::last_ingest).put(admin::ingest_dir_named_last),
-        )
-        .route(
-            "/admin/databases/{db}/ingests/last",
-            get(admin::last_ingest),
-        )
+        .route("/admin/databases/{db}/ingests/{dir}", put(admin::ingest))
+        .route("/admin/databases/{db}/ingest/last", last())
+        .route("/admin/databases/{db}/ingests/last", last())
         .route("/admin/databases/{db}/pull", post(admin::pull))
+        // The rest of the KV's paths: a JSON 404 whatever server mounts these routes.
+        .route("/databases", unknown())
+        .route("/databases/{db}", unknown())
+        .route("/databases/{db}/{*rest}", unknown())
+        .route("/admin/databases", unknown())
+        .route("/admin/databases/{db}", unknown())
+        .route("/admin/databases/{db}/{*rest}", unknown())
+        .method_not_allowed_fallback(reply::method_not_allowed)
         .with_state(kv)
+}
+
+fn unknown() -> MethodRouter<Arc<Kv>> {
+    any(reply::not_found)
+}
+
+/// A JSON 404 (`{"error": "no route for GET /x"}`), for a server's own fallback.
+pub async fn not_found(request: axum::extract::Request) -> Response {
+    reply::not_found(request).await
 }
 
 /// The standalone server: [`routes`] plus `/healthcheck`, `/metrics` and JSON 404s.

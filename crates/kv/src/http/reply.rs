@@ -32,7 +32,7 @@ pub fn error(e: KvError) -> Response {
     if status.is_server_error() {
         tracing::error!(error = %e, "KV request failed");
     }
-    let mut response = (status, Json(json!({ "error": e.to_string() }))).into_response();
+    let mut response = error_with(status, e.to_string());
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -54,9 +54,25 @@ pub fn json(value: serde_json::Value) -> Response {
     Json(value).into_response()
 }
 
+/// `{"error": message}` with `status`: the shape of every error this service answers.
+pub fn error_with(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// 404 for a path no route serves.
 pub async fn not_found(request: Request) -> Response {
     let message = format!("no route for {} {}", request.method(), request.uri().path());
-    (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response()
+    error_with(StatusCode::NOT_FOUND, message)
+}
+
+/// 405 for a method a route does not serve; axum adds the `Allow` header.
+pub async fn method_not_allowed(request: Request) -> Response {
+    let message = format!(
+        "method {} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    );
+    error_with(StatusCode::METHOD_NOT_ALLOWED, message)
 }
 
 /// Runs a slow, blocking operation (checkpoint, ingest, catch-up, synced write) on the blocking

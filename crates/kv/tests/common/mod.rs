@@ -8,6 +8,16 @@ use comet_kv::config::{DatabaseConfig, DbMode, TokenConfig};
 use comet_kv::{Kv, KvConfig};
 use tempfile::TempDir;
 
+/// How the routes are served.
+#[derive(Debug, Clone, Copy)]
+pub enum Mount {
+    /// `comet_kv::serve`: the standalone router, with its fallback.
+    Standalone,
+    /// `http::routes` merged into a router with no fallback of its own, as `comet kv serve`,
+    /// the Comet daemon and Nova mount them.
+    Embedded,
+}
+
 pub struct Server {
     pub url: String,
     pub kv: Arc<Kv>,
@@ -53,14 +63,35 @@ impl Server {
     }
 
     pub async fn start_in(dir: TempDir, config: KvConfig) -> Server {
+        Server::serve(dir, config, Mount::Standalone).await
+    }
+
+    /// A server with one read-write database, `main`, and no tokens, mounted as `mount` says.
+    pub async fn open_as(mount: Mount) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = KvConfig {
+            databases: vec![db("main", &dir.path().join("main"), DbMode::ReadWrite)],
+            ..KvConfig::default()
+        }
+        .with_defaults(dir.path());
+        Server::serve(dir, config, mount).await
+    }
+
+    async fn serve(dir: TempDir, config: KvConfig, mount: Mount) -> Server {
         let kv = Arc::new(Kv::open(config).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let serving = kv.clone();
         let task = tokio::spawn(async move {
-            comet_kv::serve(serving, listener, std::future::pending())
-                .await
-                .unwrap();
+            match mount {
+                Mount::Standalone => comet_kv::serve(serving, listener, std::future::pending())
+                    .await
+                    .unwrap(),
+                Mount::Embedded => {
+                    let app = axum::Router::new().merge(comet_kv::http::routes(serving));
+                    axum::serve(listener, app).await.unwrap()
+                }
+            }
         });
         Server {
             url,
@@ -151,20 +182,77 @@ impl Server {
 /// The status of a request sent byte for byte, with no client normalising the path first
 /// (`%2E%2E` stays as sent).
 pub async fn raw_status(url: &str, method: &str, path: &str) -> u16 {
+    raw(url, method, path, "Content-Length: 0\r\n", b"")
+        .await
+        .status
+}
+
+/// A reply read off the wire.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    /// The header block, names lowercased.
+    pub head: String,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            (n == name).then(|| v.trim())
+        })
+    }
+
+    /// Asserts the reply is `status` with a JSON `{"error": "<non-empty>"}` body.
+    pub fn assert_json_error(&self, status: u16, what: &str) {
+        assert_eq!(self.status, status, "{what}: {self:?}");
+        assert!(
+            self.header("content-type")
+                .is_some_and(|ct| ct.starts_with("application/json")),
+            "{what}: {self:?}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {self:?}"));
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {body}"
+        );
+    }
+}
+
+/// Sends `method path` with the extra header lines `headers` (each ending in CRLF) and `body`,
+/// byte for byte, and reads the whole reply (`Connection: close`).
+pub async fn raw(url: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> RawReply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
+    // The server may answer (and close) before reading a refused body.
+    let _ = stream.write_all(body).await;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
+    let _ = stream.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response);
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let (status_line, head) = head.split_once("\r\n").unwrap_or((head, ""));
+    RawReply {
+        status: status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head: head
+            .lines()
+            .map(|line| match line.split_once(':') {
+                Some((n, v)) => format!("{}:{v}", n.to_ascii_lowercase()),
+                None => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        body: body.to_string(),
+    }
 }
 
 /// Writes SST files for `pairs` into `dir` with the service's own builder.
