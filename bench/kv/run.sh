@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
 done
 ./scripts/deps.sh wrk webdis redis-tools redis-server
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/nova-target}"
-cargo build --release -p comet --bin comet
+# The comet binary lives in package comet-cli.
+cargo build --release -p comet-cli --bin comet
 comet="$CARGO_TARGET_DIR/release/comet"
 here=bench/kv
 work=$(mktemp -d /var/tmp/comet-kv-bench.XXXXXX)
