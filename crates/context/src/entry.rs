@@ -22,3 +22,20 @@ pub struct Entry {
     /// Unix seconds of the last write, read or enumerate (what keeps it from expiring).
     pub last_access: i64,
 }
+
+impl Entry {
+    /// What the entry counts against the quotas: every string it stores, in bytes.
+    pub fn size(&self) -> u64 {
+        [
+            &self.id.context_id,
+            &self.id.family,
+            &self.id.key,
+            &self.read_token,
+            &self.write_token,
+            &self.value,
+        ]
+        .iter()
+        .map(|s| s.len() as u64)
+        .sum()
+    }
+}

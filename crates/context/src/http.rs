@@ -1,16 +1,21 @@
 //! The COMET API over HTTP, wire-compatible with the original: the same paths and query
 //! parameter spellings, the reply envelope `{"message", "value", "version", "status"}`, 400 when
 //! `Accept: application/json` is missing, and `Access-Control-Allow-Origin: *` on every reply.
+//!
+//! Clients join a base URL ending in `/` with `/writeScope`, so every route also answers with a
+//! doubled leading slash. Every error is JSON: the envelope with `value: {"error": …}` and the
+//! message also as a top-level `error`, including unknown routes (404) and methods (405).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -19,17 +24,68 @@ use crate::service::{Caller, ContextError, Exchange, Params, Reply};
 /// The version every reply carries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The context routes. `max_value_size` bounds a write's body.
+/// The version of the COMET API this server speaks (the original's `Comet API version`).
+pub const API_VERSION: &str = "1.0.0";
+
+/// The context routes, with a JSON 404 for every other path. `max_value_size` bounds a write's
+/// body. The router has a fallback: merge it only into routers that have none.
 pub fn routes(exchange: Arc<Exchange>, max_value_size: usize) -> Router {
-    Router::new()
-        .route("/writeScope", post(write))
-        .route("/readScope", get(read))
-        .route("/enumerateScope", get(enumerate))
-        .route("/deleteScope", delete(remove))
-        .route("/getVersion", get(version))
+    let routes: [(&str, MethodRouter<Arc<Exchange>>); 5] = [
+        ("/writeScope", post(write)),
+        ("/readScope", get(read)),
+        ("/enumerateScope", get(enumerate)),
+        ("/deleteScope", delete(remove)),
+        ("/getVersion", get(version)),
+    ];
+    let mut router = Router::new();
+    for (path, handler) in routes {
+        router = router
+            .route(path, handler.clone())
+            .route(&format!("/{path}"), handler);
+    }
+    router
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_value_size))
+        .layer(axum::middleware::from_fn(no_empty_errors))
         .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(exchange)
+}
+
+/// The reply to a path that is no route.
+pub async fn not_found(request: Request) -> Response {
+    let message = format!("no route for {} {}", request.method(), request.uri().path());
+    failure(StatusCode::NOT_FOUND, message)
+}
+
+/// Gives every error reply that has no body (a method the route does not take, a rejection
+/// made below the handlers) the JSON envelope, keeping its status and headers (`Allow`).
+async fn no_empty_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_error = status.is_client_error() || status.is_server_error();
+    if !is_error || response.body().size_hint().exact() != Some(0) {
+        return response;
+    }
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        format!("{path} does not take {method} (it takes {allowed})")
+    } else {
+        format!(
+            "{method} {path}: {}",
+            status.canonical_reason().unwrap_or("error")
+        )
+    };
+    let (mut parts, _) = response.into_parts();
+    let (json_parts, body) = failure(status, message).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, body)
 }
 
 async fn allow_any_origin(mut response: Response) -> Response {
@@ -55,6 +111,7 @@ fn failure(status: StatusCode, message: String) -> Response {
         "value": {"error": message},
         "version": VERSION,
         "status": reason,
+        "error": message,
     });
     (status, axum::Json(body)).into_response()
 }
@@ -64,11 +121,16 @@ fn answer(result: Result<Reply, ContextError>) -> Response {
         Ok(value) => envelope(&value),
         Err(e) => {
             let status = match &e {
-                ContextError::Missing(_) | ContextError::NotText | ContextError::Nul(_) => {
-                    StatusCode::BAD_REQUEST
-                }
+                ContextError::Missing(_)
+                | ContextError::NotText
+                | ContextError::Nul(_)
+                | ContextError::Tokens(_) => StatusCode::BAD_REQUEST,
                 ContextError::CertificateRequired(_) => StatusCode::FORBIDDEN,
                 ContextError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                // RFC 4331's answer to a write past a quota: the request is fine, there is no
+                // room for it (429 would invite a retry that cannot succeed, 403 would say the
+                // tokens are wrong).
+                ContextError::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
                 ContextError::Store(_) => {
                     // The details stay in the log: they are the database's, not the client's.
                     tracing::error!(error = %e, "context request failed");
@@ -168,7 +230,12 @@ async fn remove(
 async fn version(headers: HeaderMap, query: Result<Query<Params>, QueryRejection>) -> Response {
     match admitted(&headers, query) {
         Ok(_) => {
-            let value = json!({"version": VERSION, "server": "comet-context (Rust)"});
+            let value = json!({
+                "version": VERSION,
+                "server": "comet-context (Rust)",
+                "Comet version": VERSION,
+                "Comet API version": API_VERSION,
+            });
             envelope(&serde_json::value::to_raw_value(&value).unwrap_or_default())
         }
         Err(r) => *r,

@@ -27,11 +27,13 @@ use store::{ContextStore, StoreError};
 pub async fn open(config: &ContextConfig, data_dir: &Path) -> Result<Arc<Exchange>, OpenError> {
     let store: Arc<dyn ContextStore> = match config.store.as_str() {
         "embedded" => {
-            let sql = SqlStore::sqlite(&data_dir.join("context.db")).await?;
+            let sql = SqlStore::sqlite(&data_dir.join("context.db"))
+                .await?
+                .with_limits(config.limits());
             Arc::new(CachedStore::load(sql).await?)
         }
         dsn if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") => {
-            Arc::new(SqlStore::postgres(dsn).await?)
+            Arc::new(SqlStore::postgres(dsn).await?.with_limits(config.limits()))
         }
         other => return Err(OpenError::Store(other.to_string())),
     };

@@ -1,9 +1,12 @@
 //! The exchange's rules, whatever the transport: tokens, expiry, and what each call answers.
 //!
-//! Calls answer a JSON `value` for the reply envelope. As in the original, a refused write or
-//! delete is not an HTTP error: the value carries `{"error": …}`; a read that finds nothing or
-//! presents the wrong read token gets `{}`, so a reader learns nothing about what exists.
-//! Unlike the original, writing over an existing entry and deleting one need its write token.
+//! Calls answer a JSON `value` for the reply envelope. As in the original, a write or delete
+//! refused for the entry's sake (wrong tokens, no such entry) is not an HTTP error: the value
+//! carries `{"error": …}`; a read that finds nothing or presents the wrong read token gets `{}`,
+//! so a reader learns nothing about what exists. Tokens that break the rules are a 400, as the
+//! original answers them (clients such as neuca-guest-tools look only at the status), and a
+//! write past a quota is a 507. Unlike the original, writing over an existing entry needs its
+//! write token, and deleting one needs both of its tokens.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,7 +18,7 @@ use thiserror::Error;
 
 use crate::config::ContextConfig;
 use crate::entry::{Entry, EntryId};
-use crate::store::{ContextStore, Selection, StoreError};
+use crate::store::{ContextStore, Quota, Selection, StoreError};
 
 /// Refusals that are HTTP errors (the protocol's own refusals are values).
 #[derive(Debug, Error)]
@@ -30,9 +33,27 @@ pub enum ContextError {
     Nul(&'static str),
     #[error("the body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// The tokens break the rules (equal, too short, too weak).
+    #[error("{0}")]
+    Tokens(String),
+    /// The write would take the context or the store past a quota.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Quota(Quota),
+    #[error(transparent)]
+    Store(StoreError),
 }
+
+impl From<StoreError> for ContextError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Quota(q) => ContextError::Quota(q),
+            other => ContextError::Store(other),
+        }
+    }
+}
+
+/// The original's answer to a write whose read token is its write token.
+pub const SAME_TOKENS: &str = "Invalid tokens: read and write token cannot be the same";
 
 /// The query parameters, spelled as the original's clients send them.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -167,24 +188,27 @@ impl Exchange {
             .map_or(0, |e| (e.as_millis() as i64 / 64).max(1))
     }
 
-    fn token_problem(&self, read: &str, write: &str) -> Option<String> {
+    /// The token rules, checked in the original's order with its messages where it has one.
+    fn check_tokens(&self, read: &str, write: &str) -> Result<(), ContextError> {
+        let refuse = |message: String| Err(ContextError::Tokens(message));
         if read == write {
-            return Some("readToken and writeToken must differ".into());
+            return refuse(SAME_TOKENS.into());
         }
         if read.len() < self.min_token_length || write.len() < self.min_token_length {
-            return Some(format!(
+            return refuse(format!(
                 "tokens must be at least {} characters",
                 self.min_token_length
             ));
         }
-        if self.strong_tokens && !(strong(read) && strong(write)) {
-            return Some(
-                "tokens must have at least 8 characters, with a digit, a lowercase and an \
-                 uppercase letter, and no white space"
-                    .into(),
-            );
+        let rule = "at least 8 characters, with a digit, a lowercase and an uppercase letter, \
+                    and no white space";
+        if self.strong_tokens && !strong(read) {
+            return refuse(format!("Read token not strong enough: it needs {rule}"));
         }
-        None
+        if self.strong_tokens && !strong(write) {
+            return refuse(format!("Write token not strong enough: it needs {rule}"));
+        }
+        Ok(())
     }
 
     /// `POST /writeScope`: create the entry, or replace its value with its write token.
@@ -200,9 +224,7 @@ impl Exchange {
         if body.contains('\0') {
             return Err(ContextError::Nul("the body"));
         }
-        if let Some(problem) = self.token_problem(&read, &write) {
-            return Ok(error(problem));
-        }
+        self.check_tokens(&read, &write)?;
         let now = now_ms();
         let entry = Entry {
             id,
@@ -228,7 +250,9 @@ impl Exchange {
                 }
                 if let Some(old) = expired {
                     // Expired but not swept yet: it is gone as far as anyone can tell.
-                    self.store.delete(&old.id, &old.write_token).await?;
+                    self.store
+                        .delete(&old.id, &old.read_token, &old.write_token)
+                        .await?;
                 }
                 if self.store.create(&entry).await? {
                     Ok(success("Record created"))
@@ -293,18 +317,19 @@ impl Exchange {
         Ok(reply(&listing))
     }
 
-    /// `DELETE /deleteScope`: with the entry's write token.
+    /// `DELETE /deleteScope`: with both of the entry's tokens (a wrong read token finds no
+    /// entry, as in the original).
     pub async fn delete(&self, p: &Params, caller: Caller) -> Result<Reply, ContextError> {
         let id = p.entry_id()?;
-        let _read = required(&p.read_token, "readToken")?;
+        let read = required(&p.read_token, "readToken")?;
         let write = required(&p.write_token, "writeToken")?;
         if !caller.has_certificate && self.certificates_required {
             return Err(ContextError::CertificateRequired("delete an entry"));
         }
-        if self.store.delete(&id, &write).await? {
+        if self.store.delete(&id, &read, &write).await? {
             Ok(success("Record deleted"))
         } else {
-            Ok(error("no such entry, or the writeToken does not match"))
+            Ok(error("no such entry, or its tokens do not match"))
         }
     }
 

@@ -41,7 +41,10 @@ async fn parameters_tokens_and_sizes() {
     let short = [("readToken", "short"), ("writeToken", "short-w")];
     let query: Vec<(&str, &str)> = full[..3].iter().chain(&short).copied().collect();
     let (status, value) = call(&http, "POST", &write, &query, Some("{}")).await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        status, 400,
+        "tokens that break the rules are a 400: {value}"
+    );
     assert!(
         value["error"].as_str().unwrap().contains("at least 8"),
         "{value}"

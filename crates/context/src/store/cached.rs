@@ -2,7 +2,8 @@
 //! (the bulk of the traffic: every VM enumerates its whole slice every round) never touch the
 //! database; writes go to SQLite first and to memory once they are durable. Only one process
 //! owns an embedded store, so memory is the truth; heads that share a store use Postgres
-//! directly.
+//! directly. The quotas are checked by the SQL store underneath: memory only takes what SQLite
+//! accepted, so it is bounded by the store's byte limit.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -90,9 +91,14 @@ impl ContextStore for CachedStore {
         Ok(updated)
     }
 
-    async fn delete(&self, id: &EntryId, write_token: &str) -> Result<bool, StoreError> {
+    async fn delete(
+        &self,
+        id: &EntryId,
+        read_token: &str,
+        write_token: &str,
+    ) -> Result<bool, StoreError> {
         let _one_writer = self.writing.lock().await;
-        let deleted = self.sql.delete(id, write_token).await?;
+        let deleted = self.sql.delete(id, read_token, write_token).await?;
         if deleted {
             self.write().remove(id);
         }

@@ -82,8 +82,9 @@ def main():
     r = c.update_family(s, "vm1", read, "wt-wrong", "users", []).json()
     check("overwrite with a wrong write token refused %s" % r, "error" in r["value"])
     check("value unchanged", decoded(c.get_family(s, "vm1", read, "users").json()["value"]["value"]) == users)
-    r = c.update_family(s, "vm2", "same-token", "same-token", "users", []).json()
-    check("readToken == writeToken refused %s" % r, "error" in r["value"])
+    r = c.update_family(s, "vm2", "same-token", "same-token", "users", [])
+    check("readToken == writeToken is a 400 %s" % r.text, r.status_code == 400
+          and r.json()["message"] == "Invalid tokens: read and write token cannot be the same")
 
     for i, name in enumerate(["vm1", "vm2", "vm3"]):
         c.update_family(s, name, read, write, "hostsall", [{"hostName": name, "ip": "10.0.0.%d" % (i + 1)}])
@@ -98,6 +99,9 @@ def main():
 
     r = c.delete_family(s, "vm2", read, "wt-wrong", "hostsall").json()
     check("delete with a wrong write token refused", "error" in r["value"])
+    r = c.delete_family(s, "vm2", "rt-wrong", write, "hostsall").json()
+    check("delete with a wrong read token refused", "error" in r["value"])
+    check("still there", c.get_family(s, "vm2", read, "hostsall").json()["value"]["key"] == "vm2")
     r = c.delete_family(s, "vm2", read, write, "hostsall").json()
     check("delete %s" % r, "Success" in r["value"])
     check("deleted", c.get_family(s, "vm2", read, "hostsall").json()["value"] == {})
@@ -107,7 +111,17 @@ def main():
                      headers={"Accept": "text/html"})
     check("400 without Accept: application/json", r.status_code == 400)
     r = c._call("GET", "/getVersion", {})
-    check("getVersion %s" % r.text, r.status_code == 200 and "version" in r.json()["value"])
+    check("getVersion %s" % r.text, r.status_code == 200 and "version" in r.json()["value"]
+          and "Comet version" in r.json()["value"] and "Comet API version" in r.json()["value"])
+    # The seed's host lists end in "/", and clients join them with "/writeScope".
+    slashed = CometInterface(base, ca=c.verify if tls else None, cert=c.cert)
+    slashed.host = base.rstrip("/") + "/"
+    r = slashed.update_family(s, "vm4", read, write, "hostsall", hosts)
+    check("//writeScope %s %s" % (r.status_code, r.text), r.status_code == 200
+          and "Success" in r.json()["value"])
+    r = slashed.enumerate_families(s, read, "hostsall")
+    check("//enumerateScope %s" % r.text, r.status_code == 200
+          and "vm4" in [e["key"] for e in r.json()["value"]["entries"]])
     print("OK")
 
 
