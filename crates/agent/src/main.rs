@@ -25,6 +25,10 @@ usage:
   comet-agent --version";
 
 fn main() -> ExitCode {
+    // The host keeps its own files owner-only (umask 077); what the agent and the handler create
+    // inside an instance is theirs to share with the handler's unprivileged user as before.
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe { libc::umask(0o022) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["--fd", fd, ref joins @ ..] if is_join_list(joins) => {

@@ -11,5 +11,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let server = cli.command.is_server();
+    if server {
+        // Databases, keys and code under the data directory are the owner's alone.
+        comet::lifecycle::owner_only_files();
+    }
     comet::lifecycle::main(server, "COMET_LOG", cli::dispatch(cli.command))
 }

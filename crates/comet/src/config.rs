@@ -19,8 +19,9 @@ pub fn default_file() -> String {
     format!(
         r#"# comet.yaml: every key is optional; environment variables and flags override the file.
 
-# Where Comet keeps its data (KV databases, backups, ingests).
-# Env COMET_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/comet or ~/.local/share/comet.
+# Where Comet keeps its data (KV databases, backups, ingests, function code).
+# Env COMET_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/comet or ~/.local/share/comet;
+# for `comet daemon --node-id N`, its nodes/N subdirectory, so workers on one host stay apart.
 # data_dir: /var/lib/comet
 
 grpc:
@@ -46,9 +47,23 @@ pool:
 
 http:
   # The data-plane HTTP server: KV and context routes, /healthcheck, /metrics (HTTPS when
-  # context.tls is set). ":8000" = every interface.
+  # context.tls is set). ":8000" = every interface. `comet kv serve` and `comet context serve`
+  # always serve it; `comet daemon` only when an address is given (here, env or flag) or this
+  # file has a kv or context section, so several workers can share a host.
   # Env COMET_HTTP_ADDR, flag --http-addr.
   addr: "{DEFAULT_HTTP_ADDR}"
+  # When the server listens on loopback, requests whose Host is not localhost, an IP address or
+  # one of these names are refused (403): a web page cannot reach it through DNS rebinding.
+  allowed_hosts: []
+  # Origins (scheme://host:port) whose web pages may call it; any other Origin is refused.
+  allowed_origins: []
+  # A client must send a request's headers within this time (an idle keep-alive connection is
+  # closed after it too).
+  header_timeout: 30s
+  # Most connections open at once; more are answered 503 and closed.
+  max_connections: 4096
+  # On shutdown, how long requests in flight get to finish before their connections are closed.
+  drain_timeout: 10s
 
 {}
 {}"#,
@@ -93,6 +108,12 @@ pub enum ConfigError {
     Addr(String, &'static str),
     #[error("no data directory: set --data-dir or COMET_DATA_DIR (HOME is not set)")]
     NoDataDir,
+    #[error("invalid {what} '{value}': {message}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,16 +126,30 @@ pub struct FileConfig {
     pub grpc: GrpcSection,
     #[serde(default)]
     pub pool: PoolSection,
+    /// The KV service; `None` when the file has no kv section.
     #[serde(default)]
-    pub kv: KvConfig,
+    pub kv: Option<KvConfig>,
+    /// The context exchange; `None` when the file has no context section.
     #[serde(default)]
-    pub context: ContextConfig,
+    pub context: Option<ContextConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     pub addr: Option<String>,
+    /// Host names accepted besides localhost and IP literals when bound to loopback (`*`: any).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins accepted (`*`: any).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Longest a client may take to send a request's headers, e.g. `30s`.
+    pub header_timeout: Option<String>,
+    /// Most connections open at once.
+    pub max_connections: Option<usize>,
+    /// How long requests in flight get on shutdown, e.g. `10s`.
+    pub drain_timeout: Option<String>,
 }
 
 /// The DataPlane gRPC service of `comet daemon`.
@@ -145,12 +180,21 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub http_addr: Option<String>,
+    /// `comet daemon`'s node id, when given: without a data directory, it picks the node's own.
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub http_addr: SocketAddr,
+    /// Whether the HTTP data services were asked for: an address given, or a kv or context
+    /// section in the file (`comet daemon` serves them only then).
+    pub http_wanted: bool,
+    /// The HTTP server's timeouts, connection cap and drain.
+    pub http_limits: comet_httpd::Limits,
+    /// Which Host names (on loopback) and Origins the HTTP server accepts.
+    pub http_guard: comet_httpd::GuardConfig,
     /// With the default database and paths filled in.
     pub kv: KvConfig,
     pub context: ContextConfig,
@@ -165,26 +209,96 @@ impl Settings {
             Some(path) => load_file::<FileConfig>(path)?,
             None => FileConfig::default(),
         };
-        let data_dir = match o.data_dir.clone().or(file.data_dir) {
-            Some(dir) => dir,
-            None => default_data_dir()?,
+        let data_dir = match (o.data_dir.clone().or(file.data_dir), &o.node_id) {
+            (Some(dir), _) => dir,
+            (None, Some(node)) => default_data_dir()?.join("nodes").join(node_dir(node)?),
+            (None, None) => default_data_dir()?,
         };
+        let http_wanted = o.http_addr.is_some()
+            || file.http.addr.is_some()
+            || file.kv.is_some()
+            || file.context.is_some();
         let addr = o
             .http_addr
             .clone()
-            .or(file.http.addr)
+            .or(file.http.addr.clone())
             .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into());
         let http_addr =
             nova_api::parse_listen_addr(&addr).map_err(|m| ConfigError::Addr(addr.clone(), m))?;
+        let http_guard = comet_httpd::GuardConfig {
+            // Remote clients reach a server on a routable address by whatever name they use;
+            // on loopback, only a browser on this machine can, and a rebound name is an attack.
+            check_host: http_addr.ip().is_loopback(),
+            allowed_hosts: file.http.allowed_hosts.clone(),
+            allowed_origins: file.http.allowed_origins.clone(),
+            json_bodies: false,
+            raw_body_prefixes: Vec::new(),
+        };
         Ok(Settings {
-            kv: file.kv.with_defaults(&data_dir),
-            context: file.context,
+            http_limits: http_limits(&file.http)?,
+            http_guard,
+            http_wanted,
+            kv: file.kv.unwrap_or_default().with_defaults(&data_dir),
+            context: file.context.unwrap_or_default(),
             grpc: file.grpc,
             pool: file.pool,
             data_dir,
             http_addr,
         })
     }
+}
+
+/// A node id as a directory name: letters, digits, `.`, `_` and `-`, not starting with `.`.
+fn node_dir(node: &str) -> Result<&str, ConfigError> {
+    let fine = !node.is_empty()
+        && !node.starts_with('.')
+        && node.len() <= 128
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if fine {
+        Ok(node)
+    } else {
+        Err(ConfigError::Invalid {
+            what: "node id",
+            value: node.to_string(),
+            message: "use letters, digits, '.', '_' and '-' (it names the node's data directory)"
+                .into(),
+        })
+    }
+}
+
+/// The HTTP server's timeouts and connection cap from the file (defaults where it is silent).
+fn http_limits(http: &HttpSection) -> Result<comet_httpd::Limits, ConfigError> {
+    let duration = |what: &'static str, text: &str| {
+        humantime::parse_duration(text.trim())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| ConfigError::Invalid {
+                what,
+                value: text.to_string(),
+                message: "a duration above zero, e.g. 30s".into(),
+            })
+    };
+    let mut limits = comet_httpd::Limits::default();
+    if let Some(t) = &http.header_timeout {
+        limits.header_timeout = duration("http.header_timeout", t)?;
+    }
+    if let Some(t) = &http.drain_timeout {
+        limits.drain_timeout = duration("http.drain_timeout", t)?;
+    }
+    match http.max_connections {
+        Some(0) => {
+            return Err(ConfigError::Invalid {
+                what: "http.max_connections",
+                value: "0".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        Some(n) => limits.max_connections = n,
+        None => {}
+    }
+    Ok(limits)
 }
 
 fn default_data_dir() -> Result<PathBuf, ConfigError> {
@@ -214,6 +328,7 @@ mod tests {
             config_file: Some(file.clone()),
             data_dir: Some(dir.path().into()),
             http_addr: Some(":9000".into()),
+            node_id: None,
         })
         .unwrap();
         assert_eq!(settings.http_addr.to_string(), "0.0.0.0:9000");

@@ -8,9 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::RootCertStore;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
@@ -24,8 +21,6 @@ use crate::service::Caller;
 
 /// A handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// So are request headers that take longer than this to arrive.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -80,36 +75,54 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-/// Serves `app` over TLS until `shutdown` resolves; then open connections finish the request in
-/// flight (for up to 10 s) and close.
+/// Serves `app` over TLS until `shutdown` resolves, with the default limits of
+/// [`comet_httpd::Limits`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     config: Arc<ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
-        tokio::spawn(async move {
+    serve_with(
+        listener,
+        app,
+        config,
+        comet_httpd::Limits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `app` over TLS until `shutdown` resolves: handshakes must finish within 10 s, then the
+/// connection is served like plain HTTP (`limits`: header timeout, connection cap, bounded drain).
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    config: Arc<ServerConfig>,
+    limits: comet_httpd::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = Arc::new(Handshake(TlsAcceptor::from(config)));
+    comet_httpd::serve_with(listener, app, limits, acceptor, shutdown).await
+}
+
+/// The TLS handshake, and whether the client presented a certificate ([`Caller`]).
+struct Handshake(TlsAcceptor);
+
+impl comet_httpd::Acceptor for Handshake {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+    fn accept(
+        &self,
+        tcp: tokio::net::TcpStream,
+        app: Router,
+    ) -> comet_httpd::serve::Accepting<Self::Io> {
+        let acceptor = self.0.clone();
+        Box::pin(async move {
             let Ok(Ok(stream)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
             else {
-                return;
+                return None;
             };
             let caller = Caller {
                 has_certificate: stream
@@ -118,16 +131,7 @@ pub async fn serve(
                     .peer_certificates()
                     .is_some_and(|c| !c.is_empty()),
             };
-            let service = TowerToHyperService::new(app.layer(Extension(caller)));
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                // A client that never finishes its headers does not hold a connection forever.
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = watcher.watch(connection).await;
-        });
+            Some((stream, app.layer(Extension(caller))))
+        })
     }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
-    Ok(())
 }

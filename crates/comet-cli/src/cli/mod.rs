@@ -25,8 +25,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Serve the data plane: functions over gRPC (the DataPlane service Nova calls), and the KV
-    /// and context services, /healthcheck and /metrics over HTTP.
+    /// Serve the data plane: functions over gRPC (the DataPlane service Nova calls), and, when
+    /// an HTTP address or a kv/context section is configured, the KV and context services,
+    /// /healthcheck and /metrics over HTTP. With --node-id and no data directory, the node gets
+    /// its own (<default>/nodes/<id>), so several workers can run on one host as typed.
     Daemon(DaemonArgs),
     /// The KV service on its own: serve it, or build SST files for its bulk loads.
     #[command(subcommand)]
@@ -68,7 +70,8 @@ pub struct ServerArgs {
     /// Config file (YAML; `comet config print-default` shows every key).
     #[arg(long, env = "COMET_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Data directory (databases, backups, ingests).
+    /// Data directory (databases, backups, ingests, function code) [default:
+    /// ~/.local/share/comet; `comet daemon --node-id N`: its nodes/N subdirectory].
     #[arg(long, env = "COMET_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// HTTP listen address, e.g. 127.0.0.1:8000 or :8000 (every interface).
@@ -82,6 +85,7 @@ impl ServerArgs {
             config_file: self.config.clone(),
             data_dir: self.data_dir.clone(),
             http_addr: self.http_addr.clone(),
+            node_id: None,
         }
     }
 }

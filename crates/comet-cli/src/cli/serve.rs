@@ -10,7 +10,6 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use comet::DataPlane;
 use comet::Embedded;
 use comet::config::{Overrides, Settings};
@@ -28,9 +27,20 @@ pub struct Services {
     pub context: bool,
 }
 
-/// `comet daemon`: the DataPlane gRPC service over a local executor, beside the HTTP services.
+/// `comet daemon`: the DataPlane gRPC service over a local executor, beside the HTTP services
+/// when they are configured.
 pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
-    let settings = Settings::resolve(&args.server.overrides())?;
+    let mut overrides = args.server.overrides();
+    let file_node = match &args.server.config {
+        Some(path) => {
+            comet::config::load_file::<comet::config::FileConfig>(path)?
+                .grpc
+                .node_id
+        }
+        None => None,
+    };
+    overrides.node_id = args.node_id.clone().or(file_node);
+    let settings = Settings::resolve(&overrides)?;
     let grpc_addr = args
         .grpc_addr
         .clone()
@@ -44,18 +54,32 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("invalid pool.idle_ttl '{text}': {e}"))?,
         (None, None) => std::time::Duration::from_secs(60),
     };
-    let node_id = match args.node_id.clone().or(settings.grpc.node_id.clone()) {
+    let node_id = match overrides.node_id.clone() {
         Some(id) => id,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "comet".into()),
     };
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+    data_dir(&settings)?;
+    let access = access(&args, &settings).await?;
+    let grpc = tokio::net::TcpListener::bind(grpc_addr)
+        .await
+        .with_context(|| format!("cannot listen on {grpc_addr} (gRPC)"))?;
+    let grpc_bound = grpc.local_addr()?;
+    // Every listener is bound and every store open before the daemon says it is listening.
+    let http = match settings.http_wanted {
+        true => Some(
+            prepare(
+                &settings,
+                Services {
+                    kv: true,
+                    context: true,
+                },
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let executor = comet::local::executor(&LocalConfig {
         data_dir: settings.data_dir.join("functions"),
         agent: None,
@@ -65,30 +89,45 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
         daemon: true,
     })?;
     let local = Arc::new(Embedded::new(executor, node_id.clone()));
-    let grpc = tokio::net::TcpListener::bind(grpc_addr)
-        .await
-        .with_context(|| format!("cannot listen on {grpc_addr}"))?;
-    let grpc_bound = grpc.local_addr()?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = local.clone();
-    let access = access(&args, &settings).await?;
     let grpc_task = tokio::spawn(async move {
         let stopped = async {
             let _ = grpc_stopped.await;
         };
         comet_grpc::server::serve(serving, grpc, access, stopped).await
     });
-    // One plain line that people and scripts can read the address from.
-    println!("Comet daemon {node_id}: gRPC on {grpc_bound}");
-    let all = Services {
-        kv: true,
-        context: true,
+    // One plain line that people and scripts can read the addresses from (gRPC last).
+    match &http {
+        Some(http) => println!(
+            "Comet daemon {node_id} listening: HTTP on {}, gRPC on {grpc_bound}",
+            http.addr
+        ),
+        None => println!("Comet daemon {node_id} listening: gRPC on {grpc_bound}"),
+    }
+    tracing::info!(data_dir = %settings.data_dir.display(), "comet daemon started");
+    let served = match http {
+        Some(http) => serve_prepared(http, &settings).await,
+        None => {
+            comet::lifecycle::shutdown_signal().await;
+            Ok(())
+        }
     };
-    let served = run(settings, all).await;
     let _ = stop_grpc.send(());
     let _ = grpc_task.await;
     local.shutdown().await;
-    served
+    served?;
+    tracing::info!("comet stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn data_dir(settings: &Settings) -> Result<()> {
+    comet::lifecycle::private_dir(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })
 }
 
 /// Who may call the DataPlane service: flags over config.
@@ -128,17 +167,37 @@ async fn access(
     Ok(access)
 }
 
+/// `comet kv serve` and `comet context serve`: the HTTP services alone.
 pub async fn run_with(overrides: Overrides, services: Services) -> Result<ExitCode> {
-    run(Settings::resolve(&overrides)?, services).await
+    let settings = Settings::resolve(&overrides)?;
+    data_dir(&settings)?;
+    let http = prepare(&settings, services).await?;
+    println!("Comet {services} listening on {}", http.addr);
+    serve_prepared(http, &settings).await?;
+    tracing::info!("comet stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn run(settings: Settings, services: Services) -> Result<ExitCode> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+impl std::fmt::Display for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.kv, self.context) {
+            (true, true) => "KV and context services",
+            (true, false) => "KV service",
+            (false, true) => "context service",
+            (false, false) => "HTTP server",
+        })
+    }
+}
+
+/// The HTTP server, its stores open and its address bound, ready to serve.
+struct Http {
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    app: Router,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn prepare(settings: &Settings, services: Services) -> Result<Http> {
     let mut app = Router::new();
     let mut background = Vec::new();
     let mut kv = None;
@@ -168,35 +227,38 @@ async fn run(settings: Settings, services: Services) -> Result<ExitCode> {
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/metrics", get(move || metrics(kv.clone())));
+    let app = comet_httpd::BrowserGuard::new(settings.http_guard.clone()).layer(app);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
-        .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
+        .with_context(|| format!("cannot listen on {} (HTTP)", settings.http_addr))?;
+    let addr = listener.local_addr()?;
     tracing::info!(
-        addr = %listener.local_addr()?,
+        %addr,
         tls = settings.context.tls.is_some(),
         data_dir = %settings.data_dir.display(),
         ?services,
         "comet serving"
     );
+    Ok(Http {
+        listener,
+        addr,
+        app,
+        background,
+    })
+}
+
+async fn serve_prepared(http: Http, settings: &Settings) -> Result<()> {
     let shutdown = comet::lifecycle::shutdown_signal();
+    let limits = settings.http_limits;
     let served = match &settings.context.tls {
         Some(tls) => {
             let config = comet_context::tls::server_config(tls)?;
-            comet_context::tls::serve(listener, app, config, shutdown).await
+            comet_context::tls::serve_with(http.listener, http.app, config, limits, shutdown).await
         }
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => comet_httpd::serve(http.listener, http.app, limits, shutdown).await,
     };
-    background.iter().for_each(|task| task.abort());
-    served?;
-    tracing::info!("comet stopped");
-    Ok(ExitCode::SUCCESS)
+    http.background.iter().for_each(|task| task.abort());
+    Ok(served?)
 }
 
 async fn metrics(kv: Option<Arc<Kv>>) -> impl IntoResponse {

@@ -1,19 +1,27 @@
 //! Function code on disk, unpacked once per code hash and shared by every instance.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
 use nova_api::FunctionSpec;
 
+/// Code is readable by its owner (the daemon) and, when handlers run as an unprivileged user
+/// inside namespaces, by that user's group: nobody else. The cache directory itself is the
+/// owner's alone; an instance sees only its own code directory, bind-mounted at `/code`.
 pub struct CodeCache {
     root: PathBuf,
+    /// The group handlers run as, when they run as another user than the daemon.
+    group: Option<u32>,
 }
 
 impl CodeCache {
-    pub fn new(root: PathBuf) -> std::io::Result<CodeCache> {
-        std::fs::create_dir_all(&root)?;
-        Ok(CodeCache { root })
+    pub fn new(root: PathBuf, group: Option<u32>) -> std::io::Result<CodeCache> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)?;
+        Ok(CodeCache { root, group })
     }
 
     /// The path of the spec's code file, writing it first if this hash was never seen.
@@ -32,7 +40,8 @@ impl CodeCache {
         }
         let code = spec.code.clone();
         let target = path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &code))
+        let group = self.group;
+        tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &code, group))
             .await
             .map_err(std::io::Error::other)??;
         Ok(path)
@@ -43,13 +52,27 @@ fn write_atomically(
     dir: &std::path::Path,
     target: &std::path::Path,
     code: &[u8],
+    group: Option<u32>,
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // Owner and the handlers' group: read and execute (native handlers run the file itself).
+    let (dir_mode, file_mode) = match group {
+        Some(_) => (0o750, 0o750),
+        None => (0o700, 0o700),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(dir_mode)
+        .create(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(code)?;
     tmp.as_file().sync_all()?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(dir, None, Some(gid))?;
+        std::os::unix::fs::fchown(tmp.as_file(), None, Some(gid))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode))?;
+    }
     tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o755))?;
+        .set_permissions(std::fs::Permissions::from_mode(file_mode))?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
 }

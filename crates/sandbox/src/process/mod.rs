@@ -69,7 +69,10 @@ impl ProcessBackend {
             pool
         });
         Ok(ProcessBackend {
-            code: CodeCache::new(config.code_dir.clone())?,
+            code: CodeCache::new(
+                config.code_dir.clone(),
+                isolation.uses_namespaces().then_some(config.isolation.gid),
+            )?,
             isolation: Arc::new(isolation),
             standby,
             config,
