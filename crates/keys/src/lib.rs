@@ -11,4 +11,4 @@ pub mod sql;
 mod verify;
 
 pub use key::{ApiKeyRecord, MintedKey, Scope, mint, same_bytes};
-pub use verify::{Denied, KeySource, SourceError, Verifier};
+pub use verify::{Anonymous, Denied, KeySource, SourceError, Verifier};

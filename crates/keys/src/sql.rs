@@ -1,6 +1,7 @@
 //! The records in Nova's store, SQLite or Postgres (the `api_keys` table of Nova's migrations).
-//! [`list`] is the one query that reads them, used by Nova's store and by [`SqlKeys`], which
-//! lets a comet worker check keys against the store its Nova writes, read-only.
+//! [`list`] is the one query that reads them and [`required`] the one that says whether a key has
+//! ever existed, both used by Nova's store and by [`SqlKeys`], which lets a comet worker check
+//! keys against the store its Nova writes, read-only.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,28 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<ApiKeyRecord>, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     rows.iter().map(record).collect()
+}
+
+/// The row of Nova's `nova_settings` table that is written (with the first key, and never
+/// removed) once an API key has existed.
+pub const KEYS_REQUIRED: &str = "keys_required";
+
+/// Whether an API key has ever existed in the store: then a key is required even when every key
+/// has expired or was revoked or deleted.
+pub async fn required(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+    let marked: Option<String> =
+        sqlx::query_scalar("SELECT value FROM nova_settings WHERE name = $1")
+            .bind(KEYS_REQUIRED)
+            .fetch_optional(pool)
+            .await?;
+    if marked.is_some() {
+        return Ok(true);
+    }
+    // A key inserted by a Nova that wrote no marker still counts.
+    let any: Option<String> = sqlx::query_scalar("SELECT id FROM api_keys LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(any.is_some())
 }
 
 fn record(r: &AnyRow) -> Result<ApiKeyRecord, sqlx::Error> {
@@ -54,7 +77,11 @@ impl SqlKeys {
             .await
             .map_err(|e| SourceError(format!("cannot open {}: {e}", redact(location))))?;
         let keys = SqlKeys { pool };
-        keys.api_keys().await.map_err(|e| {
+        let readable = match keys.api_keys().await {
+            Ok(_) => keys.keys_required().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        readable.map_err(|e| {
             SourceError(format!(
                 "{} is not a Nova store Nova has started on ({e})",
                 redact(location)
@@ -67,10 +94,16 @@ impl SqlKeys {
 #[async_trait]
 impl KeySource for SqlKeys {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, SourceError> {
-        list(&self.pool)
-            .await
-            .map_err(|e| SourceError(format!("Nova's store is unreachable ({e}); retry shortly")))
+        list(&self.pool).await.map_err(unreachable)
     }
+
+    async fn keys_required(&self) -> Result<bool, SourceError> {
+        required(&self.pool).await.map_err(unreachable)
+    }
+}
+
+fn unreachable(e: sqlx::Error) -> SourceError {
+    SourceError(format!("Nova's store is unreachable ({e}); retry shortly"))
 }
 
 fn url_of(location: &str) -> String {

@@ -4,8 +4,13 @@
 //! [`REFRESH`]. When the source cannot be read, the last copy keeps serving for up to
 //! [`STALE_LIMIT`]: an outage of the store does not lock every caller out, and no key can be
 //! revoked meanwhile anyway (revoking writes to that store); expiry is still checked on the clock.
+//!
+//! Who may call without a key is the [`Anonymous`] policy: by default only a store where no key
+//! has ever existed is open, so a key that expires, or the last key revoked or deleted, closes the
+//! API rather than opening it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +30,22 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 #[async_trait]
 pub trait KeySource: Send + Sync + 'static {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, SourceError>;
+    /// Whether a key has ever existed (a durable mark in the store that deleting keys does not
+    /// remove).
+    async fn keys_required(&self) -> Result<bool, SourceError>;
+}
+
+/// When a call without a key is let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anonymous {
+    /// Never (`--require-auth`).
+    Never = 0,
+    /// Until the first key is made; after that never again, whatever becomes of the keys. The
+    /// default: a fresh install works and its operator can create the first admin key.
+    UntilFirstKey = 1,
+    /// Whenever no key is active: the operator's explicit choice (`--allow-anonymous`), e.g. to
+    /// recover after every key has expired.
+    WhileNoActiveKey = 2,
 }
 
 /// The source could not be read; the text says why.
@@ -36,7 +57,7 @@ pub struct SourceError(pub String);
 #[derive(Debug, Error)]
 pub enum Denied {
     /// No usable key: HTTP 401, gRPC UNAUTHENTICATED.
-    #[error("{0}: send 'Authorization: Bearer <API key>'")]
+    #[error("{0}: send 'Authorization: Bearer <API key>' or 'X-API-Key: <API key>'")]
     Unauthenticated(&'static str),
     /// A good key without the scope: HTTP 403, gRPC PERMISSION_DENIED.
     #[error("API key '{key}' lacks the '{scope}' scope")]
@@ -62,16 +83,19 @@ struct Snapshot {
 struct Keys {
     by_id: HashMap<String, ApiKeyRecord>,
     active_until: Option<i64>,
+    /// A key has existed.
+    required: bool,
 }
 
 impl Keys {
-    fn new(records: Vec<ApiKeyRecord>) -> Keys {
+    fn new(records: Vec<ApiKeyRecord>, required: bool) -> Keys {
         let active_until = records
             .iter()
             .filter(|k| k.revoked_at.is_none())
             .map(|k| k.expires_at.unwrap_or(i64::MAX))
             .max();
         Keys {
+            required: required || !records.is_empty(),
             by_id: records.into_iter().map(|k| (k.id.clone(), k)).collect(),
             active_until,
         }
@@ -79,6 +103,15 @@ impl Keys {
 
     fn any_active(&self, now: i64) -> bool {
         self.active_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether a call without a key may pass under `policy` at `now`.
+    fn open(&self, policy: Anonymous, now: i64) -> bool {
+        match policy {
+            Anonymous::Never => false,
+            Anonymous::UntilFirstKey => !self.required,
+            Anonymous::WhileNoActiveKey => !self.any_active(now),
+        }
     }
 }
 
@@ -90,7 +123,8 @@ impl Snapshot {
 
 struct Inner {
     source: Arc<dyn KeySource>,
-    require_auth: bool,
+    /// An [`Anonymous`] as its index; settable after construction (at start-up).
+    anonymous: AtomicU8,
     current: RwLock<Option<Arc<Snapshot>>>,
     /// Held by the one refresh under way.
     refreshing: Arc<tokio::sync::Mutex<()>>,
@@ -103,12 +137,21 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Until an active key exists calls are let through, unless `require_auth`.
+    /// Until the first key exists calls are let through, unless `require_auth`.
     pub fn new(source: Arc<dyn KeySource>, require_auth: bool) -> Verifier {
+        let anonymous = match require_auth {
+            true => Anonymous::Never,
+            false => Anonymous::UntilFirstKey,
+        };
+        Verifier::with_policy(source, anonymous)
+    }
+
+    /// Calls without a key are let through as `anonymous` says.
+    pub fn with_policy(source: Arc<dyn KeySource>, anonymous: Anonymous) -> Verifier {
         Verifier {
             inner: Arc::new(Inner {
                 source,
-                require_auth,
+                anonymous: AtomicU8::new(anonymous as u8),
                 current: RwLock::new(None),
                 refreshing: Arc::new(tokio::sync::Mutex::new(())),
             }),
@@ -122,13 +165,23 @@ impl Verifier {
         authorization: Option<&str>,
         scope: Scope,
     ) -> Result<Option<String>, Denied> {
+        self.check_key(authorization.and_then(|h| h.strip_prefix("Bearer ")), scope)
+            .await
+    }
+
+    /// Checks a presented key (`nova_…`, however the caller sent it) against what a call needs;
+    /// the key's name as [`Verifier::check`].
+    pub async fn check_key(
+        &self,
+        presented: Option<&str>,
+        scope: Scope,
+    ) -> Result<Option<String>, Denied> {
         let keys = self.snapshot().await?;
         let now = now_ms();
-        if !self.inner.require_auth && !keys.keys.any_active(now) {
+        if keys.keys.open(self.policy(), now) {
             return Ok(None);
         }
-        let (id, secret) = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
+        let (id, secret) = presented
             .ok_or(Denied::Unauthenticated("an API key is required"))
             .and_then(|k| split(k).ok_or(Denied::Unauthenticated("malformed API key")))?;
         let key = keys
@@ -148,6 +201,22 @@ impl Verifier {
                 scope: scope.as_str(),
             })
         }
+    }
+
+    /// When calls without a key are let through.
+    pub fn policy(&self) -> Anonymous {
+        match self.inner.anonymous.load(Ordering::Relaxed) {
+            0 => Anonymous::Never,
+            1 => Anonymous::UntilFirstKey,
+            _ => Anonymous::WhileNoActiveKey,
+        }
+    }
+
+    /// Changes the policy (meant for start-up, before calls arrive).
+    pub fn set_policy(&self, anonymous: Anonymous) {
+        self.inner
+            .anonymous
+            .store(anonymous as u8, Ordering::Relaxed);
     }
 
     /// Reads the records now (after this process changed them).
@@ -210,7 +279,11 @@ impl Inner {
     /// Reads the records; on failure keeps the old ones (marking the attempt, so the next try
     /// waits [`REFRESH`]) and says why.
     async fn load(&self) -> Result<Arc<Snapshot>, Denied> {
-        let read = tokio::time::timeout(LOAD_TIMEOUT, self.source.api_keys()).await;
+        let both = async {
+            let required = self.source.keys_required().await?;
+            Ok((self.source.api_keys().await?, required))
+        };
+        let read = tokio::time::timeout(LOAD_TIMEOUT, both).await;
         let read = read.unwrap_or_else(|_| {
             Err(SourceError(format!(
                 "no answer within {}s",
@@ -218,13 +291,13 @@ impl Inner {
             )))
         });
         match read {
-            Ok(keys) => {
+            Ok((keys, required)) => {
                 let now = Instant::now();
                 let snapshot = Arc::new(Snapshot {
                     loaded: Some(now),
                     tried: now,
                     error: None,
-                    keys: Arc::new(Keys::new(keys)),
+                    keys: Arc::new(Keys::new(keys, required)),
                 });
                 self.set(snapshot.clone());
                 Ok(snapshot)
@@ -263,6 +336,8 @@ mod tests {
     struct Records {
         keys: Mutex<Vec<ApiKeyRecord>>,
         down: Mutex<bool>,
+        /// The store's mark that a key has existed.
+        marked: Mutex<bool>,
     }
 
     #[async_trait]
@@ -272,6 +347,13 @@ mod tests {
                 return Err(SourceError("connection refused".into()));
             }
             Ok(self.keys.lock().unwrap().clone())
+        }
+
+        async fn keys_required(&self) -> Result<bool, SourceError> {
+            if *self.down.lock().unwrap() {
+                return Err(SourceError("connection refused".into()));
+            }
+            Ok(*self.marked.lock().unwrap())
         }
     }
 
@@ -335,11 +417,67 @@ mod tests {
             Some(std::time::Duration::from_secs(1)),
             0,
         );
-        assert!(!Keys::new(vec![revoked.clone()]).any_active(0));
-        let keys = Keys::new(vec![revoked.clone(), brief.record]);
+        assert!(!Keys::new(vec![revoked.clone()], true).any_active(0));
+        let keys = Keys::new(vec![revoked.clone(), brief.record], true);
         assert!(keys.any_active(999) && !keys.any_active(1_000));
         let forever = mint("forever", &[Scope::Read], None, 0).record;
-        assert!(Keys::new(vec![revoked, forever]).any_active(i64::MAX - 1));
+        assert!(Keys::new(vec![revoked, forever], true).any_active(i64::MAX - 1));
+    }
+
+    /// Issue 13, point 1: a key that expires, or the last key revoked or deleted, must not open
+    /// the API again; only the operator's explicit policy does.
+    #[tokio::test]
+    async fn the_api_stays_closed_once_a_key_has_existed() {
+        let records = Arc::new(Records::default());
+        let closed = Verifier::new(records.clone(), false);
+        let recovering = Verifier::with_policy(records.clone(), Anonymous::WhileNoActiveKey);
+        let mut admin = mint("root", &[Scope::Admin], None, now_ms());
+        admin.record.expires_at = Some(now_ms() - 1);
+        records.keys.lock().unwrap().push(admin.record.clone());
+        *records.marked.lock().unwrap() = true;
+        for v in [&closed, &recovering] {
+            v.refresh().await.unwrap();
+        }
+        assert!(matches!(
+            closed.check(None, Scope::Read).await,
+            Err(Denied::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            closed.check(Some(&bearer(&admin.key)), Scope::Read).await,
+            Err(Denied::Unauthenticated(_))
+        ));
+        assert_eq!(recovering.check(None, Scope::Admin).await.unwrap(), None);
+
+        // Revoked, then deleted: the mark keeps it closed.
+        records.keys.lock().unwrap()[0].expires_at = None;
+        records.keys.lock().unwrap()[0].revoked_at = Some(1);
+        closed.refresh().await.unwrap();
+        assert!(closed.check(None, Scope::Read).await.is_err());
+        assert!(
+            closed
+                .check(Some(&bearer(&admin.key)), Scope::Read)
+                .await
+                .is_err()
+        );
+        records.keys.lock().unwrap().clear();
+        closed.refresh().await.unwrap();
+        assert!(closed.check(None, Scope::Read).await.is_err());
+        // Keys without the mark (written by an older Nova) count as well.
+        *records.marked.lock().unwrap() = false;
+        records.keys.lock().unwrap().push(admin.record.clone());
+        closed.refresh().await.unwrap();
+        assert!(closed.check(None, Scope::Read).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_key_may_come_bare() {
+        let records = Arc::new(Records::default());
+        let reader = mint("reader", &[Scope::Read], None, now_ms());
+        records.keys.lock().unwrap().push(reader.record.clone());
+        let verifier = Verifier::new(records, false);
+        let r = verifier.check_key(Some(&reader.key), Scope::Read).await;
+        assert_eq!(r.unwrap().as_deref(), Some("reader"));
+        assert!(verifier.check_key(None, Scope::Read).await.is_err());
     }
 
     #[tokio::test]

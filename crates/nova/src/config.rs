@@ -64,6 +64,14 @@ limits:
   # per_key: 100/s
   # per_function: 1000/s
 
+auth:
+  # Once an API key has existed, every request needs one, even after every key has expired or
+  # was revoked or deleted. true lets requests without a key through while no key is active (to
+  # recover; an active key closes the API again). Flag --allow-anonymous, env
+  # NOVA_ALLOW_ANONYMOUS. Without it, make a new key with the daemon stopped:
+  # nova apikey create NAME --scopes admin (same data directory or --pg-dsn).
+  allow_anonymous: false
+
 secrets:
   # The master key that encrypts secrets: env NOVA_MASTER_KEY (base64 of 32 bytes), else this
   # file (env NOVA_MASTER_KEY_FILE), else <data_dir>/master.key, created on first use. Back it up:
@@ -138,6 +146,9 @@ pub struct FileConfig {
     pub logs: LogsSection,
     #[serde(default)]
     pub secrets: SecretsSection,
+    /// Who may call without an API key.
+    #[serde(default)]
+    pub auth: AuthSection,
     #[serde(default)]
     pub limits: LimitsSection,
     #[serde(default)]
@@ -189,6 +200,13 @@ pub struct RedisSection {
 pub struct LimitsSection {
     pub per_key: Option<String>,
     pub per_function: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Let requests without a key through while no key is active, even after keys existed.
+    pub allow_anonymous: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +274,8 @@ pub struct Overrides {
     pub redis_db: Option<u32>,
     /// Require an API key even before the first exists.
     pub require_auth: bool,
+    /// Let requests without a key through while no key is active (`--allow-anonymous`).
+    pub allow_anonymous: bool,
 }
 
 /// Settings after every source has been applied.
@@ -289,6 +309,8 @@ pub struct Settings {
     /// `redis://…` when Redis is configured: rate limits are then shared by every daemon on it.
     pub redis_url: Option<String>,
     pub require_auth: bool,
+    /// Requests without a key pass while no key is active, even after keys existed.
+    pub allow_anonymous: bool,
 }
 
 impl Settings {
@@ -338,6 +360,7 @@ impl Settings {
                 .filter(|t| !t.is_empty())
                 .or(file.comet.token.clone()),
             require_auth: o.require_auth,
+            allow_anonymous: allow_anonymous(o, &file.auth)?,
             redis_url,
             logs_enabled: file.logs.enabled.unwrap_or(true),
             per_key_limit: limit("limits.per_key", &file.limits.per_key)?,
@@ -360,6 +383,28 @@ impl Settings {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
+    }
+}
+
+/// `--allow-anonymous` over `NOVA_ALLOW_ANONYMOUS` (true/false, 1/0) over `auth.allow_anonymous`.
+fn allow_anonymous(o: &Overrides, file: &AuthSection) -> Result<bool, ConfigError> {
+    if o.allow_anonymous {
+        return Ok(true);
+    }
+    match std::env::var("NOVA_ALLOW_ANONYMOUS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                what: "NOVA_ALLOW_ANONYMOUS",
+                value: v,
+                message: "use true or false".into(),
+            }),
+        },
+        None => Ok(file.allow_anonymous.unwrap_or(false)),
     }
 }
 

@@ -32,6 +32,8 @@ pub enum StartError {
     Redis(String),
     #[error("cannot open the KV service: {0}")]
     Kv(#[from] comet_kv::OpenError),
+    #[error(transparent)]
+    MasterKey(#[from] crate::secrets::SecretError),
 }
 
 /// Opens the store and starts an executor over the process backend.
@@ -78,15 +80,17 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     let store: Arc<dyn crate::store::Store> = match &redis {
         Some(redis) => {
             let identity = crate::store::Store::identity(&store).await?;
+            let mac_key = crate::store::redis_cache::mac_key(&store).await?;
             Arc::new(crate::store::RedisCached::new(
                 store,
                 &identity,
                 redis.clone(),
+                &mac_key,
             ))
         }
         None => Arc::new(store),
     };
-    let mut functions = Functions::new(store, dataplane, daemon);
+    let mut functions = Functions::new(store.clone(), dataplane, daemon);
     if daemon {
         // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
         if settings.logs_enabled {
@@ -104,8 +108,21 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             });
         }
     }
-    functions = match crate::secrets::master_key(settings.master_key_file.as_deref(), data_dir) {
-        Ok(key) => functions.with_secrets(key),
+    // The master key must be the one the store's secrets are under (daemons sharing a store):
+    // a daemon with another refuses to start; a one-off CLI run goes on without secrets.
+    let master_key = crate::secrets::load_master_key(settings.master_key_file.as_deref(), data_dir);
+    let checked = match master_key {
+        Ok(key) => crate::secrets::check_master_key(store.as_ref(), &key)
+            .await
+            .map(|()| key),
+        Err(e) => Err(e),
+    };
+    functions = match checked {
+        Ok(key) => functions.with_secrets(key.key),
+        Err(e @ crate::secrets::SecretError::WrongMasterKey { .. }) if daemon => {
+            return Err(e.into());
+        }
+        Err(crate::secrets::SecretError::Store(e)) if daemon => return Err(e.into()),
         Err(e) => {
             tracing::warn!(error = %e, "secrets are unavailable");
             functions
@@ -113,6 +130,8 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     };
     if settings.require_auth {
         functions = functions.require_auth();
+    } else if settings.allow_anonymous {
+        functions.keys().allow_anonymous();
     }
     // Last: the listener it starts holds the service, which cannot be rebuilt after.
     if let (Some(url), Some(redis)) = (&settings.redis_url, redis) {

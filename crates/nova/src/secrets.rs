@@ -3,6 +3,11 @@
 //! reference. Stored encrypted with AES-256-GCM under a master key that is never stored with
 //! them: `NOVA_MASTER_KEY` (base64 of 32 bytes), else the file `NOVA_MASTER_KEY_FILE` /
 //! `secrets.master_key_file`, else `<data dir>/master.key`, created (mode 0600) on first use.
+//!
+//! Daemons sharing a store must share the key too. The store keeps a check value (a constant
+//! encrypted under the key, written by the first daemon) and [`check_master_key`] refuses a key
+//! that cannot read it, before a daemon with the wrong key starts storing secrets others cannot
+//! read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +36,110 @@ pub enum SecretError {
     /// Wrong master key, or a tampered record: the value is never shown either way.
     #[error("secret '{0}' cannot be decrypted with this master key")]
     Undecryptable(String),
+    /// This daemon's master key is not the one the store's secrets are encrypted under.
+    #[error(
+        "the master key {source_of_key} is not the one this store's secrets are encrypted with: \
+         daemons sharing a store need the same master key. Copy the master.key of a daemon \
+         already using this store (<its data dir>/master.key) to {path}, or point \
+         secrets.master_key_file / NOVA_MASTER_KEY_FILE at a copy, or set NOVA_MASTER_KEY to \
+         its contents; then start again"
+    )]
+    WrongMasterKey { source_of_key: String, path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The setting that holds the check value.
+pub const MASTER_KEY_CHECK: &str = "master_key_check";
+/// What the check value encrypts.
+const CHECK_PLAINTEXT: &[u8] = b"nova master key check v1";
+
+/// A loaded master key and where it came from.
+#[derive(Clone)]
+pub struct MasterKey {
+    pub key: [u8; 32],
+    /// For messages: `NOVA_MASTER_KEY` or the file's path.
+    pub source: String,
+    /// The file it lives in, if any.
+    pub path: Option<PathBuf>,
+    /// Whether this run created that file (it is removed again if the key is refused).
+    pub created: bool,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey {{ source: {:?}, .. }}", self.source)
+    }
+}
+
+/// Checks `key` against the store's check value, writing one if there is none yet (after
+/// making sure the key reads a stored secret, for stores older than the check value). A refused
+/// key that this run created is removed, so a retry with the right key is not confused by it.
+pub async fn check_master_key(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
+    let result = check(store, key).await;
+    if let (Err(SecretError::WrongMasterKey { .. }), Some(path), true) =
+        (&result, &key.path, key.created)
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove the refused master key");
+    }
+    result
+}
+
+async fn check(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.key));
+    let refused = || SecretError::WrongMasterKey {
+        source_of_key: key.source.clone(),
+        path: key
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "this daemon's key file".into()),
+    };
+    let stored = match store.setting(MASTER_KEY_CHECK).await? {
+        Some(stored) => stored,
+        None => {
+            // A store from before check values: the key must read its secrets.
+            if let Some(secret) = store.list_secrets().await?.first()
+                && decrypt(&cipher, secret).is_none()
+            {
+                return Err(refused());
+            }
+            let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+            let sealed = cipher
+                .encrypt(&nonce, CHECK_PLAINTEXT)
+                .map_err(|_| SecretError::MasterKey("encryption failed".into()))?;
+            let value = base64::engine::general_purpose::STANDARD
+                .encode([nonce.as_slice(), &sealed].concat());
+            store.init_setting(MASTER_KEY_CHECK, &value).await?
+        }
+    };
+    let opened = base64::engine::general_purpose::STANDARD
+        .decode(stored.trim())
+        .ok()
+        .filter(|bytes| bytes.len() > 12)
+        .and_then(|bytes| {
+            cipher
+                .decrypt(Nonce::from_slice(&bytes[..12]), &bytes[12..])
+                .ok()
+        });
+    match opened {
+        Some(plain) if plain == CHECK_PLAINTEXT => Ok(()),
+        _ => Err(refused()),
+    }
+}
+
+fn decrypt(cipher: &Aes256Gcm, record: &SecretRecord) -> Option<Vec<u8>> {
+    if record.nonce.len() != 12 {
+        return None;
+    }
+    let payload = Payload {
+        msg: &record.ciphertext,
+        aad: record.name.as_bytes(),
+    };
+    cipher
+        .decrypt(Nonce::from_slice(&record.nonce), payload)
+        .ok()
 }
 
 pub struct Secrets {
@@ -48,19 +155,39 @@ impl std::fmt::Debug for Secrets {
 
 /// Reads (or, for the default file, creates) the master key.
 pub fn master_key(file: Option<&Path>, data_dir: &Path) -> Result<[u8; 32], SecretError> {
+    load_master_key(file, data_dir).map(|k| k.key)
+}
+
+/// [`master_key`], saying where the key came from and whether this call created its file.
+pub fn load_master_key(file: Option<&Path>, data_dir: &Path) -> Result<MasterKey, SecretError> {
     let bad = |m: String| SecretError::MasterKey(m);
     if let Ok(text) = std::env::var("NOVA_MASTER_KEY") {
-        return decode_key(text.trim()).map_err(|m| bad(format!("NOVA_MASTER_KEY: {m}")));
+        let key = decode_key(text.trim()).map_err(|m| bad(format!("NOVA_MASTER_KEY: {m}")))?;
+        return Ok(MasterKey {
+            key,
+            source: "from NOVA_MASTER_KEY".into(),
+            path: None,
+            created: false,
+        });
     }
     let (path, create) = match file {
         Some(p) => (p.to_path_buf(), false),
         None => (data_dir.join("master.key"), true),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => decode_key(text.trim()).map_err(|m| bad(format!("{}: {m}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => create_key(&path),
-        Err(e) => Err(bad(format!("{}: {e}", path.display()))),
-    }
+    let (key, created) = match std::fs::read_to_string(&path) {
+        Ok(text) => (
+            decode_key(text.trim()).map_err(|m| bad(format!("{}: {m}", path.display())))?,
+            false,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => (create_key(&path)?, true),
+        Err(e) => return Err(bad(format!("{}: {e}", path.display()))),
+    };
+    Ok(MasterKey {
+        key,
+        source: format!("in {}", path.display()),
+        path: Some(path),
+        created,
+    })
 }
 
 fn decode_key(text: &str) -> Result<[u8; 32], String> {
@@ -99,6 +226,11 @@ impl Secrets {
 
     pub async fn set(&self, name: &str, value: &str) -> Result<(), SecretError> {
         nova_api::validate_name(name).map_err(|e| SecretError::Invalid(e.to_string()))?;
+        if value.contains('\0') {
+            return Err(SecretError::Invalid(
+                "a value may not contain NUL characters".into(),
+            ));
+        }
         if value.len() > MAX_SECRET {
             return Err(SecretError::Invalid(format!(
                 "a value is at most {MAX_SECRET} bytes"

@@ -177,37 +177,35 @@ pub fn invocation_table(logs: &[nova::store::InvocationLog]) {
     }
 }
 
-/// API keys: name, id, scopes, when made, expiry, revocation.
-pub fn key_table(keys: &[nova::store::ApiKeyRecord]) {
+/// API keys: name, id, scopes, when made, expiry, and whether active, expired or revoked.
+pub fn key_table(keys: &[nova::apikeys::ApiKeyView]) {
     if keys.is_empty() {
         println!(
             "No API keys: the API is open. Create one with: nova apikey create NAME --scopes admin"
         );
         return;
     }
-    let time = |ms: i64| {
-        humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
-        )
-        .to_string()
+    // To the second: the API's RFC 3339 carries milliseconds.
+    let time = |ts: &str| match humantime::parse_rfc3339_weak(ts) {
+        Ok(t) => humantime::format_rfc3339_seconds(t).to_string(),
+        Err(_) => ts.to_string(),
     };
     println!(
         "{:<20} {:<14} {:<18} {:<22} {:<22} STATUS",
         "NAME", "ID", "SCOPES", "CREATED", "EXPIRES"
     );
     for k in keys {
-        let status = if k.revoked_at.is_some() {
-            "revoked"
-        } else {
-            "active"
-        };
+        let status = k.status.as_str();
         println!(
             "{:<20} {:<14} {:<18} {:<22} {:<22} {status}",
             k.name,
             k.id,
             k.scopes,
-            time(k.created_at),
-            k.expires_at.map(time).unwrap_or_else(|| "never".into()),
+            time(&k.created_at),
+            k.expires_at
+                .as_deref()
+                .map(time)
+                .unwrap_or_else(|| "never".into()),
         );
     }
 }

@@ -11,7 +11,7 @@ use nova::apikeys::{CreatedKey, Scope};
 use nova::config::Settings;
 use nova::daemon;
 use nova::service::Functions;
-use nova::store::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery};
+use nova::store::{InvocationLog, ListQuery, LogQuery};
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -102,7 +102,7 @@ impl Target {
         }
     }
 
-    pub async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+    pub async fn list_keys(&self) -> Result<Vec<nova::apikeys::ApiKeyView>> {
         match self {
             Target::Remote { .. } => self.call(Method::GET, "/apikeys", None::<&()>).await,
             Target::Local(f) => Ok(f.keys().list().await?),

@@ -1,32 +1,40 @@
 //! API keys at the door: every route but `/health` needs a key with the right scope once any key
-//! exists (or with `--require-auth`): reads need `read`, invocations `invoke`, everything that
-//! changes state `admin`. And the routes that manage the keys.
+//! has existed (or with `--require-auth`): reads need `read`, invocations `invoke`, everything
+//! that changes state `admin`. A key comes as `X-API-Key`, `Authorization: Bearer` or
+//! `Authorization: ApiKey`. And the routes that manage the keys.
 
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::apikeys::{AuthError, CreatedKey, Denied, Scope};
+use crate::apikeys::{ApiKeyView, AuthError, CreatedKey, Denied, KeyChange, Scope};
 use crate::service::Functions;
-use crate::store::ApiKeyRecord;
 
 /// The scope a request needs, from its method and path.
 fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     if path == "/health" {
         return None;
     }
-    // Keys and secrets are the operator's, whatever the method.
-    if path.starts_with("/apikeys") || path.starts_with("/secrets") {
+    // Keys and secrets are the operator's, whatever the method, and so is the embedded KV
+    // service's administration.
+    if path.starts_with("/apikeys") || path.starts_with("/secrets") || path.starts_with("/admin/") {
         return Some(Scope::Admin);
     }
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    // The embedded KV service: reads need read, every write admin.
+    if path.starts_with("/databases/") || path == "/databases" {
+        return Some(if read { Scope::Read } else { Scope::Admin });
+    }
     Some(match *method {
-        Method::GET | Method::HEAD => Scope::Read,
+        _ if read => Scope::Read,
         Method::POST if path.ends_with("/invoke") && path.starts_with("/functions/") => {
             Scope::Invoke
         }
@@ -34,15 +42,24 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     })
 }
 
+/// The key a request presents: `X-API-Key: <key>` (what the original Nova's CLI sends),
+/// `Authorization: Bearer <key>` or `Authorization: ApiKey <key>`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim());
+    }
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = authorization.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
+        .then_some(key.trim())
+}
+
 pub async fn guard(State(functions): State<Functions>, request: Request, next: Next) -> Response {
     let Some(scope) = scope_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match functions.keys().check(authorization, scope).await {
+    let key = presented_key(request.headers());
+    match functions.keys().check_key(key, scope).await {
         Ok(key) if scope == Scope::Invoke => match functions.take_key_token(key.as_deref()).await {
             Ok(()) => next.run(request).await,
             Err(e) => ApiError::from(e).into_response(),
@@ -59,6 +76,7 @@ impl From<AuthError> for ApiError {
             AuthError::Denied(Denied::Forbidden { .. }) => StatusCode::FORBIDDEN,
             AuthError::Denied(Denied::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Store(crate::store::StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             AuthError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,19 +85,60 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A JSON body whose every rejection is a JSON error with the status that fits: 415 without a
+/// JSON content type, 413 over the size limit, 400 for malformed JSON or the wrong shape (axum
+/// would answer in plain text, and the wrong shape with 422).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, rejection.body_text())
+}
+
+/// Scope names as a client sent them; an unknown one is a 400 that names it and the valid ones.
+fn scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
+    names
+        .iter()
+        .map(|name| name.parse::<Scope>().map_err(ApiError::bad_request))
+        .collect()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     name: String,
-    scopes: Vec<Scope>,
+    #[serde(default)]
+    scopes: Vec<String>,
     /// How long the key lives, e.g. "30d"; forever when absent.
     expires_in: Option<String>,
 }
 
 pub async fn create(
     State(functions): State<Functions>,
-    Json(new): Json<NewKey>,
+    JsonBody(new): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let scopes = scopes(&new.scopes)?;
     let ttl: Option<Duration> = match &new.expires_in {
         Some(text) => Some(
             humantime::parse_duration(text)
@@ -87,12 +146,35 @@ pub async fn create(
         ),
         None => None,
     };
-    let created = functions.keys().create(&new.name, &new.scopes, ttl).await?;
+    let created = functions.keys().create(&new.name, &scopes, ttl).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-pub async fn list(State(functions): State<Functions>) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
+pub async fn list(State(functions): State<Functions>) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
     Ok(Json(functions.keys().list().await?))
+}
+
+/// `PATCH /apikeys/{name}`: what the original Nova's CLI (`name`, `scopes`) and API (`enabled`)
+/// send.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+pub async fn update(
+    State(functions): State<Functions>,
+    Path(name): Path<String>,
+    JsonBody(patch): JsonBody<KeyPatch>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let change = KeyChange {
+        name: patch.name,
+        scopes: patch.scopes.as_deref().map(scopes).transpose()?,
+        enabled: patch.enabled,
+    };
+    Ok(Json(functions.keys().update(&name, &change).await?))
 }
 
 pub async fn revoke(
@@ -118,5 +200,57 @@ pub async fn delete(
             StatusCode::NOT_FOUND,
             format!("no API key '{name}'"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_by_route() {
+        let get = Method::GET;
+        assert_eq!(scope_of(&get, "/health"), None);
+        assert_eq!(scope_of(&get, "/functions"), Some(Scope::Read));
+        assert_eq!(scope_of(&get, "/apikeys"), Some(Scope::Admin));
+        assert_eq!(scope_of(&get, "/admin/databases/x"), Some(Scope::Admin));
+        assert_eq!(
+            scope_of(&Method::PUT, "/admin/databases/d/ingests/x"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(scope_of(&get, "/databases/d/keys/a"), Some(Scope::Read));
+        assert_eq!(
+            scope_of(&Method::HEAD, "/databases/d/keys/a"),
+            Some(Scope::Read)
+        );
+        for m in [Method::PUT, Method::POST, Method::DELETE] {
+            assert_eq!(scope_of(&m, "/databases/d/keys/a"), Some(Scope::Admin));
+        }
+        assert_eq!(
+            scope_of(&Method::POST, "/functions/f/invoke"),
+            Some(Scope::Invoke)
+        );
+    }
+
+    #[test]
+    fn a_key_comes_in_three_ways() {
+        let with = |name: &'static str, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, value.parse().expect("header"));
+            h
+        };
+        assert_eq!(
+            presented_key(&with("x-api-key", "nova_a_b")),
+            Some("nova_a_b")
+        );
+        for value in ["Bearer nova_a_b", "ApiKey nova_a_b", "apikey  nova_a_b"] {
+            assert_eq!(
+                presented_key(&with("authorization", value)),
+                Some("nova_a_b"),
+                "{value}"
+            );
+        }
+        assert_eq!(presented_key(&with("authorization", "Basic eA==")), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
     }
 }

@@ -45,7 +45,7 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
         .route("/functions/{name}/logs", get(logs::function_logs))
         .route("/invocations", get(logs::invocations))
         .route("/apikeys", post(auth::create).get(auth::list))
-        .route("/apikeys/{name}", axum::routing::delete(auth::delete))
+        .route("/apikeys/{name}", axum::routing::delete(auth::delete).patch(auth::update))
         .route("/apikeys/{name}/revoke", post(auth::revoke))
         .route("/secrets", get(secrets::list))
         .route(

@@ -152,6 +152,22 @@ impl<S: Store> Store for Breaker<S> {
         self.guard(self.inner.delete_api_key(name)).await
     }
 
+    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+        self.guard(self.inner.update_api_key(key)).await
+    }
+
+    async fn keys_required(&self) -> Result<bool, StoreError> {
+        self.guard(self.inner.keys_required()).await
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.guard(self.inner.setting(name)).await
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        self.guard(self.inner.init_setting(name, value)).await
+    }
+
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         self.guard(self.inner.put_secret(secret)).await
     }

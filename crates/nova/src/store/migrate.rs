@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store_identity",
         include_str!("../../migrations/0006_store_identity.sql"),
     ),
+    (
+        7,
+        "settings",
+        include_str!("../../migrations/0007_settings.sql"),
+    ),
 ];
 
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS nova_migrations (

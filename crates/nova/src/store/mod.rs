@@ -136,6 +136,17 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked at `at_ms`; false if there is no such key.
     async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError>;
     async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError>;
+    /// Rewrites the key with `key.id` (name, scopes, expiry, revocation); false if there is no
+    /// such key, `AlreadyExists` if the new name is taken.
+    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+    /// Whether an API key has ever existed here (marked with the first, never unmarked).
+    async fn keys_required(&self) -> Result<bool, StoreError>;
+
+    /// A value from the store's settings (see the `nova_settings` migration).
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value` under `name` unless a value is there already; the value that is there
+    /// after, so daemons racing to initialise a setting all agree on the first.
+    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 
     /// Creates or replaces an encrypted secret.
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError>;

@@ -14,13 +14,23 @@
 //!   have reached them while the stale entry was still there to be read).
 //!
 //! Entries live [`TTL`] at most. Any Redis failure falls through to the database.
+//!
+//! Redis is not trusted: whoever can write to it could otherwise make a daemon run other code
+//! (another code hash, `network: host`) or block updates with a high version. Every entry carries
+//! an HMAC-SHA256 under a key the daemons keep in the store (the `cache_mac_key` setting), over
+//! the entry's Redis key, version and record. An entry that does not verify is deleted, logged
+//! with its key, counted, never used, and the database answers instead; writers replace it
+//! whatever version it claims.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use nova_api::Function;
+
+use sha2::{Digest, Sha256};
 
 use super::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery, SecretRecord, Store, StoreError};
 use crate::shared_redis::SharedRedis;
@@ -33,14 +43,22 @@ const TOMBSTONE: &str = "deleted";
 /// How often names whose write missed Redis are retried.
 const RETRY_PENDING: Duration = Duration::from_secs(1);
 
-/// Stores `v<version>|<json>` unless a higher version is there (a tombstone is version 0).
-const WRITE: &str = r"
+/// The setting holding the key that authenticates entries (hex of 32 random bytes).
+pub const MAC_KEY_SETTING: &str = "cache_mac_key";
+/// How often a writer re-reads an entry that changed under it before giving up (and leaving the
+/// name to the repair loop).
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Sets KEYS[1] to ARGV[2] (for ARGV[3] ms) if it still holds ARGV[1] ('' for nothing); deletes
+/// it when ARGV[2] is ''. The caller read and judged the entry it replaces: Redis cannot.
+const SWAP: &str = r"
 local current = redis.call('GET', KEYS[1])
-if current then
-  local version = tonumber(string.match(current, '^v(%d+)|'))
-  if version and version > tonumber(ARGV[1]) then return 0 end
+if (current or '') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 ";
 
@@ -49,31 +67,97 @@ pub struct RedisCached<S> {
     /// `nova:<store identity>:function:`: deployments sharing a Redis keep apart.
     prefix: Arc<str>,
     redis: Arc<SharedRedis>,
-    write: redis::Script,
+    swap: redis::Script,
+    mac: Mac,
+    /// Entries refused because they did not verify.
+    rejected: Arc<AtomicU64>,
     /// Functions whose cache entry may be stale because a write could not reach Redis.
     pending: Arc<Mutex<HashSet<String>>>,
 }
 
-fn entry(function: &Function) -> Option<String> {
-    serde_json::to_string(function)
-        .ok()
-        .map(|json| format!("v{}|{json}", function.version))
+/// HMAC-SHA256 (RFC 2104) under the daemons' cache key.
+#[derive(Clone)]
+struct Mac {
+    key: [u8; 64],
 }
 
-/// The function in an entry; `None` for a tombstone or anything unreadable.
-fn parse(entry: &str) -> Option<Function> {
-    let (_, json) = entry.strip_prefix('v')?.split_once('|')?;
-    serde_json::from_str(json).ok()
+impl Mac {
+    fn new(secret: &[u8]) -> Mac {
+        let mut key = [0u8; 64];
+        if secret.len() > key.len() {
+            key[..32].copy_from_slice(&Sha256::digest(secret));
+        } else {
+            key[..secret.len()].copy_from_slice(secret);
+        }
+        Mac { key }
+    }
+
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let pad = |byte: u8| self.key.map(|k| k ^ byte);
+        let mut inner = Sha256::new();
+        inner.update(pad(0x36));
+        for part in parts {
+            inner.update((part.len() as u64).to_be_bytes());
+            inner.update(part);
+        }
+        let mut outer = Sha256::new();
+        outer.update(pad(0x5c));
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
+
+    /// `v<version>|<hex mac>|<json>` for the entry at `key`.
+    fn entry(&self, key: &str, function: &Function) -> Option<String> {
+        let json = serde_json::to_string(function).ok()?;
+        let version = function.version.to_string();
+        let mac = self.sign(&[key.as_bytes(), version.as_bytes(), json.as_bytes()]);
+        Some(format!("v{version}|{}|{json}", hex::encode(mac)))
+    }
+
+    /// What an entry at `key` holds.
+    fn open(&self, key: &str, entry: &str) -> Entry {
+        if entry == TOMBSTONE {
+            return Entry::Tombstone;
+        }
+        let parsed = entry.strip_prefix('v').and_then(|rest| {
+            let (version, rest) = rest.split_once('|')?;
+            let (mac, json) = rest.split_once('|')?;
+            let expected = self.sign(&[key.as_bytes(), version.as_bytes(), json.as_bytes()]);
+            let given = hex::decode(mac).ok()?;
+            if !nova_keys::same_bytes(&expected, &given) {
+                return None;
+            }
+            let function: Function = serde_json::from_str(json).ok()?;
+            (function.version.to_string() == version).then_some(function)
+        });
+        parsed.map_or(Entry::Bad, |f| Entry::Function(Box::new(f)))
+    }
+}
+
+/// An entry as read from Redis.
+enum Entry {
+    Function(Box<Function>),
+    Tombstone,
+    /// Not written by a daemon holding the key: forged or corrupt.
+    Bad,
 }
 
 impl<S: Store> RedisCached<S> {
-    /// Caches the functions of `inner`, a store whose [`Store::identity`] is `identity`.
-    pub fn new(inner: S, identity: &str, redis: Arc<SharedRedis>) -> RedisCached<S> {
+    /// Caches the functions of `inner`, a store whose [`Store::identity`] is `identity`;
+    /// entries are authenticated under `mac_key` (see [`mac_key`]).
+    pub fn new(
+        inner: S,
+        identity: &str,
+        redis: Arc<SharedRedis>,
+        mac_key: &[u8],
+    ) -> RedisCached<S> {
         let cache = RedisCached {
             inner,
             prefix: format!("nova:{identity}:function:").into(),
             redis,
-            write: redis::Script::new(WRITE),
+            swap: redis::Script::new(SWAP),
+            mac: Mac::new(mac_key),
+            rejected: Arc::new(AtomicU64::new(0)),
             pending: Arc::new(Mutex::new(HashSet::new())),
         };
         cache.spawn_retries();
@@ -120,18 +204,68 @@ impl<S: Store> RedisCached<S> {
             .insert(name.to_string());
     }
 
-    /// After a committed insert or replace.
-    async fn stored(&self, function: &Function) {
-        let Some(value) = entry(function) else { return };
-        let mut invocation = self.write.prepare_invoke();
+    /// How many entries did not verify and were dropped, since start.
+    pub fn rejected_entries(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    fn reject(&self, key: &str, entry: &str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            key,
+            bytes = entry.len(),
+            "dropping a function cache entry in redis that does not verify (forged or corrupt); \
+             reading the database instead"
+        );
+    }
+
+    /// Replaces `current` (as read) at `key` with `value` ('' deletes); whether it was still
+    /// there to replace.
+    async fn swap(
+        &self,
+        key: &str,
+        current: Option<&str>,
+        value: &str,
+    ) -> Result<bool, crate::shared_redis::RedisUnavailable> {
+        let mut invocation = self.swap.prepare_invoke();
         invocation
-            .key(self.key(&function.name))
-            .arg(function.version)
+            .key(key)
+            .arg(current.unwrap_or(""))
             .arg(value)
             .arg(TTL.as_millis() as u64);
-        if let Err(e) = self.redis.script::<i64>(&invocation).await {
-            self.missed(&function.name, e);
+        Ok(self.redis.script::<i64>(&invocation).await? == 1)
+    }
+
+    /// After a committed insert or replace: stores the record unless an authentic higher
+    /// version is there (two daemons' writes may reach Redis out of order).
+    async fn stored(&self, function: &Function) {
+        let key = self.key(&function.name);
+        let Some(value) = self.mac.entry(&key, function) else {
+            return;
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = match self
+                .redis
+                .query::<Option<String>>(&redis::Cmd::get(&key))
+                .await
+            {
+                Ok(current) => current,
+                Err(e) => return self.missed(&function.name, e),
+            };
+            if let Some(current) = &current {
+                match self.mac.open(&key, current) {
+                    Entry::Function(f) if f.version > function.version => return,
+                    Entry::Bad => self.reject(&key, current),
+                    _ => {}
+                }
+            }
+            match self.swap(&key, current.as_deref(), &value).await {
+                Ok(true) => return,
+                Ok(false) => continue, // changed meanwhile: judge the new one
+                Err(e) => return self.missed(&function.name, e),
+            }
         }
+        self.missed(&function.name, "the entry kept changing");
     }
 
     /// After a committed delete.
@@ -145,8 +279,11 @@ impl<S: Store> RedisCached<S> {
 
     /// After a miss read from the database.
     async fn fill(&self, function: &Function) {
-        let Some(value) = entry(function) else { return };
-        let mut set = redis::Cmd::set(self.key(&function.name), value);
+        let key = self.key(&function.name);
+        let Some(value) = self.mac.entry(&key, function) else {
+            return;
+        };
+        let mut set = redis::Cmd::set(key, value);
         set.arg("NX").arg("PX").arg(TTL.as_millis() as u64);
         // Best effort: a failed fill only means the next reader asks the database too.
         let _ = self.redis.query::<Option<String>>(&set).await;
@@ -180,13 +317,23 @@ impl<S: Store> Store for RedisCached<S> {
     }
 
     async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError> {
+        let key = self.key(name);
         if let Ok(Some(cached)) = self
             .redis
-            .query::<Option<String>>(&redis::Cmd::get(self.key(name)))
+            .query::<Option<String>>(&redis::Cmd::get(&key))
             .await
-            && let Some(function) = parse(&cached)
         {
-            return Ok(Some(function));
+            match self.mac.open(&key, &cached) {
+                Entry::Function(function) => return Ok(Some(*function)),
+                Entry::Tombstone => {}
+                Entry::Bad => {
+                    self.reject(&key, &cached);
+                    // Only that entry: one a writer stored meanwhile stays.
+                    if let Err(e) = self.swap(&key, Some(&cached), "").await {
+                        self.missed(name, e);
+                    }
+                }
+            }
         }
         let function = self.inner.get_function(name).await?;
         if let Some(f) = &function {
@@ -256,6 +403,22 @@ impl<S: Store> Store for RedisCached<S> {
         self.inner.delete_api_key(name).await
     }
 
+    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+        self.inner.update_api_key(key).await
+    }
+
+    async fn keys_required(&self) -> Result<bool, StoreError> {
+        self.inner.keys_required().await
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.inner.setting(name).await
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        self.inner.init_setting(name, value).await
+    }
+
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         self.inner.put_secret(secret).await
     }
@@ -270,5 +433,85 @@ impl<S: Store> Store for RedisCached<S> {
 
     async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.delete_secret(name).await
+    }
+}
+
+/// The key that authenticates cache entries: made by the first daemon and kept in the store, so
+/// every daemon sharing the store (and no one who can only reach Redis) holds it.
+pub async fn mac_key(store: &dyn Store) -> Result<Vec<u8>, StoreError> {
+    let fresh = hex::encode(
+        [
+            uuid::Uuid::new_v4().into_bytes(),
+            uuid::Uuid::new_v4().into_bytes(),
+        ]
+        .concat(),
+    );
+    let stored = store.init_setting(MAC_KEY_SETTING, &fresh).await?;
+    hex::decode(stored.trim())
+        .ok()
+        .filter(|k| k.len() >= 16)
+        .ok_or_else(|| StoreError::Corrupt(format!("setting {MAC_KEY_SETTING} is not a key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mac_is_hmac_sha256() {
+        // RFC 4231, test case 2 (no length prefixes: one part of the message as is).
+        let mac = Mac::new(b"Jefe");
+        let mut inner = Sha256::new();
+        inner.update(mac.key.map(|k| k ^ 0x36));
+        inner.update(b"what do ya want for nothing?");
+        let mut outer = Sha256::new();
+        outer.update(mac.key.map(|k| k ^ 0x5c));
+        outer.update(inner.finalize());
+        assert_eq!(
+            hex::encode(outer.finalize()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn only_entries_made_with_the_key_are_believed() {
+        let function = super::super::record::Row {
+            id: "1".into(),
+            name: "f".into(),
+            runtime: "python".into(),
+            handler: "main.handler".into(),
+            mode: "process".into(),
+            network: "none".into(),
+            memory_mb: 128,
+            timeout_s: 30,
+            min_replicas: 0,
+            max_replicas: 1,
+            instance_concurrency: 1,
+            env_vars: "{}".into(),
+            limits: "{}".into(),
+            version: 2,
+            code_hash: "abc".into(),
+            code_size: 3,
+            created_at: 0,
+            updated_at: 0,
+        }
+        .into_function()
+        .expect("a function");
+        let mac = Mac::new(b"0123456789abcdef0123456789abcdef");
+        let entry = mac.entry("k", &function).expect("entry");
+        assert!(matches!(mac.open("k", &entry), Entry::Function(f) if f.version == 2));
+        assert!(
+            matches!(mac.open("other", &entry), Entry::Bad),
+            "bound to its key"
+        );
+        assert!(matches!(
+            Mac::new(b"another key").open("k", &entry),
+            Entry::Bad
+        ));
+        let forged = entry.replacen("v2|", "v99|", 1);
+        assert!(matches!(mac.open("k", &forged), Entry::Bad));
+        let json = serde_json::to_string(&function).expect("json");
+        assert!(matches!(mac.open("k", &format!("v2|{json}")), Entry::Bad));
+        assert!(matches!(mac.open("k", TOMBSTONE), Entry::Tombstone));
     }
 }

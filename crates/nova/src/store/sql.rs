@@ -80,9 +80,12 @@ impl SqlStore {
 
     /// Applies migrations not yet recorded, under a lock (SQLite's write lock, Postgres's
     /// advisory lock) so that two daemons starting together do not both apply one.
+    ///
+    /// The lock comes before anything that creates a table, the ledger's `CREATE TABLE IF NOT
+    /// EXISTS` included: on Postgres two of those racing on a fresh schema make one fail on the
+    /// catalog's unique index (`pg_type_typname_nsp_index`).
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::raw_sql(CREATE_LEDGER).execute(&mut *conn).await?;
         let (lock, unlock) = match self.backend {
             "SQLite" => ("BEGIN IMMEDIATE".to_string(), None),
             _ => (
@@ -91,7 +94,10 @@ impl SqlStore {
             ),
         };
         sqlx::raw_sql(&lock).execute(&mut *conn).await?;
-        let result = apply_pending(&mut conn).await;
+        let result = match sqlx::raw_sql(CREATE_LEDGER).execute(&mut *conn).await {
+            Ok(_) => apply_pending(&mut conn).await,
+            Err(e) => Err(e),
+        };
         match unlock {
             None => {
                 let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -353,6 +359,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        // The key and the mark that keys are required, together: no moment has one without the
+        // other.
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO api_keys (id, name, digest, scopes, created_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -364,14 +373,65 @@ impl Store for SqlStore {
         .bind(k.created_at)
         .bind(k.expires_at)
         .bind(k.revoked_at)
+        .execute(&mut *tx)
+        .await;
+        match done {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::AlreadyExists(format!("API key {}", k.name)));
+            }
+            other => other.map(|_| ())?,
+        }
+        sqlx::query(INIT_SETTING)
+            .bind(nova_keys::sql::KEYS_REQUIRED)
+            .bind("1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_api_key(&self, k: &ApiKeyRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(k.name.clone())
+        .bind(k.scopes.clone())
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.id.clone())
         .execute(&self.pool)
         .await;
         match done {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::AlreadyExists(format!("API key {}", k.name)))
             }
-            other => other.map(|_| ()).map_err(StoreError::from),
+            other => Ok(other?.rows_affected() > 0),
         }
+    }
+
+    async fn keys_required(&self) -> Result<bool, StoreError> {
+        Ok(nova_keys::sql::required(&self.pool).await?)
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM nova_settings WHERE name = $1")
+                .bind(name.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(INIT_SETTING)
+            .bind(name.to_string())
+            .bind(value.to_string())
+            .execute(&self.pool)
+            .await?;
+        self.setting(name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("setting {name} vanished")))
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -450,6 +510,10 @@ impl Store for SqlStore {
         )
     }
 }
+
+/// Inserts a setting unless it is there.
+const INIT_SETTING: &str =
+    "INSERT INTO nova_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 
 const LOG_COLUMNS: &str = "id, function, version, duration_us, cold_start, success, error, \
     input_bytes, output_bytes, stdout, stderr, created_at";

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod databases;
 pub mod process;
 pub mod services;
 
