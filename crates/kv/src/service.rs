@@ -164,6 +164,13 @@ impl Kv {
                 value::MAX_CONTENT_TYPE
             )));
         }
+        // What `value` can tell apart from a foreign value: anything else would be served back
+        // with our header glued to the body.
+        if content_type.is_some_and(|ct| !ct.bytes().all(|b| (0x20..0x7f).contains(&b))) {
+            return Err(KvError::BadRequest(
+                "Content-Type must be printable ASCII".into(),
+            ));
+        }
         let op = WriteOp::Put {
             key: key.as_bytes().to_vec(),
             value: value::encode(content_type, body),

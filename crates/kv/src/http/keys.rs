@@ -61,10 +61,11 @@ async fn store(
     authorize(kv, request.headers(), Scope::KvWrite)?;
     let content_type = match request.headers().get(header::CONTENT_TYPE) {
         None => None,
+        // A tab is legal whitespace in a header (around `;`), but not in what is stored.
         Some(v) => Some(
             v.to_str()
                 .map_err(|_| KvError::BadRequest("Content-Type must be printable ASCII".into()))?
-                .to_string(),
+                .replace('\t', " "),
         ),
     };
     let body = read_body(request, kv.max_value_size()).await?;
