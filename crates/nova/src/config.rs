@@ -30,6 +30,21 @@ const NOVA_SECTIONS: &str = r#"# nova.yaml: every key is optional; environment v
 http:
   # Address of the HTTP API. ":8080" means every interface. Env NOVA_HTTP_ADDR, flag --http.
   addr: "127.0.0.1:8080"
+  # Host names the API answers to besides localhost and IP addresses: a request whose Host is
+  # anything else is refused (403), so a web page cannot reach the API through a DNS name it
+  # points at this machine. "*" turns the check off. Flag --allowed-host (repeatable), env
+  # NOVA_ALLOWED_HOSTS (comma-separated).
+  allowed_hosts: []
+  # Origins (scheme://host:port) whose web pages may call the API besides the API's own; any
+  # other Origin is refused (403). Flag --allowed-origin, env NOVA_ALLOWED_ORIGINS.
+  allowed_origins: []
+  # A client must send a request's headers within this time (an idle keep-alive connection is
+  # closed after it too).
+  header_timeout: 30s
+  # Most connections open at once; more are answered 503 and closed.
+  max_connections: 4096
+  # On shutdown, how long requests in flight get to finish before their connections are closed.
+  drain_timeout: 10s
 
 pool:
   # How long an idle instance stays warm (never fewer than a function's min_replicas).
@@ -175,6 +190,18 @@ pub struct SandboxSection {
 pub struct HttpSection {
     /// Listen address of the HTTP API.
     pub addr: Option<String>,
+    /// Host names accepted besides localhost and IP literals (`*`: any).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins accepted besides the API's own (`*`: any).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Longest a client may take to send a request's headers, e.g. `30s`.
+    pub header_timeout: Option<String>,
+    /// Most connections open at once.
+    pub max_connections: Option<usize>,
+    /// How long requests in flight get on shutdown, e.g. `10s`.
+    pub drain_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,6 +303,9 @@ pub struct Overrides {
     pub require_auth: bool,
     /// Let requests without a key through while no key is active (`--allow-anonymous`).
     pub allow_anonymous: bool,
+    /// Host names and origins accepted besides the defaults (flags and env add to the file's).
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
 }
 
 /// Settings after every source has been applied.
@@ -289,6 +319,10 @@ pub struct Settings {
     pub isolation: IsolationConfig,
     /// With the default database and paths filled in.
     pub kv: comet_kv::KvConfig,
+    /// Whether the daemon serves the KV routes embedded: by default with SQLite; with Postgres
+    /// (several daemons, maybe on one host and data directory, and a RocksDB database has one
+    /// writer process) only when the file names KV databases.
+    pub kv_embedded: bool,
     /// Comet daemons to run functions on; empty = the embedded data plane.
     pub comet_endpoints: Vec<String>,
     /// Margin a remote call gets beyond the function's timeout.
@@ -311,6 +345,10 @@ pub struct Settings {
     pub require_auth: bool,
     /// Requests without a key pass while no key is active, even after keys existed.
     pub allow_anonymous: bool,
+    /// How the HTTP API serves: timeouts, the connection cap and the drain.
+    pub http_limits: comet_httpd::Limits,
+    /// Which Host names and Origins the HTTP API accepts.
+    pub http_guard: comet_httpd::GuardConfig,
 }
 
 impl Settings {
@@ -327,7 +365,7 @@ impl Settings {
         let addr = o
             .http_addr
             .clone()
-            .or(file.http.addr)
+            .or(file.http.addr.clone())
             .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
         let idle_ttl = match o.idle_ttl.clone().or(file.pool.idle_ttl) {
             Some(ttl) => parse_duration("idle TTL", &ttl)?,
@@ -339,6 +377,7 @@ impl Settings {
             None => Duration::from_secs(10),
         };
         let pg_dsn = o.pg_dsn.clone().or(file.postgres.dsn.clone());
+        let kv_embedded = pg_dsn.is_none() || !file.kv.databases.is_empty();
         let log_retention = match &file.logs.retention {
             Some(r) => parse_duration("logs.retention", r)?,
             None => Duration::from_secs(7 * 86_400),
@@ -354,7 +393,19 @@ impl Settings {
             None => Ok(None),
         };
         let redis_url = redis_url(o, &file.redis)?;
+        let http_limits = http_limits(&file.http)?;
+        let http_guard = comet_httpd::GuardConfig {
+            check_host: true,
+            allowed_hosts: [file.http.allowed_hosts.clone(), o.allowed_hosts.clone()].concat(),
+            allowed_origins: [file.http.allowed_origins.clone(), o.allowed_origins.clone()]
+                .concat(),
+            json_bodies: true,
+            // The KV routes store opaque bytes with their own content type.
+            raw_body_prefixes: vec!["/databases/".into()],
+        };
         Ok(Settings {
+            http_limits,
+            http_guard,
             comet_token: std::env::var("NOVA_COMET_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty())
@@ -371,6 +422,7 @@ impl Settings {
             pg_dsn,
             comet_endpoints,
             comet_timeout,
+            kv_embedded,
             kv: file.kv.with_defaults(&data_dir),
             data_dir,
             http_addr: parse_addr(&addr)?,
@@ -384,6 +436,28 @@ impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
     }
+}
+
+/// The HTTP server's timeouts and connection cap from the file (defaults where it is silent).
+fn http_limits(http: &HttpSection) -> Result<comet_httpd::Limits, ConfigError> {
+    let mut limits = comet_httpd::Limits::default();
+    if let Some(t) = &http.header_timeout {
+        limits.header_timeout = parse_duration("http.header_timeout", t)?;
+    }
+    if let Some(t) = &http.drain_timeout {
+        limits.drain_timeout = parse_duration("http.drain_timeout", t)?;
+    }
+    if let Some(n) = http.max_connections {
+        if n == 0 {
+            return Err(ConfigError::Invalid {
+                what: "http.max_connections",
+                value: n.to_string(),
+                message: "must be at least 1".into(),
+            });
+        }
+        limits.max_connections = n;
+    }
+    Ok(limits)
 }
 
 /// `--allow-anonymous` over `NOVA_ALLOW_ANONYMOUS` (true/false, 1/0) over `auth.allow_anonymous`.

@@ -42,7 +42,7 @@ pub enum StartError {
 /// idle-TTL sweeper.
 pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, StartError> {
     let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+    comet::lifecycle::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
@@ -153,11 +153,38 @@ pub async fn open_kv(settings: &Settings) -> Result<Arc<Kv>, StartError> {
 }
 
 /// Serves the API (and the KV routes, when given) on `listener` until `shutdown` resolves, then
-/// stops every instance.
+/// stops every instance; with the default limits and Host/Origin checks (tests use this).
 pub async fn serve(
     listener: TcpListener,
     functions: Functions,
     kv: Option<Arc<Kv>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let guard = comet_httpd::GuardConfig {
+        check_host: true,
+        json_bodies: true,
+        raw_body_prefixes: vec!["/databases/".into()],
+        ..Default::default()
+    };
+    serve_with(
+        listener,
+        functions,
+        kv,
+        comet_httpd::Limits::default(),
+        guard,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with the daemon's settings: timeouts, the connection cap and the drain, and which
+/// Host names and Origins are let in (see `comet_httpd`).
+pub async fn serve_with(
+    listener: TcpListener,
+    functions: Functions,
+    kv: Option<Arc<Kv>>,
+    limits: comet_httpd::Limits,
+    guard: comet_httpd::GuardConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Err(e) = functions.prewarm_all().await {
@@ -165,9 +192,8 @@ pub async fn serve(
     }
     let _kv_background = kv.as_ref().map(comet_kv::spawn_background).map(AbortOnDrop);
     let app = crate::http::router(functions.clone(), kv);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = comet_httpd::BrowserGuard::new(guard).layer(app);
+    let served = comet_httpd::serve(listener, app, limits, shutdown).await;
     functions.dataplane().shutdown().await;
     if let Some(logger) = functions.logger() {
         logger.flush().await;

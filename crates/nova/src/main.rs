@@ -11,5 +11,8 @@ use cli::args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Daemon(_));
+    // Every command may create the data directory's files (a CLI without a daemon opens the
+    // store itself): owner-only, like the daemon's.
+    comet::lifecycle::owner_only_files();
     comet::lifecycle::main(daemon, "NOVA_LOG", cli::run(cli))
 }
