@@ -237,6 +237,45 @@ pub struct FunctionPatch {
     pub limits: Option<Limits>,
 }
 
+/// Fields the original Nova's clients send with a function that this Nova has no use for, accepted
+/// and ignored by `POST /functions` and `PATCH /functions/{name}` so that those clients work
+/// unchanged; any other unknown field is still refused, by name.
+///
+/// `code_path` is the local file `orbit functions create --code-path` read `code` from. The rest
+/// are the original's function model: settings this Nova does not have (policies, layers,
+/// mounts, tenancy, traffic splitting) and read-only fields of a function read back and resent.
+pub const IGNORED_FUNCTION_FIELDS: &[&str] = &[
+    "code_path",
+    "id",
+    "tenant_id",
+    "namespace",
+    "code_hash",
+    "code_size",
+    "version",
+    "created_at",
+    "updated_at",
+    "compile_status",
+    "network_policy",
+    "auto_scale_policy",
+    "capacity_policy",
+    "layers",
+    "mounts",
+    "version_alias",
+    "active_versions",
+    "traffic_split",
+];
+
+/// Drops [`IGNORED_FUNCTION_FIELDS`] from a JSON object before it is read as a
+/// [`FunctionConfig`] or [`FunctionPatch`]; anything that is not an object is left as it is.
+pub fn drop_ignored_fields(mut body: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = body.as_object_mut() {
+        for field in IGNORED_FUNCTION_FIELDS {
+            object.remove(*field);
+        }
+    }
+    body
+}
+
 /// A stored function: its validated settings plus identity, version and code hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Function {
@@ -410,5 +449,29 @@ impl FunctionPatch {
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_client_fields_are_dropped_and_unknown_ones_still_refused() {
+        let orbit = serde_json::json!({
+            "name": "hello", "runtime": "python", "code": "x", "code_path": "/tmp/hello.py",
+            "auto_scale_policy": {"enabled": true}, "id": "abc", "version": 3
+        });
+        let config: FunctionConfig =
+            serde_json::from_value(drop_ignored_fields(orbit)).expect("accepted");
+        assert_eq!(config.code.as_deref(), Some("x"));
+        let patch: FunctionPatch =
+            serde_json::from_value(drop_ignored_fields(serde_json::json!({"code_path": "p"})))
+                .expect("accepted");
+        assert!(patch.is_empty());
+        let typo = serde_json::json!({"name": "hello", "runtime": "python", "memroy_mb": 1});
+        let e = serde_json::from_value::<FunctionConfig>(drop_ignored_fields(typo))
+            .expect_err("refused");
+        assert!(e.to_string().contains("memroy_mb"), "{e}");
     }
 }

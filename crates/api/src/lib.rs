@@ -8,12 +8,14 @@
 mod addr;
 mod function;
 mod invoke;
+mod logs;
 mod validate;
 
 pub use addr::parse_listen_addr;
 pub use function::{
-    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, Limits, Mode, Network,
-    Runtime, code_hash,
+    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec,
+    IGNORED_FUNCTION_FIELDS, Limits, Mode, Network, Runtime, code_hash, drop_ignored_fields,
 };
 pub use invoke::{InvokeRequest, InvokeResponse};
+pub use logs::InvocationEntry;
 pub use validate::{ValidationError, validate_env_key, validate_name};

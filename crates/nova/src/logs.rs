@@ -160,3 +160,34 @@ pub fn bounded(text: &str, limit: usize) -> String {
     }
     text[..end].to_string()
 }
+
+/// Unix milliseconds as RFC 3339 in UTC, to the millisecond: how every reply shows a time.
+pub fn rfc3339(ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A stored record as the API shows it; `function` is the function it belongs to, if it still
+/// exists.
+pub fn entry(
+    log: InvocationLog,
+    function: Option<&nova_api::Function>,
+) -> nova_api::InvocationEntry {
+    nova_api::InvocationEntry {
+        id: log.id,
+        function_id: function.map(|f| f.id.clone()).unwrap_or_default(),
+        function_name: log.function,
+        runtime: function.map(|f| f.runtime.to_string()).unwrap_or_default(),
+        version: log.version,
+        duration_ms: log.duration_us / 1000,
+        duration_us: log.duration_us,
+        cold_start: log.cold_start,
+        success: log.success,
+        error_message: log.error,
+        input_size: log.input_bytes,
+        output_size: log.output_bytes,
+        stdout: log.stdout,
+        stderr: log.stderr,
+        created_at: rfc3339(log.created_at),
+    }
+}

@@ -2,13 +2,14 @@
 //!
 //! Front ends (HTTP, the local CLI) call these methods; the methods know nothing of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use comet::{DataPlane, InvokeError};
 use nova_api::{
-    Function, FunctionConfig, FunctionPatch, FunctionSpec, InvokeRequest, InvokeResponse,
-    ValidationError,
+    Function, FunctionConfig, FunctionPatch, FunctionSpec, InvocationEntry, InvokeRequest,
+    InvokeResponse, ValidationError,
 };
 use serde_json::value::RawValue;
 use thiserror::Error;
@@ -28,6 +29,10 @@ pub enum ServiceError {
     Unsupported(nova_api::Runtime, &'static str),
     #[error("function '{0}' not found")]
     NotFound(String),
+    #[error(
+        "env var {var} refers to secret '{secret}', which does not exist: create it first (nova secret set {secret})"
+    )]
+    MissingSecret { var: String, secret: String },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
     #[error("rate limit of {what} reached: retry in {} ms", retry_after.as_millis())]
@@ -82,6 +87,86 @@ struct Inner {
     limits: crate::ratelimit::RateLimits,
     /// Tells other daemons on the same Redis what changed here.
     broadcast: Option<Arc<crate::invalidation::Broadcast>>,
+    counters: Counters,
+}
+
+/// Invocation counts per function since this process started. They only grow: the data plane's
+/// own counts live in its pools, which an update or a delete drops, so they are no base for the
+/// Prometheus counters.
+#[derive(Default)]
+pub struct Counters {
+    by_function: RwLock<HashMap<String, Arc<FunctionCounts>>>,
+}
+
+#[derive(Default)]
+struct FunctionCounts {
+    invocations: AtomicU64,
+    errors: AtomicU64,
+    cold_starts: AtomicU64,
+}
+
+/// One function's counts at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Invocations that reached an instance.
+    pub invocations: u64,
+    /// Of those, the ones that ended in an error.
+    pub errors: u64,
+    /// Of those, the ones that started their instance.
+    pub cold_starts: u64,
+}
+
+impl Counters {
+    /// Counts one invocation's outcome; calls that never reached an instance are not counted.
+    fn record(&self, function: &str, result: &Result<InvokeResponse, InvokeError>) {
+        let (error, cold) = match result {
+            Ok(r) => (r.error.is_some(), r.cold_start),
+            Err(InvokeError::Instance { .. }) => (true, false),
+            Err(_) => return,
+        };
+        let counts = self.of(function);
+        counts.invocations.fetch_add(1, Ordering::Relaxed);
+        if error {
+            counts.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if cold {
+            counts.cold_starts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn of(&self, function: &str) -> Arc<FunctionCounts> {
+        let known = self
+            .by_function
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(function)
+            .cloned();
+        known.unwrap_or_else(|| {
+            self.by_function
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(function.to_string())
+                .or_default()
+                .clone()
+        })
+    }
+
+    /// Every function counted so far, by name.
+    pub fn snapshot(&self) -> BTreeMap<String, Counts> {
+        self.by_function
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, c)| {
+                let counts = Counts {
+                    invocations: c.invocations.load(Ordering::Relaxed),
+                    errors: c.errors.load(Ordering::Relaxed),
+                    cold_starts: c.cold_starts.load(Ordering::Relaxed),
+                };
+                (name.clone(), counts)
+            })
+            .collect()
+    }
 }
 
 impl Functions {
@@ -97,6 +182,7 @@ impl Functions {
                 secrets: None,
                 limits: crate::ratelimit::RateLimits::default(),
                 broadcast: None,
+                counters: Counters::default(),
             }),
         }
     }
@@ -273,13 +359,37 @@ impl Functions {
         self.inner.logger.as_ref()
     }
 
-    /// Invocation records, newest first.
-    /// Invocation records, including those of every call that finished before this one.
+    /// Invocation records, newest first, including those of every call that finished before
+    /// this one.
     pub async fn logs(&self, query: &LogQuery) -> Result<Vec<InvocationLog>, ServiceError> {
         if let Some(logger) = self.logger() {
             logger.flush().await;
         }
         Ok(self.inner.store.list_invocations(query).await?)
+    }
+
+    /// [`Self::logs`] as the API shows them: with the function's id and runtime, RFC 3339 times.
+    pub async fn invocations(
+        &self,
+        query: &LogQuery,
+    ) -> Result<Vec<InvocationEntry>, ServiceError> {
+        let logs = self.logs(query).await?;
+        let mut functions: HashMap<String, Option<Function>> = HashMap::new();
+        let mut entries = Vec::with_capacity(logs.len());
+        for log in logs {
+            if !functions.contains_key(&log.function) {
+                let function = self.inner.store.get_function(&log.function).await?;
+                functions.insert(log.function.clone(), function);
+            }
+            let function = functions.get(&log.function).and_then(Option::as_ref);
+            entries.push(crate::logs::entry(log, function));
+        }
+        Ok(entries)
+    }
+
+    /// Invocation counts since this process started.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     pub fn dataplane(&self) -> &Arc<dyn DataPlane> {
@@ -289,6 +399,7 @@ impl Functions {
     pub async fn register(&self, config: FunctionConfig) -> Result<Function, ServiceError> {
         let (runtime, mode, network) = config.validate()?;
         self.check_supported(runtime)?;
+        self.check_secret_references(&config.env_vars).await?;
         let code = code::decode(&config)?.ok_or(ValidationError::MissingCode)?;
         code::check_runtime(runtime, &code)?;
         let code: Arc<[u8]> = code.into();
@@ -326,9 +437,13 @@ impl Functions {
         }
         let current = self.get(name).await?;
         let mut config = current.to_config();
+        let env_changed = patch.env_vars.is_some();
         patch.apply(&mut config);
         let (runtime, mode, network) = config.validate()?;
         self.check_supported(runtime)?;
+        if env_changed {
+            self.check_secret_references(&config.env_vars).await?;
+        }
         let new_code = code::decode(&config)?;
         let code_for_check = match &new_code {
             Some(code) => code.clone(),
@@ -406,7 +521,9 @@ impl Functions {
             payload,
         };
         let Some(logger) = &self.inner.logger else {
-            return Ok(self.inner.dataplane.invoke(spec, request).await?);
+            let result = self.inner.dataplane.invoke(spec, request).await;
+            self.inner.counters.record(name, &result);
+            return Ok(result?);
         };
         let (id, input_bytes) = (
             request.request_id.clone(),
@@ -415,6 +532,7 @@ impl Functions {
         let started = std::time::Instant::now();
         let created_at = crate::logs::now_ms();
         let result = self.inner.dataplane.invoke(spec.clone(), request).await;
+        self.inner.counters.record(name, &result);
         logger.record(invocation_log(
             &spec,
             id,
@@ -470,7 +588,7 @@ impl Functions {
         self.forget_spec(&function.name);
         self.announce(&function.name);
         if let Some(code) = code {
-            // A missing secret shows at the first invocation, with its name.
+            // A secret deleted since it was checked shows at the first invocation, by name.
             let Ok(spec) = self.resolved(function, code).await else {
                 return;
             };
@@ -495,6 +613,25 @@ impl Functions {
                 Err(e) => tracing::warn!(function = %spec.name, error = %e, "pre-warm failed"),
             }
         });
+    }
+
+    /// Refuses env that names a secret that does not exist, naming the variable and the secret,
+    /// instead of storing a function whose every invocation would fail.
+    async fn check_secret_references(
+        &self,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), ServiceError> {
+        for (var, value) in env {
+            if let Some(secret) = value.strip_prefix(crate::secrets::REFERENCE)
+                && self.inner.store.get_secret(secret).await?.is_none()
+            {
+                return Err(ServiceError::MissingSecret {
+                    var: var.clone(),
+                    secret: secret.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_supported(&self, runtime: nova_api::Runtime) -> Result<(), ServiceError> {

@@ -36,6 +36,7 @@ async fn function_crud_round_trip() {
     let code = d
         .client
         .get(d.url("/functions/hello/code"))
+        .header("accept", "application/octet-stream")
         .send()
         .await
         .expect("code")

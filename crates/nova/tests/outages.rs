@@ -171,7 +171,7 @@ async fn a_restarted_postgres_is_survived() {
             None,
         )
         .await;
-        let stored = logs["logs"].as_array().map_or(0, |l| l.len());
+        let stored = logs.as_array().map_or(0, |l| l.len());
         if status == 200 && stored >= 4 {
             break;
         }

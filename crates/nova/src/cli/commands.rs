@@ -362,10 +362,7 @@ async fn secret(target: &Target, command: SecretCommand) -> Result<()> {
                 println!("No secrets.");
             }
             for (name, updated) in secrets {
-                let when = humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(updated.max(0) as u64),
-                );
-                println!("{name:<32} updated {when}");
+                println!("{name:<32} updated {updated}");
             }
         }
         SecretCommand::Delete { name } => {

@@ -149,7 +149,7 @@ fn duration(r: &InvokeResponse) -> String {
 }
 
 /// Invocations, newest first: when, request id, duration, cold start, outcome.
-pub fn invocation_table(logs: &[nova::store::InvocationLog]) {
+pub fn invocation_table(logs: &[nova_api::InvocationEntry]) {
     if logs.is_empty() {
         println!("No invocations recorded.");
         return;
@@ -159,16 +159,13 @@ pub fn invocation_table(logs: &[nova::store::InvocationLog]) {
         "TIME (UTC)", "REQUEST ID", "DURATION", "COLD"
     );
     for log in logs {
-        let when = humantime::format_rfc3339_millis(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(log.created_at.max(0) as u64),
-        );
-        let outcome = match &log.error {
+        let outcome = match &log.error_message {
             None => "ok".to_string(),
             Some(e) => format!("error: {}", e.lines().next().unwrap_or("")),
         };
         println!(
             "{:<24} {:<32} {:>8.2}ms {:>5}  {}",
-            when.to_string(),
+            log.created_at,
             log.id,
             log.duration_us as f64 / 1000.0,
             if log.cold_start { "yes" } else { "no" },

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
+use nova_api::{Function, FunctionConfig, FunctionPatch, InvocationEntry, InvokeResponse};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -11,7 +11,7 @@ use nova::apikeys::{CreatedKey, Scope};
 use nova::config::Settings;
 use nova::daemon;
 use nova::service::Functions;
-use nova::store::{InvocationLog, ListQuery, LogQuery};
+use nova::store::{ListQuery, LogQuery};
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -169,8 +169,8 @@ impl Target {
         }
     }
 
-    /// (name, updated_at ms) of every secret.
-    pub async fn list_secrets(&self) -> Result<Vec<(String, i64)>> {
+    /// (name, updated_at in RFC 3339) of every secret.
+    pub async fn list_secrets(&self) -> Result<Vec<(String, String)>> {
         let listed: Vec<serde_json::Value> = match self {
             Target::Remote { .. } => self.call(Method::GET, "/secrets", None::<&()>).await?,
             Target::Local(f) => f
@@ -179,14 +179,18 @@ impl Target {
                 .await
                 .map_err(nova::service::ServiceError::from)?
                 .into_iter()
-                .map(|s| serde_json::json!({"name": s.name, "updated_at": s.updated_at}))
+                .map(|s| {
+                    let updated_at = nova::logs::rfc3339(s.updated_at);
+                    serde_json::json!({"name": s.name, "updated_at": updated_at})
+                })
                 .collect(),
         };
         Ok(listed
             .iter()
             .map(|s| {
                 let name = s["name"].as_str().unwrap_or_default().to_string();
-                (name, s["updated_at"].as_i64().unwrap_or_default())
+                let updated_at = s["updated_at"].as_str().unwrap_or_default().to_string();
+                (name, updated_at)
             })
             .collect())
     }
@@ -211,16 +215,14 @@ impl Target {
         name: &str,
         tail: u32,
         request_id: Option<String>,
-    ) -> Result<Vec<InvocationLog>> {
+    ) -> Result<Vec<InvocationEntry>> {
         match self {
             Target::Remote { .. } => {
                 let mut path = format!("/functions/{name}/logs?tail={tail}");
                 if let Some(id) = &request_id {
                     path.push_str(&format!("&request_id={}", nova::config::percent_encode(id)));
                 }
-                let reply: serde_json::Value = self.call(Method::GET, &path, None::<&()>).await?;
-                Ok(serde_json::from_value(reply["logs"].clone())
-                    .context("unreadable logs from the daemon")?)
+                self.call(Method::GET, &path, None::<&()>).await
             }
             Target::Local(f) => {
                 f.get(name).await?;
@@ -230,7 +232,7 @@ impl Target {
                     limit: tail,
                     offset: 0,
                 };
-                Ok(f.logs(&query).await?)
+                Ok(f.invocations(&query).await?)
             }
         }
     }

@@ -1,7 +1,11 @@
-//! Every error the API returns: JSON `{"error": "..."}` with the status that fits.
+//! Every error the API returns: JSON `{"error": "..."}` with the status that fits. Handlers return
+//! [`ApiError`]; [`json_errors`] rewrites what axum itself answers (a 405, a path or query it
+//! cannot read, a body over the limit) and what routes from other crates answer in plain text.
 
 use axum::Json;
-use axum::http::{StatusCode, Uri};
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use comet::InvokeError;
 use serde_json::json;
@@ -55,6 +59,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(_)
             | ServiceError::Unsupported(..)
             | ServiceError::EmptyUpdate
+            | ServiceError::MissingSecret { .. }
             | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
@@ -110,4 +115,48 @@ pub async fn not_found(uri: Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("no route for {}", uri.path()),
     )
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Longest error body rewritten; a longer one is replaced by the status's reason.
+const MAX_ERROR_TEXT: usize = 16 * 1024;
+
+/// Turns an error response that is not JSON into `{"error": "<its text>"}` with the same status
+/// and headers (`Allow`, `Retry-After`...), so that clients can always read why.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase()
+        });
+    let body = serde_json::to_vec(&json!({ "error": text })).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -4,13 +4,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::accepts;
 use super::error::{ApiError, body_rejection};
 use crate::service::Functions;
 use crate::store::ListQuery;
@@ -26,7 +28,7 @@ pub async fn create(
     State(functions): State<Functions>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Function>), ApiError> {
-    let config: FunctionConfig = json_body(body)?;
+    let config: FunctionConfig = function_body(body)?;
     let function = functions.register(config).await?;
     Ok((StatusCode::CREATED, Json(function)))
 }
@@ -65,12 +67,80 @@ pub async fn get(
     Ok(Json(functions.get(&name).await?))
 }
 
+/// The code as the original Nova shows it (JSON: `function_id`, `source_code`, `source_hash`,
+/// `compile_status`; binary code as `code_base64` with `binary_hash`), or the raw bytes to a
+/// client that asks for `application/octet-stream`.
 pub async fn code(
     State(functions): State<Functions>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let function = functions.get(&name).await?;
     let code = functions.code(&name).await?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], code).into_response())
+    if accepts(&headers, "application/octet-stream") {
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], code).into_response());
+    }
+    let mut reply = json!({
+        "function_id": function.id,
+        "function_name": function.name,
+        "version": function.version,
+        "source_hash": function.code_hash,
+        "code_size": code.len(),
+        // Nova runs what it is given: nothing is ever compiled.
+        "compile_status": "not_required",
+    });
+    match String::from_utf8(code) {
+        Ok(text) => reply["source_code"] = text.into(),
+        Err(binary) => {
+            reply["source_code"] = "".into();
+            reply["binary_hash"] = function.code_hash.clone().into();
+            reply["code_base64"] = base64::engine::general_purpose::STANDARD
+                .encode(binary.into_bytes())
+                .into();
+        }
+    }
+    Ok(Json(reply).into_response())
+}
+
+/// What `PUT /functions/{name}/code` takes as JSON: the original's `code` (and `entry_point`,
+/// which sets the handler), or `code_base64`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCode {
+    code: Option<String>,
+    code_base64: Option<String>,
+    entry_point: Option<String>,
+}
+
+/// Replaces the code: a new version, as an update with only code does.
+pub async fn put_code(
+    State(functions): State<Functions>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let new: NewCode = json_body(body)?;
+    if new.code.is_none() && new.code_base64.is_none() {
+        return Err(ApiError::bad_request(
+            "code is required: send `code` (source text) or `code_base64`",
+        ));
+    }
+    let entry_point = new.entry_point.clone();
+    let patch = FunctionPatch {
+        code: new.code,
+        code_base64: new.code_base64,
+        handler: new.entry_point,
+        ..FunctionPatch::default()
+    };
+    let function = functions.update(&name, patch).await?;
+    let mut reply = json!({
+        "compile_status": "not_required",
+        "source_hash": function.code_hash,
+        "version": function.version,
+    });
+    if let Some(entry_point) = entry_point {
+        reply["entry_point"] = entry_point.into();
+    }
+    Ok(Json(reply))
 }
 
 pub async fn update(
@@ -78,7 +148,7 @@ pub async fn update(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Function>, ApiError> {
-    let patch: FunctionPatch = json_body(body)?;
+    let patch: FunctionPatch = function_body(body)?;
     Ok(Json(functions.update(&name, patch).await?))
 }
 
@@ -109,9 +179,19 @@ pub async fn invoke(
     Ok((status, Json(response)))
 }
 
+/// A function body ([`FunctionConfig`] or [`FunctionPatch`]): the original Nova's extra fields
+/// are dropped ([`nova_api::IGNORED_FUNCTION_FIELDS`]), any other unknown one is refused by name.
+fn function_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let value: serde_json::Value = json_body(body)?;
+    serde_json::from_value(nova_api::drop_ignored_fields(value))
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 /// Parses a JSON body whatever its Content-Type (curl users often omit it), with the parser's
 /// message (unknown field, wrong type, line and column) on failure.
-fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let body = body.map_err(body_rejection)?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))

@@ -1,11 +1,12 @@
 //! Invocation logs: `GET /functions/{name}/logs?tail=N&request_id=ID` and
-//! `GET /invocations?function=NAME&limit=N&offset=M`, newest first.
+//! `GET /invocations?function=NAME&limit=N&offset=M`, newest first, each a bare JSON array of
+//! [`nova_api::InvocationEntry`] (the original Nova's shape).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use nova_api::InvocationEntry;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::service::Functions;
@@ -19,6 +20,7 @@ const MAX_LOGS: u32 = 1000;
 pub struct FunctionLogParams {
     tail: Option<u32>,
     request_id: Option<String>,
+    offset: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,24 +44,23 @@ pub async fn function_logs(
     State(functions): State<Functions>,
     Path(name): Path<String>,
     params: Result<Query<FunctionLogParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<InvocationEntry>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     // An unknown function is a 404, not an empty list.
     functions.get(&name).await?;
     let query = LogQuery {
-        function: Some(name.clone()),
+        function: Some(name),
         request_id: params.request_id,
         limit: page_size(params.tail, "tail")?,
-        offset: 0,
+        offset: params.offset.unwrap_or(0),
     };
-    let logs = functions.logs(&query).await?;
-    Ok(Json(json!({ "function": name, "logs": logs })))
+    Ok(Json(functions.invocations(&query).await?))
 }
 
 pub async fn invocations(
     State(functions): State<Functions>,
     params: Result<Query<InvocationParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<InvocationEntry>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let query = LogQuery {
         function: params.function,
@@ -67,7 +68,5 @@ pub async fn invocations(
         limit: page_size(params.limit, "limit")?,
         offset: params.offset.unwrap_or(0),
     };
-    Ok(Json(
-        json!({ "invocations": functions.logs(&query).await? }),
-    ))
+    Ok(Json(functions.invocations(&query).await?))
 }

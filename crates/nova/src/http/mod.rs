@@ -1,10 +1,12 @@
 //! Nova's HTTP API (axum). Handlers parse the request, call [`crate::service::Functions`] and map
 //! the result; status codes are decided in one place, [`error`].
 //!
-//! Routes, compatible with the original Nova where they overlap:
-//! `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
-//! `GET /functions/{name}/code`, `POST /functions/{name}/invoke`, `GET /health`, `GET /metrics`;
-//! ours: `GET /functions/{name}/logs`, `GET /invocations`.
+//! Routes, compatible with the original Nova (its CLI `orbit` works unchanged) where they
+//! overlap: `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
+//! `GET|PUT /functions/{name}/code`, `POST /functions/{name}/invoke`,
+//! `GET /functions/{name}/logs`, `GET /invocations`, `GET /health`, `GET /metrics`,
+//! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
+//! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
 
 mod auth;
 mod error;
@@ -16,6 +18,7 @@ mod secrets;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use comet_kv::Kv;
@@ -29,7 +32,10 @@ pub const FUNCTION_BODY_LIMIT: usize = 48 * 1024 * 1024;
 pub const INVOKE_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
 /// The whole API over one function service, with the KV routes when Nova serves them embedded.
+///
+/// Every route, the KV ones included, is behind the API-key guard; every error is JSON.
 pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
+    metrics::started();
     let invoke = Router::new()
         .route("/functions/{name}/invoke", post(functions::invoke))
         .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
@@ -41,13 +47,19 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
                 .patch(functions::update)
                 .delete(functions::delete),
         )
-        .route("/functions/{name}/code", get(functions::code))
+        .route(
+            "/functions/{name}/code",
+            get(functions::code).put(functions::put_code),
+        )
         .route("/functions/{name}/logs", get(logs::function_logs))
         .route("/invocations", get(logs::invocations))
         .route("/apikeys", post(auth::create).get(auth::list))
-        .route("/apikeys/{name}", axum::routing::delete(auth::delete).patch(auth::update))
+        .route(
+            "/apikeys/{name}",
+            axum::routing::delete(auth::delete).patch(auth::update),
+        )
         .route("/apikeys/{name}/revoke", post(auth::revoke))
-        .route("/secrets", get(secrets::list))
+        .route("/secrets", get(secrets::list).post(secrets::create))
         .route(
             "/secrets/{name}",
             get(secrets::get).put(secrets::put).delete(secrets::delete),
@@ -56,15 +68,25 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
         .merge(invoke)
         .route("/health", get(functions::health))
         .route("/metrics", get(metrics::render))
-        .fallback(error::not_found)
+        .route("/metrics/prometheus", get(metrics::prometheus))
         .layer(Extension(kv.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            functions.clone(),
-            auth::guard,
-        ))
-        .with_state(functions);
-    match kv {
+        .with_state(functions.clone());
+    let api = match kv {
         Some(kv) => api.merge(comet_kv::http::routes(kv)),
         None => api,
-    }
+    };
+    api.fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(functions, auth::guard))
+        .layer(axum::middleware::from_fn(error::json_errors))
+}
+
+/// Whether the request's `Accept` header names `media_type`.
+pub(crate) fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| item.split(';').next().unwrap_or("").trim() == media_type)
 }

@@ -1,12 +1,17 @@
-//! `PUT|GET|DELETE /secrets/{name}`, `GET /secrets` (names and times only). Admin scope.
+//! `POST /secrets` (`{name, value}`, the original Nova's), `PUT|GET|DELETE /secrets/{name}`,
+//! `GET /secrets` (names and RFC 3339 times only). Admin scope.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::functions::json_body;
+use crate::logs::rfc3339;
 use crate::service::Functions;
 
 #[derive(Debug, Deserialize)]
@@ -15,11 +20,31 @@ pub struct SecretValue {
     value: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedSecret {
+    name: String,
+    value: String,
+}
+
+pub async fn create(
+    State(functions): State<Functions>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: NamedSecret = json_body(body)?;
+    functions.set_secret(&body.name, &body.value).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "status": "created" })),
+    ))
+}
+
 pub async fn put(
     State(functions): State<Functions>,
     Path(name): Path<String>,
-    Json(body): Json<SecretValue>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let body: SecretValue = json_body(body)?;
     functions.set_secret(&name, &body.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -44,7 +69,13 @@ pub async fn list(State(functions): State<Functions>) -> Result<Json<Value>, Api
         .map_err(crate::service::ServiceError::from)?;
     let listed: Vec<Value> = secrets
         .iter()
-        .map(|s| json!({"name": s.name, "created_at": s.created_at, "updated_at": s.updated_at}))
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "created_at": rfc3339(s.created_at),
+                "updated_at": rfc3339(s.updated_at),
+            })
+        })
         .collect();
     Ok(Json(Value::Array(listed)))
 }
