@@ -117,3 +117,129 @@ async fn a_bad_store_setting_is_named() {
         .unwrap();
     assert!(err.to_string().contains("mysql://x"), "{err}");
 }
+
+/// A DSN whose tables live in a schema of their own, new and empty, and the schema's name.
+async fn fresh_schema(name: &str) -> (String, String) {
+    let base = dsn();
+    let schema = format!(
+        "ctx_{name}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let admin = sqlx::postgres::PgPool::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    let dsn = format!("{base}{joiner}options=-c%20search_path%3D{schema}");
+    (dsn, schema)
+}
+
+async fn drop_schema(schema: &str) {
+    let admin = sqlx::postgres::PgPool::connect(&dsn()).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn heads_starting_together_on_a_fresh_schema_all_open() {
+    let (dsn, schema) = fresh_schema("race").await;
+    let config = ContextConfig {
+        store: dsn,
+        ..ContextConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let (config, path) = (config.clone(), dir.path().to_path_buf());
+            tokio::spawn(async move { comet_context::open(&config, &path).await })
+        })
+        .collect();
+    for open in opens {
+        if let Err(e) = open.await.unwrap() {
+            panic!("a head failed to open a fresh schema: {e}");
+        }
+    }
+    drop_schema(&schema).await;
+}
+
+#[tokio::test]
+async fn the_entry_quota_holds_across_heads_writing_at_once() {
+    let (dsn, schema) = fresh_schema("quota").await;
+    let config = ContextConfig {
+        store: dsn,
+        max_entries_per_context: 10,
+        ..ContextConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::embedded(config.clone(), dir.path()).await;
+    let b = common::embedded(config, dir.path()).await;
+    let writes: Vec<_> = (0..40)
+        .map(|n| {
+            let url = if n % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
+            tokio::spawn(async move {
+                let key = format!("vm{n}");
+                let query = [
+                    ("contextID", "slice-q"),
+                    ("family", "hostsall"),
+                    ("Key", key.as_str()),
+                    ("readToken", "read-token"),
+                    ("writeToken", "write-token"),
+                ];
+                let url = format!("{url}/writeScope");
+                call(&client(), "POST", &url, &query, Some("x")).await.0
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for w in writes {
+        statuses.push(w.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let full = statuses.iter().filter(|s| **s == 507).count();
+    assert_eq!((ok, full), (10, 30), "{statuses:?}");
+    let list = [("contextID", "slice-q"), ("readToken", "read-token")];
+    let (_, v) = call(
+        &client(),
+        "GET",
+        &format!("{}/enumerateScope", b.url),
+        &list,
+        None,
+    )
+    .await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 10);
+    // Expiry through either head gives the room back to both.
+    assert_eq!(a.exchange.store().remove_idle(i64::MAX).await.unwrap(), 10);
+    let query = [
+        ("contextID", "slice-q"),
+        ("family", "hostsall"),
+        ("Key", "again"),
+        ("readToken", "read-token"),
+        ("writeToken", "write-token"),
+    ];
+    let (status, v) = call(
+        &client(),
+        "POST",
+        &format!("{}/writeScope", b.url),
+        &query,
+        Some("x"),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    a.stop();
+    b.stop();
+    drop((a, b));
+    drop_schema(&schema).await;
+}
