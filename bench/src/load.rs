@@ -179,7 +179,13 @@ pub async fn http_load(
 }
 
 async fn invoke_once(client: &reqwest::Client, url: &str) -> bool {
-    let Ok(resp) = client.post(url).body(PAYLOAD).send().await else {
+    let Ok(resp) = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(PAYLOAD)
+        .send()
+        .await
+    else {
         return false;
     };
     let ok = resp.status().is_success();

@@ -159,6 +159,7 @@ async fn bad_requests_get_clear_errors_and_right_codes() {
     let raw = d
         .client
         .post(d.url("/functions"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -305,6 +306,7 @@ async fn fifty_concurrent_http_invocations_with_max_replicas() {
         tokio::spawn(async move {
             let resp = client
                 .post(url)
+                .header("content-type", "application/json")
                 .body(format!("{{\"id\":{i}}}"))
                 .send()
                 .await

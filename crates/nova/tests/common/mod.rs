@@ -111,6 +111,7 @@ impl TestDaemon {
         let resp = self
             .client
             .post(self.url(&format!("/functions/{name}/invoke")))
+            .header("content-type", "application/json")
             .body(payload.to_string())
             .send()
             .await
