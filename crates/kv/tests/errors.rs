@@ -15,12 +15,16 @@ async fn unknown_paths_under_the_kv_routes_are_json_404s() {
         let s = Server::open_as(mount).await;
         for path in [
             "/databases",
+            "/databases/",
             "/databases/main",
+            "/databases/main/",
             "/databases/main/nope",
             "/databases/main/count/",
             "/databases/main/keysX",
             "/admin/databases",
+            "/admin/databases/",
             "/admin/databases/main",
+            "/admin/databases/main/",
             "/admin/databases/main/nope",
             "/admin/databases/main/ingest",
             "/admin/databases/%FF/count",
