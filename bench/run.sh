@@ -6,6 +6,7 @@
 #   bench/run.sh context [--vms 1000] [--clients 64]     context exchange: a slice sync round, reads
 #   bench/run.sh dataplane [--duration 3s]               warm invoke embedded vs remote vs cluster
 #   bench/run.sh access [--rounds 3] [--redis ADDR]      API keys + rate limits + logs, on vs off
+#   bench/run.sh serving [--duration 2s] [--rounds 3]    our HTTP serving loop + guard vs axum::serve
 #   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
 #   bench/run.sh                                          invoke, coldstart, wasm and context
 set -euo pipefail

@@ -14,6 +14,7 @@ mod daemon;
 mod dataplane;
 mod load;
 mod raw_http;
+mod serving;
 mod stats;
 mod wasm;
 
@@ -44,6 +45,8 @@ enum Command {
     Dataplane(dataplane::DataPlaneArgs),
     /// What API-key auth, rate limiting and invocation logs add to a warm invoke.
     Access(access::AccessArgs),
+    /// Our serving loop and browser guard beside axum::serve, on one echo route.
+    Serving(serving::ServingArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,5 +74,6 @@ fn main() -> Result<()> {
         Command::Context(args) => runtime.block_on(context::run(args)),
         Command::Dataplane(args) => runtime.block_on(dataplane::run(args)),
         Command::Access(args) => runtime.block_on(access::run(args)),
+        Command::Serving(args) => runtime.block_on(serving::run(args)),
     }
 }
