@@ -198,6 +198,8 @@ async fn properties_are_text_unless_json_is_asked_for() {
         Some("*/*"),
         Some("text/plain"),
         Some("text/plain, application/json;q=0.5"),
+        Some("text/plain, application/json"),
+        Some("application/json;q=0"),
     ] {
         let (status, content_type, body) = property("rocksdb.estimate-num-keys", accept).await;
         assert_eq!((status, body.as_str()), (200, "1"), "{accept:?}");
@@ -210,7 +212,11 @@ async fn properties_are_text_unless_json_is_asked_for() {
     assert_eq!(status, 200);
     assert!(body.contains("Compaction Stats"), "{body}");
     // A client that asks for JSON gets an object.
-    for accept in ["application/json", "text/plain;q=0.1, application/json"] {
+    for accept in [
+        "application/json",
+        "text/plain;q=0.1, application/json",
+        "application/json, text/plain, */*",
+    ] {
         let (status, content_type, body) =
             property("rocksdb.estimate-num-keys", Some(accept)).await;
         assert_eq!(

@@ -54,29 +54,36 @@ pub async fn property(
     finish(&kv, Route::Property, &db, started, result)
 }
 
-/// True when `Accept` ranks `application/json` above `text/plain` (only types named outright
-/// count: `*/*` alone gets text).
+/// True when `Accept` prefers `application/json` to `text/plain`: a higher q, or the same q and
+/// named first (`application/json, text/plain, */*`, as axios sends). Only types named outright
+/// count: `*/*` alone gets text.
 fn wants_json(headers: &HeaderMap) -> bool {
-    let (mut json_q, mut text_q) = (0.0f32, 0.0f32);
-    for accept in headers.get_all(header::ACCEPT) {
-        let Ok(accept) = accept.to_str() else {
-            continue;
+    // (q, position) of each type's first mention.
+    let (mut json, mut text) = (None, None);
+    let ranges = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for (position, range) in ranges.enumerate() {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let slot = match media.as_str() {
+            "application/json" => &mut json,
+            "text/plain" => &mut text,
+            _ => continue,
         };
-        for range in accept.split(',') {
-            let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            match media.as_str() {
-                "application/json" => json_q = json_q.max(q),
-                "text/plain" => text_q = text_q.max(q),
-                _ => {}
-            }
-        }
+        slot.get_or_insert((q, position));
     }
-    json_q > 0.0 && json_q > text_q
+    match (json, text) {
+        (Some((jq, _)), None) => jq > 0.0,
+        (Some((jq, jp)), Some((tq, tp))) => jq > 0.0 && (jq > tq || (jq == tq && jp < tp)),
+        (None, _) => false,
+    }
 }
 
 pub async fn checkpoint(
