@@ -82,7 +82,14 @@ impl CometClient {
             }
             match request.send() {
                 Ok(r) if r.status().is_server_error() => {
-                    last_error = Some(anyhow!("{head}: {}", r.status()));
+                    // Say why (a full store is a 507 too), when the head says it.
+                    let status = r.status();
+                    let why = r
+                        .json::<Value>()
+                        .ok()
+                        .and_then(|v| v["message"].as_str().map(|m| format!(": {m}")))
+                        .unwrap_or_default();
+                    last_error = Some(anyhow!("{head}: {status}{why}"));
                 }
                 Ok(r) => {
                     let status = r.status();

@@ -56,7 +56,7 @@ pub fn round(client: &CometClient, slice: &Slice, groups: &Groups, me: &Machine)
         write_errors.push(format!("{e:#}"));
     }
     if let Some(key) = &me.public_key {
-        let item = json!([{ "publicKey": key }]);
+        let item = json!([{ "publicKey": published_key(key) }]);
         if let Err(e) = client.write(slice, &keys_family, &me.reservation, &item) {
             write_errors.push(format!("{e:#}"));
         }
@@ -79,6 +79,14 @@ pub fn round(client: &CometClient, slice: &Slice, groups: &Groups, me: &Machine)
         keys_file_changed,
         write_errors,
     })
+}
+
+/// A public key as neuca-guest-tools' agents publish it: the `.pub` file's line with its
+/// newline. They write every key they read verbatim before their block's END marker, so a key
+/// without it would glue the marker to the key: their block would lose its end and grow by one
+/// copy every round. Keys are read in either form ([`key_lines`] trims them).
+fn published_key(key: &str) -> String {
+    format!("{}\n", key.trim())
 }
 
 fn valid_hostname(name: &str) -> bool {
@@ -192,6 +200,26 @@ mod tests {
         let hosts = "127.0.0.1 localhost\n192.168.0.2 comet-head\n";
         let lines = host_lines(&entries, hosts, "hostsall", &me());
         assert_eq!(lines, ["10.0.0.1 vm1", "10.0.0.2 vm2"]);
+    }
+
+    #[test]
+    fn keys_are_published_with_their_newline_and_read_in_either_form() {
+        assert_eq!(
+            published_key("ssh-rsa AAAA root@a"),
+            "ssh-rsa AAAA root@a\n"
+        );
+        assert_eq!(
+            published_key("ssh-rsa AAAA root@a\n"),
+            "ssh-rsa AAAA root@a\n"
+        );
+        let entries = vec![
+            entry("a", json!([{"publicKey": "ssh-rsa AAAA root@a\n"}])),
+            entry("b", json!([{"publicKey": "ssh-rsa BBBB root@b"}])),
+        ];
+        assert_eq!(
+            key_lines(&entries),
+            ["ssh-rsa AAAA root@a", "ssh-rsa BBBB root@b"]
+        );
     }
 
     #[test]

@@ -131,3 +131,79 @@ async fn with_every_head_down_the_round_fails_and_the_files_are_untouched() {
         USER_HOSTS
     );
 }
+
+/// The value of the entry `(slice-7, family, key)`, decoded as every COMET client does.
+async fn published(
+    exchange: &comet_context::Exchange,
+    family: &str,
+    key: &str,
+) -> serde_json::Value {
+    let id = comet_context::entry::EntryId {
+        context_id: "slice-7".into(),
+        family: family.into(),
+        key: key.into(),
+    };
+    let entry = exchange.store().get(&id).await.unwrap().unwrap();
+    let outer: serde_json::Value = serde_json::from_str(&entry.value).unwrap();
+    serde_json::from_str(outer["val_"].as_str().unwrap()).unwrap()
+}
+
+/// A slice where neuca-guest-tools' agents and comet-guest live together: neuca publishes its
+/// key with the `.pub` file's newline and writes what it reads verbatim before its END line, so
+/// comet-guest must publish the same way; comet-guest reads both forms and stays stable.
+#[tokio::test]
+async fn keys_are_published_as_neuca_does_and_read_in_both_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = comet_context::open(&ContextConfig::default(), dir.path())
+        .await
+        .unwrap();
+    let up = head(exchange.clone()).await;
+    let heads = format!("{}/", up.url);
+    // A neuca VM's entry, as its agent writes it.
+    let neuca_key = "ssh-rsa AAAAB3neuca root@neuca\n";
+    let params = comet_context::service::Params {
+        context_id: Some("slice-7".into()),
+        family: Some("pubkeysall".into()),
+        key: Some("rid-neuca".into()),
+        read_token: Some("slice-read".into()),
+        write_token: Some("slice-write".into()),
+    };
+    let items = serde_json::json!([{ "publicKey": neuca_key }]).to_string();
+    let body = serde_json::json!({ "val_": items }).to_string();
+    exchange
+        .write(&params, body, Default::default())
+        .await
+        .unwrap();
+
+    let vm = dir.path().join("vm1");
+    std::fs::create_dir_all(&vm).unwrap();
+    std::fs::write(vm.join("hosts"), USER_HOSTS).unwrap();
+    std::fs::write(vm.join("authorized_keys"), USER_KEYS).unwrap();
+    // A key file without its final newline: what is published has one all the same.
+    std::fs::write(vm.join("id_rsa.pub"), "ssh-rsa AAAAB3key1 root@vm1").unwrap();
+    let (ok, out) = sync_vm(&vm, 1, &heads).await;
+    assert!(ok, "{out}");
+    let mine = published(&exchange, "pubkeysall", "rid-1").await;
+    let key = mine[0]["publicKey"].as_str().unwrap();
+    assert_eq!(key, "ssh-rsa AAAAB3key1 root@vm1\n");
+    // What a neuca reader's block looks like with it: every line ends, END stays a line.
+    let neuca_block = format!("### BEGIN keys\n{neuca_key}{key}### END keys\n");
+    assert!(
+        neuca_block.lines().any(|l| l == "### END keys"),
+        "{neuca_block}"
+    );
+
+    let keys = std::fs::read_to_string(vm.join("authorized_keys")).unwrap();
+    assert!(keys.contains("ssh-rsa AAAAB3neuca root@neuca\n"), "{keys}");
+    assert!(keys.contains("ssh-rsa AAAAB3key1 root@vm1\n"), "{keys}");
+    assert!(keys.contains("# END comet-guest pubkeysall\n"), "{keys}");
+    // Round after round, nothing changes.
+    for _ in 0..3 {
+        assert!(sync_vm(&vm, 1, &heads).await.0);
+        assert_eq!(
+            std::fs::read_to_string(vm.join("authorized_keys")).unwrap(),
+            keys
+        );
+    }
+    up.task.abort();
+}
