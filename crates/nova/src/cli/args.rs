@@ -308,6 +308,24 @@ pub struct DaemonArgs {
     /// Require an API key on every request even before the first key exists.
     #[arg(long, env = "NOVA_REQUIRE_AUTH")]
     pub require_auth: bool,
+    /// A host name the API answers to besides localhost and IP addresses (repeatable; "*": any).
+    /// Requests with any other Host are refused, which keeps web pages out through DNS rebinding.
+    #[arg(
+        long = "allowed-host",
+        env = "NOVA_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// An origin (scheme://host:port) whose web pages may call the API besides its own
+    /// (repeatable); requests from any other Origin are refused.
+    #[arg(
+        long = "allowed-origin",
+        env = "NOVA_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
     /// Run functions on a comet daemon over gRPC instead of in this process (standalone mode).
     #[arg(
         long,

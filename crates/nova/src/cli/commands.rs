@@ -43,6 +43,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             overrides.http_addr = args.http;
             overrides.idle_ttl = args.idle_ttl;
             overrides.require_auth = args.require_auth;
+            overrides.allowed_hosts = args.allowed_hosts;
+            overrides.allowed_origins = args.allowed_origins;
             overrides.comet_endpoints = match args.comet_endpoint {
                 Some(one) => vec![one],
                 None => args.comet_endpoints,
@@ -150,15 +152,26 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
     let functions = nova::daemon::assemble(&settings, true).await?;
-    let kv = nova::daemon::open_kv(&settings).await?;
+    let kv = match settings.kv_embedded {
+        true => Some(nova::daemon::open_kv(&settings).await?),
+        false => {
+            tracing::info!(
+                "shared store: the embedded KV service is off (name kv.databases in the config \
+                 file to serve it here, or run comet kv serve)"
+            );
+            None
+        }
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), idle_ttl = ?settings.idle_ttl, "nova daemon started");
     // One plain line on stdout that people (and scripts) can read the address from.
     println!("Nova daemon listening on http://{addr}");
-    nova::daemon::serve(
+    nova::daemon::serve_with(
         listener,
         functions,
-        Some(kv),
+        kv,
+        settings.http_limits,
+        settings.http_guard.clone(),
         comet::lifecycle::shutdown_signal(),
     )
     .await?;
