@@ -42,6 +42,39 @@ impl FreshDatabase {
     }
 }
 
+impl FreshDatabase {
+    /// [`FreshDatabase::create`] for a test without a runtime.
+    pub fn create_blocking() -> FreshDatabase {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(FreshDatabase::create())
+        })
+        .join()
+        .expect("create a database")
+    }
+}
+
+/// Daemons sharing a store must share its secrets' master key: writes one into `dir` and
+/// returns the config file section that names it.
+pub fn master_key_config(dir: &std::path::Path) -> String {
+    use base64::Engine as _;
+    let path = dir.join("shared-master.key");
+    let key: [u8; 32] = *uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .copied()
+        .collect::<Vec<u8>>()
+        .first_chunk()
+        .expect("32 bytes");
+    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode(key))
+        .expect("write the master key");
+    format!("secrets:\n  master_key_file: {}\n", path.display())
+}
+
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
         let (admin, sql) = (
