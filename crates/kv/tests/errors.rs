@@ -42,6 +42,7 @@ async fn unknown_paths_under_the_kv_routes_are_json_404s() {
 async fn a_method_a_route_does_not_serve_is_a_json_405_with_allow() {
     for mount in MOUNTS {
         let s = Server::open_as(mount).await;
+        let check = |method, path, allow| check_405(&s.url, method, path, allow);
         for (method, path, allow) in [
             ("POST", "/databases/main/keys/a", "GET,HEAD,PUT,DELETE"),
             ("PATCH", "/databases/main/keys/a/b", "GET,HEAD,PUT,DELETE"),
@@ -58,12 +59,21 @@ async fn a_method_a_route_does_not_serve_is_a_json_405_with_allow() {
             ),
             ("GET", "/admin/databases/main/pull", "POST"),
         ] {
-            let reply = raw(&s.url, method, path, "Content-Length: 0\r\n", b"").await;
-            let what = format!("{mount:?} {method} {path}");
-            reply.assert_json_error(405, &what);
-            assert_eq!(reply.header("allow"), Some(allow), "{what}");
+            check(method, path, allow).await;
+        }
+        // The standalone server's own routes too.
+        if matches!(mount, Mount::Standalone) {
+            check("POST", "/healthcheck", "GET,HEAD").await;
+            check("DELETE", "/metrics", "GET,HEAD").await;
         }
     }
+}
+
+async fn check_405(url: &str, method: &str, path: &str, allow: &str) {
+    let reply = raw(url, method, path, "Content-Length: 0\r\n", b"").await;
+    let what = format!("{url} {method} {path}");
+    reply.assert_json_error(405, &what);
+    assert_eq!(reply.header("allow"), Some(allow), "{what}");
 }
 
 #[tokio::test]

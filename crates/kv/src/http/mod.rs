@@ -95,6 +95,7 @@ pub fn router(kv: Arc<Kv>) -> Router {
                 async move { metrics(&kv) }
             }),
         )
+        .method_not_allowed_fallback(reply::method_not_allowed)
         .fallback(reply::not_found)
 }
 
