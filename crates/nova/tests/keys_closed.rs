@@ -304,3 +304,48 @@ async fn bad_key_and_secret_requests_get_json_errors() {
     assert_eq!(put(json!("fine")).await.0, 204);
     d.stop().await;
 }
+
+/// `nova apikey list` tells an expired key and a revoked one from an active one.
+#[test]
+fn the_cli_lists_expired_and_revoked_keys_as_such() {
+    let (_daemon, env) = common::process::daemon_and_cli(&[]);
+    let out = env.ok(&["apikey", "create", "ops", "--scopes", "admin"]);
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("nova_"))
+        .expect("the key")
+        .to_string();
+    let ok = |args: &[&str]| {
+        let args: Vec<&str> = ["--api-key", key.as_str()]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        env.ok(&args)
+    };
+    ok(&[
+        "apikey",
+        "create",
+        "brief",
+        "--scopes",
+        "read",
+        "--expires",
+        "1s",
+    ]);
+    ok(&["apikey", "create", "gone", "--scopes", "read"]);
+    ok(&["apikey", "revoke", "gone"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let listed = ok(&["apikey", "list"]);
+    let status = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("{name} in {listed}"))
+            .to_string()
+    };
+    assert_eq!(
+        (status("ops"), status("brief"), status("gone")),
+        ("active".into(), "expired".into(), "revoked".into()),
+        "{listed}"
+    );
+}

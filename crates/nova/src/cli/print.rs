@@ -178,7 +178,7 @@ pub fn invocation_table(logs: &[nova_api::InvocationEntry]) {
 pub fn key_table(keys: &[nova::apikeys::ApiKeyView]) {
     if keys.is_empty() {
         println!(
-            "No API keys: the API is open. Create one with: nova apikey create NAME --scopes admin"
+            "No API keys. Create one with: nova apikey create NAME --scopes admin"
         );
         return;
     }
