@@ -69,12 +69,8 @@ async fn no_empty_errors(request: Request, next: Next) -> Response {
         return response;
     }
     let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = response
-            .headers()
-            .get(header::ALLOW)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        format!("{path} does not take {method} (it takes {allowed})")
+        // The `Allow` header is added after this layer: the reply carries it all the same.
+        format!("{path} does not take {method}")
     } else {
         format!(
             "{method} {path}: {}",
