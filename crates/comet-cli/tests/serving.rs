@@ -79,7 +79,11 @@ fn seed_mode_3_starts_three_workers_on_one_host_as_typed() {
         workers.push(child);
     }
     for (n, worker) in workers.iter_mut().enumerate() {
-        assert!(worker.try_wait().unwrap().is_none(), "worker{} exited", n + 1);
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "worker{} exited",
+            n + 1
+        );
     }
     let nodes = home.path().join(".local/share/comet/nodes");
     for n in 1..=3 {
@@ -106,7 +110,10 @@ fn listening_is_said_only_once_every_listener_is_bound() {
     assert_eq!(line, "", "said {line:?} before failing");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("cannot listen on {http}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {http}")),
+        "{stderr}"
+    );
 
     // The KV store's lock held by another process is said once, not once per wrapping error.
     let data = tempfile::tempdir().unwrap();
@@ -121,7 +128,14 @@ fn listening_is_said_only_once_every_listener_is_bound() {
     let second_addr = format!("127.0.0.1:{}", free_port());
     let (second, line) = spawn(
         home.path(),
-        &["kv", "serve", "--data-dir", dir, "--http-addr", &second_addr],
+        &[
+            "kv",
+            "serve",
+            "--data-dir",
+            dir,
+            "--http-addr",
+            &second_addr,
+        ],
     );
     let out = finish(second);
     assert_eq!(line, "");
@@ -134,7 +148,11 @@ fn listening_is_said_only_once_every_listener_is_bound() {
 fn data_services_on_loopback_refuse_foreign_hosts_and_origins_and_slow_clients() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("comet.yaml");
-    std::fs::write(&config, "http:\n  header_timeout: 1s\n  drain_timeout: 1s\n").unwrap();
+    std::fs::write(
+        &config,
+        "http:\n  header_timeout: 1s\n  drain_timeout: 1s\n",
+    )
+    .unwrap();
     let data = home.path().join("data");
     for service in ["kv", "context"] {
         let port = free_port();
@@ -157,6 +175,20 @@ fn data_services_on_loopback_refuse_foreign_hosts_and_origins_and_slow_clients()
             "GET /healthcheck HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         );
         assert!(ok.starts_with("HTTP/1.1 200"), "{service}: {ok}");
+        for (request, status) in [
+            ("GET /nope HTTP/1.1", "404"),
+            ("DELETE /healthcheck HTTP/1.1", "405"),
+        ] {
+            let reply = http(
+                port,
+                &format!("{request}\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            );
+            assert!(
+                reply.starts_with(&format!("HTTP/1.1 {status}")),
+                "{service}: {reply}"
+            );
+            assert!(reply.contains("{\"error\":"), "{service}: {reply}");
+        }
         let rebound = http(
             port,
             "GET /healthcheck HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n",
@@ -172,11 +204,16 @@ fn data_services_on_loopback_refuse_foreign_hosts_and_origins_and_slow_clients()
 
         // Headers never finished: the connection is closed after the header timeout.
         let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        slow.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: local").unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        slow.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: local")
+            .unwrap();
         let mut buf = Vec::new();
         let read = slow.read_to_end(&mut buf);
-        assert!(read.is_ok(), "{service}: the slow client was not disconnected");
+        assert!(
+            read.is_ok(),
+            "{service}: the slow client was not disconnected"
+        );
 
         // A client holding a request open does not hold up SIGTERM past the drain timeout.
         let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -186,7 +223,10 @@ fn data_services_on_loopback_refuse_foreign_hosts_and_origins_and_slow_clients()
         .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let took = terminate(&mut child);
-        assert!(took < Duration::from_secs(15), "{service}: stopped after {took:?}");
+        assert!(
+            took < Duration::from_secs(15),
+            "{service}: stopped after {took:?}"
+        );
         drop(half);
     }
     // Every file the servers made is the owner's alone.

@@ -226,7 +226,18 @@ async fn prepare(settings: &Settings, services: Services) -> Result<Http> {
             "/healthcheck",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/metrics", get(move || metrics(kv.clone())));
+        .route("/metrics", get(move || metrics(kv.clone())))
+        .method_not_allowed_fallback(|| async {
+            comet_httpd::json_error(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        });
+    // The context routes bring a JSON 404 of their own; a router takes one fallback.
+    let app = match services.context {
+        true => app,
+        false => app.fallback(comet_kv::http::not_found),
+    };
     let app = comet_httpd::BrowserGuard::new(settings.http_guard.clone()).layer(app);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
