@@ -439,13 +439,9 @@ impl<S: Store> Store for RedisCached<S> {
 /// The key that authenticates cache entries: made by the first daemon and kept in the store, so
 /// every daemon sharing the store (and no one who can only reach Redis) holds it.
 pub async fn mac_key(store: &dyn Store) -> Result<Vec<u8>, StoreError> {
-    let fresh = hex::encode(
-        [
-            uuid::Uuid::new_v4().into_bytes(),
-            uuid::Uuid::new_v4().into_bytes(),
-        ]
-        .concat(),
-    );
+    use aes_gcm::aead::{KeyInit as _, OsRng};
+    // 32 bytes from the operating system's generator.
+    let fresh = hex::encode(aes_gcm::Aes256Gcm::generate_key(OsRng));
     let stored = store.init_setting(MAC_KEY_SETTING, &fresh).await?;
     hex::decode(stored.trim())
         .ok()
