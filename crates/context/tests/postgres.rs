@@ -243,3 +243,72 @@ async fn the_entry_quota_holds_across_heads_writing_at_once() {
     drop((a, b));
     drop_schema(&schema).await;
 }
+
+/// Heads racing to update, create and delete the same entries with values of other sizes: the
+/// usage rows end as the entries are, so the quotas stay exact.
+#[tokio::test]
+async fn usage_stays_exact_when_heads_race() {
+    let (dsn, schema) = fresh_schema("usage").await;
+    let config = ContextConfig {
+        store: dsn.clone(),
+        ..ContextConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::embedded(config.clone(), dir.path()).await;
+    let b = common::embedded(config, dir.path()).await;
+    let calls: Vec<_> = (0..60)
+        .map(|n: usize| {
+            let url = if n % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
+            tokio::spawn(async move {
+                let key = format!("vm{}", n % 3);
+                let query = [
+                    ("contextID", "slice-u"),
+                    ("family", "hostsall"),
+                    ("Key", key.as_str()),
+                    ("readToken", "read-token"),
+                    ("writeToken", "write-token"),
+                ];
+                let value = "v".repeat(1 + n * 7 % 50);
+                if n % 5 == 4 {
+                    let url = format!("{url}/deleteScope");
+                    call(&client(), "DELETE", &url, &query, None).await.0
+                } else {
+                    let url = format!("{url}/writeScope");
+                    call(&client(), "POST", &url, &query, Some(&value)).await.0
+                }
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    let db = sqlx::postgres::PgPool::connect(&dsn).await.unwrap();
+    let held: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM context_entries
+         WHERE context_id = 'slice-u'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let counted: Option<(i64, i64)> =
+        sqlx::query_as("SELECT entries, bytes FROM context_usage WHERE context_id = 'slice-u'")
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+    assert_eq!(counted.unwrap_or((0, 0)), held);
+    let totals: (i64, i64) =
+        sqlx::query_as("SELECT entries, bytes FROM context_usage WHERE context_id = ''")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(totals, held);
+    db.close().await;
+    a.stop();
+    b.stop();
+    drop((a, b));
+    drop_schema(&schema).await;
+}
