@@ -183,8 +183,8 @@ async fn the_entry_quota_holds_across_heads_writing_at_once() {
     let a = common::embedded(config.clone(), dir.path()).await;
     let b = common::embedded(config, dir.path()).await;
     let writes: Vec<_> = (0..40)
-        .map(|n| {
-            let url = if n % 2 == 0 {
+        .map(|n: u32| {
+            let url = if n.is_multiple_of(2) {
                 a.url.clone()
             } else {
                 b.url.clone()
@@ -258,7 +258,7 @@ async fn usage_stays_exact_when_heads_race() {
     let b = common::embedded(config, dir.path()).await;
     let calls: Vec<_> = (0..60)
         .map(|n: usize| {
-            let url = if n % 2 == 0 {
+            let url = if n.is_multiple_of(2) {
                 a.url.clone()
             } else {
                 b.url.clone()
