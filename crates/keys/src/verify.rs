@@ -57,7 +57,7 @@ pub struct SourceError(pub String);
 #[derive(Debug, Error)]
 pub enum Denied {
     /// No usable key: HTTP 401, gRPC UNAUTHENTICATED.
-    #[error("{0}: send 'Authorization: Bearer <API key>' or 'X-API-Key: <API key>'")]
+    #[error("{0}: send 'Authorization: Bearer <API key>'")]
     Unauthenticated(&'static str),
     /// A good key without the scope: HTTP 403, gRPC PERMISSION_DENIED.
     #[error("API key '{key}' lacks the '{scope}' scope")]

@@ -25,7 +25,11 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     }
     // Keys and secrets are the operator's, whatever the method, and so is the embedded KV
     // service's administration.
-    if path.starts_with("/apikeys") || path.starts_with("/secrets") || path.starts_with("/admin/") {
+    if path.starts_with("/apikeys")
+        || path.starts_with("/secrets")
+        || path.starts_with("/admin/")
+        || path == "/admin"
+    {
         return Some(Scope::Admin);
     }
     let read = matches!(*method, Method::GET | Method::HEAD);
