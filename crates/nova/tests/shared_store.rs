@@ -239,3 +239,48 @@ async fn a_forged_redis_entry_is_never_run_and_blocks_no_update() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A store that had keys before the mark existed gets it when migration 7 runs (both
+/// databases), so upgrading does not open an API whose keys have all expired.
+#[tokio::test]
+async fn the_mark_is_backfilled_from_existing_keys() {
+    use nova::store::Store;
+    let db = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = format!("sqlite://{}", dir.path().join("nova.db").display());
+    for (location, postgres) in [(db.dsn.clone(), true), (sqlite, false)] {
+        let open = || async {
+            if postgres {
+                nova::store::SqlStore::postgres(&location).await
+            } else {
+                nova::store::SqlStore::sqlite(&dir.path().join("nova.db")).await
+            }
+            .expect("open")
+        };
+        let store = open().await;
+        let mut key = nova_keys::mint("old", &[nova_keys::Scope::Admin], None, 0).record;
+        key.expires_at = Some(1);
+        store.insert_api_key(&key).await.expect("insert");
+        assert!(store.keys_required().await.expect("read"));
+        drop(store);
+        // As the store was before migration 7.
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&location)
+            .await
+            .expect("connect");
+        sqlx::raw_sql("DROP TABLE nova_settings; DELETE FROM nova_migrations WHERE version = 7")
+            .execute(&mut conn)
+            .await
+            .expect("undo migration 7");
+        let store = open().await;
+        assert_eq!(
+            store
+                .setting("keys_required")
+                .await
+                .expect("read")
+                .as_deref(),
+            Some("1"),
+            "backfilled ({location})"
+        );
+    }
+}
