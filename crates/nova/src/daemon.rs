@@ -108,18 +108,19 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             });
         }
     }
-    // The master key must be the one the store's secrets are under (daemons sharing a store):
-    // a daemon with another refuses to start; a one-off CLI run goes on without secrets.
+    // The master key must be the one the store's secrets are under: a daemon with another on a
+    // shared store refuses to start; otherwise it goes on without secrets.
+    let shared = settings.pg_dsn.is_some();
     let master_key = crate::secrets::load_master_key(settings.master_key_file.as_deref(), data_dir);
     let checked = match master_key {
-        Ok(key) => crate::secrets::check_master_key(store.as_ref(), &key)
+        Ok(key) => crate::secrets::check_master_key(store.as_ref(), &key, shared)
             .await
             .map(|()| key),
         Err(e) => Err(e),
     };
     functions = match checked {
         Ok(key) => functions.with_secrets(key.key),
-        Err(e @ crate::secrets::SecretError::WrongMasterKey { .. }) if daemon => {
+        Err(e @ crate::secrets::SecretError::WrongMasterKey { .. }) if daemon && shared => {
             return Err(e.into());
         }
         Err(crate::secrets::SecretError::Store(e)) if daemon => return Err(e.into()),

@@ -75,8 +75,16 @@ impl std::fmt::Debug for MasterKey {
 /// Checks `key` against the store's check value, writing one if there is none yet (after
 /// making sure the key reads a stored secret, for stores older than the check value). A refused
 /// key that this run created is removed, so a retry with the right key is not confused by it.
-pub async fn check_master_key(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
-    let result = check(store, key).await;
+///
+/// `shared`: other daemons may use the store (Postgres), so a key that cannot read the check
+/// value is refused whatever the store holds. A store of one daemon's own (SQLite in its data
+/// directory) that holds no secrets takes the new key instead: nothing is lost.
+pub async fn check_master_key(
+    store: &dyn Store,
+    key: &MasterKey,
+    shared: bool,
+) -> Result<(), SecretError> {
+    let result = check(store, key, shared).await;
     if let (Err(SecretError::WrongMasterKey { .. }), Some(path), true) =
         (&result, &key.path, key.created)
         && let Err(e) = std::fs::remove_file(path)
@@ -86,7 +94,7 @@ pub async fn check_master_key(store: &dyn Store, key: &MasterKey) -> Result<(), 
     result
 }
 
-async fn check(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
+async fn check(store: &dyn Store, key: &MasterKey, shared: bool) -> Result<(), SecretError> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.key));
     let refused = || SecretError::WrongMasterKey {
         source_of_key: key.source.clone(),
@@ -105,13 +113,9 @@ async fn check(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
             {
                 return Err(refused());
             }
-            let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-            let sealed = cipher
-                .encrypt(&nonce, CHECK_PLAINTEXT)
-                .map_err(|_| SecretError::MasterKey("encryption failed".into()))?;
-            let value = base64::engine::general_purpose::STANDARD
-                .encode([nonce.as_slice(), &sealed].concat());
-            store.init_setting(MASTER_KEY_CHECK, &value).await?
+            store
+                .init_setting(MASTER_KEY_CHECK, &seal(&cipher)?)
+                .await?
         }
     };
     let opened = base64::engine::general_purpose::STANDARD
@@ -125,8 +129,26 @@ async fn check(store: &dyn Store, key: &MasterKey) -> Result<(), SecretError> {
         });
     match opened {
         Some(plain) if plain == CHECK_PLAINTEXT => Ok(()),
+        _ if !shared && store.list_secrets().await?.is_empty() => {
+            tracing::warn!(
+                key = %key.source,
+                "the master key is not the one this store last used; it holds no secrets, so \
+                 the new key is kept"
+            );
+            store.put_setting(MASTER_KEY_CHECK, &seal(&cipher)?).await?;
+            Ok(())
+        }
         _ => Err(refused()),
     }
+}
+
+/// A check value: the constant, encrypted under `cipher`'s key, after its nonce, in base64.
+fn seal(cipher: &Aes256Gcm) -> Result<String, SecretError> {
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let sealed = cipher
+        .encrypt(&nonce, CHECK_PLAINTEXT)
+        .map_err(|_| SecretError::MasterKey("encryption failed".into()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode([nonce.as_slice(), &sealed].concat()))
 }
 
 fn decrypt(cipher: &Aes256Gcm, record: &SecretRecord) -> Option<Vec<u8>> {

@@ -284,3 +284,36 @@ async fn the_mark_is_backfilled_from_existing_keys() {
         );
     }
 }
+
+/// A store of one daemon's own (SQLite) without secrets takes a new master key (a lost
+/// `master.key` does not stop the daemon); one with secrets, or a shared store, refuses it.
+#[tokio::test]
+async fn a_new_master_key_is_taken_only_where_nothing_is_lost() {
+    use nova::secrets::{MasterKey, SecretError, Secrets, check_master_key};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = nova::store::SqlStore::sqlite(&dir.path().join("nova.db"))
+        .await
+        .expect("open");
+    let key = |byte: u8| MasterKey {
+        key: [byte; 32],
+        source: format!("key {byte}"),
+        path: None,
+        created: false,
+    };
+    let refused = |r: Result<(), SecretError>| matches!(r, Err(SecretError::WrongMasterKey { .. }));
+    check_master_key(&store, &key(1), false)
+        .await
+        .expect("first");
+    assert!(refused(check_master_key(&store, &key(2), true).await));
+    check_master_key(&store, &key(2), false)
+        .await
+        .expect("no secrets: the new key is kept");
+    Secrets::new(std::sync::Arc::new(store.clone()), [2; 32])
+        .set("s", "v")
+        .await
+        .expect("set");
+    assert!(refused(check_master_key(&store, &key(1), false).await));
+    check_master_key(&store, &key(2), false)
+        .await
+        .expect("the key in use");
+}

@@ -168,6 +168,10 @@ impl<S: Store> Store for Breaker<S> {
         self.guard(self.inner.init_setting(name, value)).await
     }
 
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.guard(self.inner.put_setting(name, value)).await
+    }
+
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         self.guard(self.inner.put_secret(secret)).await
     }

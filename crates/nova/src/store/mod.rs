@@ -147,6 +147,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` under `name` unless a value is there already; the value that is there
     /// after, so daemons racing to initialise a setting all agree on the first.
     async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Stores `value` under `name`, replacing what is there.
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 
     /// Creates or replaces an encrypted secret.
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError>;

@@ -419,6 +419,10 @@ impl<S: Store> Store for RedisCached<S> {
         self.inner.init_setting(name, value).await
     }
 
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.put_setting(name, value).await
+    }
+
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         self.inner.put_secret(secret).await
     }

@@ -457,6 +457,18 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO nova_settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name.to_string())
+        .bind(value.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO secrets (name, nonce, ciphertext, created_at, updated_at) \
