@@ -302,6 +302,19 @@ async fn bad_key_and_secret_requests_get_json_errors() {
         "{body}"
     );
     assert_eq!(put(json!("fine")).await.0, 204);
+    for (content_type, body, expected) in [
+        ("text/plain", r#"{"value": "x"}"#, 415),
+        ("application/json", r#"{"value": "#, 400),
+    ] {
+        let request = d
+            .client
+            .put(d.url("/secrets/token"))
+            .header("content-type", content_type)
+            .body(body);
+        let (status, reply) = common::status_and_json(request.send().await.expect("send")).await;
+        assert_eq!(status, expected, "{reply}");
+        assert!(reply["error"].is_string(), "{reply}");
+    }
     d.stop().await;
 }
 
