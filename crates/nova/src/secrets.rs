@@ -85,6 +85,9 @@ pub async fn check_master_key(
     shared: bool,
 ) -> Result<(), SecretError> {
     let result = check(store, key, shared).await;
+    if let (Ok(()), Some(path), true) = (&result, &key.path, key.created) {
+        tracing::info!(path = %path.display(), "created the master key for secrets: back it up");
+    }
     if let (Err(SecretError::WrongMasterKey { .. }), Some(path), true) =
         (&result, &key.path, key.created)
         && let Err(e) = std::fs::remove_file(path)
@@ -234,7 +237,6 @@ fn create_key(path: &PathBuf) -> Result<[u8; 32], SecretError> {
         .map_err(|e| SecretError::MasterKey(format!("creating {}: {e}", path.display())))?;
     file.write_all(text.as_bytes())
         .map_err(|e| SecretError::MasterKey(format!("writing {}: {e}", path.display())))?;
-    tracing::info!(path = %path.display(), "created the master key for secrets: back it up");
     Ok(key)
 }
 
