@@ -362,3 +362,57 @@ fn the_cli_lists_expired_and_revoked_keys_as_such() {
         "{listed}"
     );
 }
+
+/// A real `comet daemon` worker reading the keys from the daemon's store
+/// (`--api-keys-from nova.db`) stays closed too once the only key has expired.
+#[tokio::test]
+async fn a_worker_stays_closed_when_the_last_key_expires() {
+    let nova = TestDaemon::start().await;
+    let store = nova.dir.path().join("nova.db");
+    let worker = common::process::start_worker(
+        "closed",
+        &["--api-keys-from", store.to_str().expect("utf-8")],
+    );
+    // A call that needs the read scope and runs no code.
+    let list = || async {
+        let mut client = comet_grpc::proto::data_plane_client::DataPlaneClient::connect(format!(
+            "http://{}",
+            worker.endpoint
+        ))
+        .await
+        .expect("connect");
+        let request = comet_grpc::proto::ListInvocationsRequest {
+            function: "echo".into(),
+            limit: 1,
+            offset: 0,
+        };
+        match client.list_invocations(request).await {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        }
+    };
+    assert_eq!(list().await, tonic::Code::Ok, "open before any key");
+    make_key(
+        &nova,
+        None,
+        json!({"name": "root", "scopes": ["admin"], "expires_in": "1s"}),
+    )
+    .await;
+    // The worker reads the keys within its refresh period.
+    let mut code = list().await;
+    for _ in 0..100 {
+        if code != tonic::Code::Ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        code = list().await;
+    }
+    assert_eq!(code, tonic::Code::Unauthenticated, "a key is required");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        list().await,
+        tonic::Code::Unauthenticated,
+        "still closed after the last key expired"
+    );
+    nova.stop().await;
+}
