@@ -113,16 +113,19 @@ impl BrowserGuard {
     }
 
     fn host_allowed(&self, host: &str) -> bool {
-        let name = host_name(host).to_ascii_lowercase();
-        let name = name.trim_end_matches('.');
-        name == "localhost"
-            || name.ends_with(".localhost")
+        let name = host_name(host);
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let ends_with_localhost = name.len() > ".localhost".len()
+            && name.is_char_boundary(name.len() - ".localhost".len())
+            && name[name.len() - ".localhost".len()..].eq_ignore_ascii_case(".localhost");
+        name.eq_ignore_ascii_case("localhost")
+            || ends_with_localhost
             || name.parse::<IpAddr>().is_ok()
             || self
                 .config
                 .allowed_hosts
                 .iter()
-                .any(|a| a == "*" || a == name)
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(name))
     }
 
     fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
