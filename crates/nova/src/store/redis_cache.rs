@@ -92,13 +92,27 @@ impl Mac {
         Mac { key }
     }
 
+    /// The MAC of `parts`, each preceded by its length (so no two lists of parts sign alike).
     fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let lengths: Vec<[u8; 8]> = parts
+            .iter()
+            .map(|p| (p.len() as u64).to_be_bytes())
+            .collect();
+        let message: Vec<&[u8]> = lengths
+            .iter()
+            .zip(parts)
+            .flat_map(|(length, part)| [length.as_slice(), part])
+            .collect();
+        self.hmac(&message)
+    }
+
+    /// HMAC-SHA256 of the concatenation of `message`.
+    fn hmac(&self, message: &[&[u8]]) -> [u8; 32] {
         let pad = |byte: u8| self.key.map(|k| k ^ byte);
         let mut inner = Sha256::new();
         inner.update(pad(0x36));
-        for part in parts {
-            inner.update((part.len() as u64).to_be_bytes());
-            inner.update(part);
+        for piece in message {
+            inner.update(piece);
         }
         let mut outer = Sha256::new();
         outer.update(pad(0x5c));
@@ -459,18 +473,18 @@ mod tests {
 
     #[test]
     fn the_mac_is_hmac_sha256() {
-        // RFC 4231, test case 2 (no length prefixes: one part of the message as is).
+        // RFC 4231, test cases 2 and 6 (a key longer than a block).
         let mac = Mac::new(b"Jefe");
-        let mut inner = Sha256::new();
-        inner.update(mac.key.map(|k| k ^ 0x36));
-        inner.update(b"what do ya want for nothing?");
-        let mut outer = Sha256::new();
-        outer.update(mac.key.map(|k| k ^ 0x5c));
-        outer.update(inner.finalize());
         assert_eq!(
-            hex::encode(outer.finalize()),
+            hex::encode(mac.hmac(&[b"what do ya want ", b"for nothing?"])),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        let long = Mac::new(&[0xaa; 131]);
+        assert_eq!(
+            hex::encode(long.hmac(&[b"Test Using Larger Than Block-Size Key - Hash Key First"])),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_ne!(mac.sign(&[b"ab", b"c"]), mac.sign(&[b"a", b"bc"]));
     }
 
     #[test]
