@@ -351,9 +351,14 @@ async fn a_redis_limit_is_shared_by_daemons_and_survives_redis_going_away() {
 /// warm spec cache and instances.
 #[tokio::test]
 async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
-    let dsn = std::env::var("NOVA_TEST_PG_DSN")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
-    let config = format!("postgres:\n  dsn: {dsn}\nredis:\n  addr: 127.0.0.1:6379\n");
+    // A database of its own: no API key was ever made there, so the API is open.
+    let db = common::databases::FreshDatabase::create().await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
+        db.dsn,
+        common::databases::master_key_config(keys.path())
+    );
     let (a, b) = (
         TestDaemon::start_with_config(&config).await,
         TestDaemon::start_with_config(&config).await,

@@ -64,7 +64,11 @@ fn cross_site_requests_and_rebound_hosts_are_refused() {
     assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
     assert!(reply.contains("cross-origin"), "{reply}");
     // No Origin, but a body no page can send cross-site without a preflight is required.
-    let reply = post(url, "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n", FUNCTION);
+    let reply = post(
+        url,
+        "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n",
+        FUNCTION,
+    );
     assert!(reply.starts_with("HTTP/1.1 415"), "{reply}");
     let reply = raw(
         url,
@@ -98,7 +102,11 @@ fn cross_site_requests_and_rebound_hosts_are_refused() {
 fn slow_and_half_open_clients_hold_neither_a_connection_nor_shutdown() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("nova.yaml");
-    std::fs::write(&config, "http:\n  header_timeout: 1s\n  drain_timeout: 1s\n").expect("write");
+    std::fs::write(
+        &config,
+        "http:\n  header_timeout: 1s\n  drain_timeout: 1s\n",
+    )
+    .expect("write");
     let data = dir.path().join("data");
     let daemon = Daemon::start_with(&data, &["--config", config.to_str().expect("utf-8")]);
     let addr = daemon.url.trim_start_matches("http://").to_string();
@@ -210,7 +218,11 @@ fn two_daemons_on_one_postgres_start_on_one_host_without_a_data_directory() {
             .args([admin, "-qc", sql])
             .output()
             .expect("psql");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     psql(&format!("DROP DATABASE IF EXISTS {name}"));
     psql(&format!("CREATE DATABASE {name}"));

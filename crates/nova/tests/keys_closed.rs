@@ -249,6 +249,34 @@ async fn keys_come_as_the_original_clients_send_them_and_can_be_patched() {
     )
     .await;
     assert_eq!(status, 404, "{body}");
+
+    // orbit spells the routes /api-keys and names a key by its id.
+    let (status, listed) = call(&d, "GET", "/api-keys", Some(&admin), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let id = listed
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["name"] == "ci2")
+        .and_then(|k| k["id"].as_str())
+        .expect("ci2's id")
+        .to_string();
+    let (status, patched) = call(
+        &d,
+        "PATCH",
+        &format!("/api-keys/{id}"),
+        Some(&admin),
+        Some(json!({"name": "ci3"})),
+    )
+    .await;
+    assert_eq!((status, patched["name"].clone()), (200, json!("ci3")));
+    let (status, _) = call(&d, "DELETE", &format!("/api-keys/{id}"), Some(&admin), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        call(&d, "GET", "/functions", Some(&reader), None).await.0,
+        401
+    );
+    assert_eq!(call(&d, "GET", "/api-keys", None, None).await.0, 401);
     d.stop().await;
 }
 

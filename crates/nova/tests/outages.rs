@@ -79,7 +79,11 @@ async fn a_restarted_postgres_is_survived() {
         "postgres://postgres:pw-not-shown@127.0.0.1:{}/postgres",
         pg.port
     );
-    let config = format!("postgres:\n  dsn: {dsn}\n");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "postgres:\n  dsn: {dsn}\n{}",
+        common::databases::master_key_config(keys.path())
+    );
     let (a, b) = (
         TestDaemon::start_with_config(&config).await,
         TestDaemon::start_with_config(&config).await,

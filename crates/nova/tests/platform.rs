@@ -35,13 +35,20 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
 /// Two daemons on one Postgres (`--pg-dsn`) see each other's functions.
 #[test]
 fn two_daemons_share_functions_through_postgres() {
-    let dsn = std::env::var("NOVA_TEST_PG_DSN")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
+    // A database of its own: no API key was ever made there, so the API is open.
+    let db = common::databases::FreshDatabase::create_blocking();
+    let dsn = db.dsn.clone();
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
     let a = Daemon::start_with(dir_a.path(), &["--pg-dsn", &dsn]);
+    // Daemons sharing a store share its secrets' master key.
+    std::fs::copy(
+        dir_a.path().join("master.key"),
+        dir_b.path().join("master.key"),
+    )
+    .expect("copy the master key");
     let b = Daemon::start_with(dir_b.path(), &["--pg-dsn", &dsn]);
     let name = format!("shared-{}", std::process::id());
     let on_a = Env {

@@ -330,7 +330,7 @@ async fn a_worker_reads_novas_keys_from_postgres() {
     let now = nova::logs::now_ms();
     let name = format!("w{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let mut key = nova_keys::mint(&name, &[nova_keys::Scope::Invoke], None, now).record;
-    key.expires_at = Some(now - 1); // inactive: other tests on this database stay open
+    key.expires_at = Some(now - 1); // what is read back is the record, active or not
     store.insert_api_key(&key).await.expect("insert key");
     let worker = nova_keys::sql::SqlKeys::open(&pg_dsn())
         .await

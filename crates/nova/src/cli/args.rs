@@ -308,6 +308,11 @@ pub struct DaemonArgs {
     /// Require an API key on every request even before the first key exists.
     #[arg(long, env = "NOVA_REQUIRE_AUTH")]
     pub require_auth: bool,
+    /// Let requests without an API key through while no key is active, even though keys existed
+    /// (all expired, revoked or deleted): to get back in. Without it the API stays closed once a
+    /// key has existed [config: auth.allow_anonymous].
+    #[arg(long, env = "NOVA_ALLOW_ANONYMOUS", conflicts_with = "require_auth")]
+    pub allow_anonymous: bool,
     /// A host name the API answers to besides localhost and IP addresses (repeatable; "*": any).
     /// Requests with any other Host are refused, which keeps web pages out through DNS rebinding.
     #[arg(

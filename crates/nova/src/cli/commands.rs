@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             overrides.http_addr = args.http;
             overrides.idle_ttl = args.idle_ttl;
             overrides.require_auth = args.require_auth;
+            overrides.allow_anonymous = args.allow_anonymous;
             overrides.allowed_hosts = args.allowed_hosts;
             overrides.allowed_origins = args.allowed_origins;
             overrides.comet_endpoints = match args.comet_endpoint {

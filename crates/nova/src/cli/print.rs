@@ -177,9 +177,7 @@ pub fn invocation_table(logs: &[nova_api::InvocationEntry]) {
 /// API keys: name, id, scopes, when made, expiry, and whether active, expired or revoked.
 pub fn key_table(keys: &[nova::apikeys::ApiKeyView]) {
     if keys.is_empty() {
-        println!(
-            "No API keys. Create one with: nova apikey create NAME --scopes admin"
-        );
+        println!("No API keys. Create one with: nova apikey create NAME --scopes admin");
         return;
     }
     // To the second: the API's RFC 3339 carries milliseconds.

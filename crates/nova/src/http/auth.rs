@@ -26,6 +26,7 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     // Keys and secrets are the operator's, whatever the method, and so is the embedded KV
     // service's administration.
     if path.starts_with("/apikeys")
+        || path.starts_with("/api-keys")
         || path.starts_with("/secrets")
         || path.starts_with("/admin/")
         || path == "/admin"
@@ -168,11 +169,25 @@ pub struct KeyPatch {
     enabled: Option<bool>,
 }
 
+/// The name of the key `given` designates: a key's name, or its id (the public part of the key,
+/// which the original Nova's CLI sends).
+async fn key_name(functions: &Functions, given: String) -> Result<String, ApiError> {
+    let keys = functions.keys().list().await?;
+    if keys.iter().any(|k| k.name == given) {
+        return Ok(given);
+    }
+    Ok(keys
+        .into_iter()
+        .find(|k| k.id == given)
+        .map_or(given, |k| k.name))
+}
+
 pub async fn update(
     State(functions): State<Functions>,
     Path(name): Path<String>,
     JsonBody(patch): JsonBody<KeyPatch>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
+    let name = key_name(&functions, name).await?;
     let change = KeyChange {
         name: patch.name,
         scopes: patch.scopes.as_deref().map(scopes).transpose()?,
@@ -185,6 +200,7 @@ pub async fn revoke(
     State(functions): State<Functions>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let name = key_name(&functions, name).await?;
     match functions.keys().revoke(&name).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(
@@ -198,6 +214,7 @@ pub async fn delete(
     State(functions): State<Functions>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let name = key_name(&functions, name).await?;
     match functions.keys().delete(&name).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(
@@ -217,6 +234,7 @@ mod tests {
         assert_eq!(scope_of(&get, "/health"), None);
         assert_eq!(scope_of(&get, "/functions"), Some(Scope::Read));
         assert_eq!(scope_of(&get, "/apikeys"), Some(Scope::Admin));
+        assert_eq!(scope_of(&get, "/api-keys"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/admin/databases/x"), Some(Scope::Admin));
         assert_eq!(
             scope_of(&Method::PUT, "/admin/databases/d/ingests/x"),

@@ -59,6 +59,12 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
             axum::routing::delete(auth::delete).patch(auth::update),
         )
         .route("/apikeys/{name}/revoke", post(auth::revoke))
+        // The original Nova's CLI (orbit) spells them so, and names a key by its id.
+        .route("/api-keys", post(auth::create).get(auth::list))
+        .route(
+            "/api-keys/{name}",
+            axum::routing::delete(auth::delete).patch(auth::update),
+        )
         .route("/secrets", get(secrets::list).post(secrets::create))
         .route(
             "/secrets/{name}",
