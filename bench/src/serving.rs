@@ -94,7 +94,10 @@ pub async fn run(args: ServingArgs) -> Result<()> {
         v[v.len() / 2]
     };
     let (base_p50, base_rate) = (median(&mut p50[0]), median(&mut rate[0]));
-    println!("medians: {} p50 {base_p50:.1} µs, {base_rate:.0} req/s", targets[0].0);
+    println!(
+        "medians: {} p50 {base_p50:.1} µs, {base_rate:.0} req/s",
+        targets[0].0
+    );
     for i in 1..targets.len() {
         let (p, r) = (median(&mut p50[i]), median(&mut rate[i]));
         println!(
