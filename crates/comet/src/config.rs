@@ -114,6 +114,8 @@ pub enum ConfigError {
         value: String,
         message: String,
     },
+    #[error(transparent)]
+    Http(#[from] comet_httpd::InvalidSetting),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,7 +123,7 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     #[serde(default)]
-    pub http: HttpSection,
+    pub http: comet_httpd::HttpConfig,
     #[serde(default)]
     pub grpc: GrpcSection,
     #[serde(default)]
@@ -132,24 +134,6 @@ pub struct FileConfig {
     /// The context exchange; `None` when the file has no context section.
     #[serde(default)]
     pub context: Option<ContextConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSection {
-    pub addr: Option<String>,
-    /// Host names accepted besides localhost and IP literals when bound to loopback (`*`: any).
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-    /// Origins accepted (`*`: any).
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Longest a client may take to send a request's headers, e.g. `30s`.
-    pub header_timeout: Option<String>,
-    /// Most connections open at once.
-    pub max_connections: Option<usize>,
-    /// How long requests in flight get on shutdown, e.g. `10s`.
-    pub drain_timeout: Option<String>,
 }
 
 /// The DataPlane gRPC service of `comet daemon`.
@@ -229,13 +213,10 @@ impl Settings {
             // Remote clients reach a server on a routable address by whatever name they use;
             // on loopback, only a browser on this machine can, and a rebound name is an attack.
             check_host: http_addr.ip().is_loopback(),
-            allowed_hosts: file.http.allowed_hosts.clone(),
-            allowed_origins: file.http.allowed_origins.clone(),
-            json_bodies: false,
-            raw_body_prefixes: Vec::new(),
+            ..file.http.guard(&[], &[])
         };
         Ok(Settings {
-            http_limits: http_limits(&file.http)?,
+            http_limits: file.http.limits()?,
             http_guard,
             http_wanted,
             kv: file.kv.unwrap_or_default().with_defaults(&data_dir),
@@ -266,39 +247,6 @@ fn node_dir(node: &str) -> Result<&str, ConfigError> {
                 .into(),
         })
     }
-}
-
-/// The HTTP server's timeouts and connection cap from the file (defaults where it is silent).
-fn http_limits(http: &HttpSection) -> Result<comet_httpd::Limits, ConfigError> {
-    let duration = |what: &'static str, text: &str| {
-        humantime::parse_duration(text.trim())
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| ConfigError::Invalid {
-                what,
-                value: text.to_string(),
-                message: "a duration above zero, e.g. 30s".into(),
-            })
-    };
-    let mut limits = comet_httpd::Limits::default();
-    if let Some(t) = &http.header_timeout {
-        limits.header_timeout = duration("http.header_timeout", t)?;
-    }
-    if let Some(t) = &http.drain_timeout {
-        limits.drain_timeout = duration("http.drain_timeout", t)?;
-    }
-    match http.max_connections {
-        Some(0) => {
-            return Err(ConfigError::Invalid {
-                what: "http.max_connections",
-                value: "0".into(),
-                message: "must be at least 1".into(),
-            });
-        }
-        Some(n) => limits.max_connections = n,
-        None => {}
-    }
-    Ok(limits)
 }
 
 fn default_data_dir() -> Result<PathBuf, ConfigError> {

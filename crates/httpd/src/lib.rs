@@ -12,10 +12,12 @@
 //!   their machine: the `Host` header (DNS rebinding), the `Origin` header (cross-site requests)
 //!   and, where asked, JSON-only bodies on mutating requests.
 
+pub mod config;
 pub mod errors;
 pub mod guard;
 pub mod serve;
 
+pub use config::{HttpConfig, InvalidSetting};
 pub use guard::{BrowserGuard, GuardConfig};
 pub use serve::{Acceptor, Limits, Plain, serve, serve_with};
 

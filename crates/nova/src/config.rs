@@ -136,6 +136,8 @@ pub enum ConfigError {
     },
     #[error("no data directory: set --data-dir or NOVA_DATA_DIR (HOME is not set)")]
     NoDataDir,
+    #[error(transparent)]
+    Http(#[from] comet_httpd::InvalidSetting),
 }
 
 /// The config file's shape.
@@ -145,7 +147,7 @@ pub struct FileConfig {
     /// Data directory.
     pub data_dir: Option<PathBuf>,
     #[serde(default)]
-    pub http: HttpSection,
+    pub http: comet_httpd::HttpConfig,
     #[serde(default)]
     pub pool: PoolSection,
     #[serde(default)]
@@ -183,25 +185,6 @@ pub struct SandboxSection {
     pub pids_max: Option<u32>,
     pub nofile: Option<u64>,
     pub tmp_size_mb: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSection {
-    /// Listen address of the HTTP API.
-    pub addr: Option<String>,
-    /// Host names accepted besides localhost and IP literals (`*`: any).
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-    /// Origins accepted besides the API's own (`*`: any).
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Longest a client may take to send a request's headers, e.g. `30s`.
-    pub header_timeout: Option<String>,
-    /// Most connections open at once.
-    pub max_connections: Option<usize>,
-    /// How long requests in flight get on shutdown, e.g. `10s`.
-    pub drain_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -393,15 +376,13 @@ impl Settings {
             None => Ok(None),
         };
         let redis_url = redis_url(o, &file.redis)?;
-        let http_limits = http_limits(&file.http)?;
+        let http_limits = file.http.limits()?;
         let http_guard = comet_httpd::GuardConfig {
             check_host: true,
-            allowed_hosts: [file.http.allowed_hosts.clone(), o.allowed_hosts.clone()].concat(),
-            allowed_origins: [file.http.allowed_origins.clone(), o.allowed_origins.clone()]
-                .concat(),
             json_bodies: true,
             // The KV routes store opaque bytes with their own content type.
             raw_body_prefixes: vec!["/databases/".into()],
+            ..file.http.guard(&o.allowed_hosts, &o.allowed_origins)
         };
         Ok(Settings {
             http_limits,
@@ -436,28 +417,6 @@ impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("nova.db")
     }
-}
-
-/// The HTTP server's timeouts and connection cap from the file (defaults where it is silent).
-fn http_limits(http: &HttpSection) -> Result<comet_httpd::Limits, ConfigError> {
-    let mut limits = comet_httpd::Limits::default();
-    if let Some(t) = &http.header_timeout {
-        limits.header_timeout = parse_duration("http.header_timeout", t)?;
-    }
-    if let Some(t) = &http.drain_timeout {
-        limits.drain_timeout = parse_duration("http.drain_timeout", t)?;
-    }
-    if let Some(n) = http.max_connections {
-        if n == 0 {
-            return Err(ConfigError::Invalid {
-                what: "http.max_connections",
-                value: n.to_string(),
-                message: "must be at least 1".into(),
-            });
-        }
-        limits.max_connections = n;
-    }
-    Ok(limits)
 }
 
 /// `--allow-anonymous` over `NOVA_ALLOW_ANONYMOUS` (true/false, 1/0) over `auth.allow_anonymous`.
