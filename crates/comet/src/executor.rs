@@ -222,8 +222,6 @@ impl Executor {
     }
 }
 
-/// Locks a std mutex, recovering the data if a panicking thread poisoned it: every critical
-/// section here leaves the state consistent before anything that could panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Every critical section of the executor and its pools leaves the state consistent before
+/// anything that could panic, so a poisoned mutex is taken as it is.
+pub(crate) use comet_util::lock;

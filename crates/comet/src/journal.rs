@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use comet_util::now_ms;
 
 /// One finished invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,13 +96,6 @@ impl Default for Journal {
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Journal {
     pub fn with_capacity(capacity: usize) -> Journal {
         Journal {
@@ -110,7 +105,7 @@ impl Journal {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<InvocationRecord>> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+        comet_util::lock(&self.records)
     }
 
     pub fn record(&self, record: InvocationRecord) {
@@ -211,12 +206,120 @@ mod tests {
         assert_eq!(ids, ["f-99", "f-98", "f-97"]);
     }
 
+    fn ids(page: &InvocationPage) -> Vec<&str> {
+        page.invocations.iter().map(|r| r.id.as_str()).collect()
+    }
+
     #[test]
     fn the_oldest_records_make_room() {
         let journal = Journal::with_capacity(3);
         for ms in 1..=5 {
             journal.record(record("f", ms, true));
         }
-        assert_eq!(journal.list("", 10, 0).total, 3);
+        let page = journal.list("", 10, 0);
+        assert_eq!(page.total, 3);
+        assert_eq!(ids(&page), ["f-5", "f-4", "f-3"], "the two oldest went");
+        assert_eq!(page.invocations[0].duration, Duration::from_millis(5));
+        let m = journal.metrics("f", Duration::from_secs(60));
+        assert_eq!(
+            (m.total, m.p50_ms),
+            (3, 4.0),
+            "metrics see only what is kept"
+        );
+    }
+
+    #[test]
+    fn lists_filter_by_function_newest_first_and_page() {
+        let journal = Journal::with_capacity(100);
+        for (i, function) in ["f", "g", "f", "g", "f"].into_iter().enumerate() {
+            journal.record(record(function, i as u64 + 1, i != 2));
+        }
+        let f = journal.list("f", 10, 0);
+        assert_eq!((f.total, ids(&f)), (3, vec!["f-5", "f-3", "f-1"]));
+        let failed = &f.invocations[1];
+        assert_eq!(
+            (failed.success, failed.error.as_deref()),
+            (false, Some("boom"))
+        );
+        let g = journal.list("g", 1, 1);
+        assert_eq!((g.total, ids(&g)), (2, vec!["g-2"]), "limit and offset");
+        let all = journal.list("", 2, 0);
+        assert_eq!((all.total, ids(&all)), (5, vec!["f-5", "g-4"]));
+        let past_the_end = journal.list("f", 10, 3);
+        assert_eq!((past_the_end.total, past_the_end.invocations.len()), (3, 0));
+        assert_eq!(journal.list("h", 10, 0).total, 0);
+    }
+
+    #[test]
+    fn metrics_cover_only_calls_started_within_the_range() {
+        let journal = Journal::with_capacity(100);
+        let mut old = record("f", 100, false);
+        old.started_at_ms -= 120_000;
+        journal.record(old);
+        // A long call that started before the window and finished after newer ones.
+        journal.record(record("f", 10, true));
+        let mut straddling = record("f", 200, true);
+        straddling.started_at_ms -= 90_000;
+        journal.record(straddling);
+        journal.record(record("f", 30, true));
+        let m = journal.metrics("f", Duration::from_secs(60));
+        assert_eq!(
+            (m.total, m.successful, m.failed, m.cold_starts),
+            (2, 2, 0, 0),
+            "{m:?}"
+        );
+        assert_eq!((m.p50_ms, m.p99_ms, m.avg_ms), (30.0, 30.0, 20.0));
+        let wide = journal.metrics("f", Duration::from_secs(600));
+        assert_eq!((wide.total, wide.failed, wide.cold_starts), (4, 1, 1));
+        assert_eq!(
+            journal.metrics("g", Duration::from_secs(600)),
+            MetricsSummary::default()
+        );
+    }
+
+    #[test]
+    fn a_record_carries_the_call_and_its_outcome() {
+        let spec = nova_api::FunctionSpec {
+            version: 7,
+            ..nova_api::FunctionSpec::with_defaults("fn", nova_api::Runtime::Python, Vec::new())
+        };
+        let started = Started::now();
+        let ok = Ok(nova_api::InvokeResponse {
+            request_id: "r1".into(),
+            output: None,
+            error: Some("handler raised".into()),
+            duration_ms: 0,
+            duration_us: 0,
+            cold_start: true,
+            timed_out: false,
+            version: Some(7),
+            stdout: String::new(),
+            stderr: String::new(),
+        });
+        let r = InvocationRecord::of(&spec, "r1", started, &ok, "node-a");
+        assert_eq!(
+            (
+                r.id.as_str(),
+                r.function.as_str(),
+                r.version,
+                r.node_id.as_str()
+            ),
+            ("r1", "fn", 7, "node-a")
+        );
+        assert_eq!((r.success, r.cold_start), (false, true));
+        assert_eq!(r.error.as_deref(), Some("handler raised"));
+        assert_eq!(r.started_at_ms, started.at_ms);
+        let failed = InvocationRecord::of(
+            &spec,
+            "r2",
+            started,
+            &Err(crate::InvokeError::ShuttingDown),
+            "node-a",
+        );
+        assert_eq!((failed.success, failed.cold_start), (false, false));
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("the data plane is shutting down")
+        );
     }
 }

@@ -9,7 +9,9 @@
 //! write token, and deleting one needs both of its tokens.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use comet_util::now_ms;
 
 use serde::Serialize;
 use serde_json::json;
@@ -111,13 +113,6 @@ fn strong(token: &str) -> bool {
         && token.chars().any(|c| c.is_lowercase())
         && token.chars().any(|c| c.is_uppercase())
         && !token.chars().any(char::is_whitespace)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The `value` of a reply, already serialized (an enumerate of a big slice is written straight

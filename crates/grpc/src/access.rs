@@ -142,7 +142,7 @@ where
 
 fn same_token(expected: &[u8; 32], presented: &str) -> bool {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    nova_keys::same_bytes(expected, &digest)
+    comet_util::same_bytes(expected, &digest)
 }
 
 fn status_of(denied: Denied, scope: Scope) -> Status {

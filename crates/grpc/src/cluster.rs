@@ -37,14 +37,11 @@ struct Worker {
 
 impl Worker {
     fn is_warm(&self, function: &str) -> bool {
-        self.warm
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(function)
+        comet_util::lock(&self.warm).contains(function)
     }
 
     fn set_warm(&self, function: &str, warm: bool) {
-        let mut set = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = comet_util::lock(&self.warm);
         if warm {
             set.insert(function.to_string());
         } else {
@@ -56,7 +53,7 @@ impl Worker {
         if self.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(worker = %self.endpoint, why, "worker taken out");
         }
-        self.warm.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        comet_util::lock(&self.warm).clear();
     }
 }
 

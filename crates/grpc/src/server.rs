@@ -77,14 +77,14 @@ impl Service {
     }
 
     fn codes(&self) -> std::sync::MutexGuard<'_, CodeCache> {
-        self.codes.lock().unwrap_or_else(|e| e.into_inner())
+        comet_util::lock(&self.codes)
     }
 
     /// Drops the instances of a function whose identity went backwards (deleted and registered
     /// again while an evict could not reach this worker).
     async fn forget_replaced(&self, spec: &nova_api::FunctionSpec) {
         let replaced = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = comet_util::lock(&self.seen);
             let now = (spec.version, spec.code_hash.clone());
             match seen.insert(spec.name.clone(), now.clone()) {
                 Some((version, hash)) => version > now.0 || (version == now.0 && hash != now.1),

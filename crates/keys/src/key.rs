@@ -6,6 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Re-exported from `comet-util`, the one home of constant-time comparison.
+pub use comet_util::same_bytes;
+
 /// What a key may do; `admin` includes the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,12 +76,6 @@ impl ApiKeyRecord {
     pub fn matches(&self, secret: &str) -> bool {
         same_bytes(digest(secret).as_bytes(), self.digest.as_bytes())
     }
-}
-
-/// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 /// A new key: the whole key, to be shown once, and the record to store.

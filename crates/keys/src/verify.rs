@@ -12,7 +12,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+
+use comet_util::now_ms;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -266,14 +268,11 @@ impl Verifier {
 
 impl Inner {
     fn current(&self) -> Option<Arc<Snapshot>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        comet_util::read(&self.current).clone()
     }
 
     fn set(&self, snapshot: Arc<Snapshot>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+        *comet_util::write(&self.current) = Some(snapshot);
     }
 
     /// Reads the records; on failure keeps the old ones (marking the attempt, so the next try
@@ -315,13 +314,6 @@ impl Inner {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

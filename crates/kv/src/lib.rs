@@ -67,7 +67,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _background = AbortOnDrop(spawn_background(&kv));
+    // Background tasks end with the server, however it ends (even when its task is aborted).
+    let _background = comet_util::AbortOnDrop(spawn_background(&kv));
     // Replies are one small write each: never hold them back for Nagle.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -75,15 +76,4 @@ pub async fn serve(
     axum::serve(listener, http::router(kv))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Background tasks end with the server, however it ends (even when its task is aborted).
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
 }

@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 
 use crate::store::{InvocationLog, Store};
 
+/// The clock of every stored timestamp (milliseconds since the Unix epoch).
+pub use comet_util::now_ms;
+
 /// Records queued at most; beyond, new ones are dropped.
 const QUEUE: usize = 16_384;
 /// Records per batch at most, and how long a batch waits to fill.
@@ -140,13 +143,6 @@ async fn sweep(store: Arc<dyn Store>, retention: Duration) {
             Err(e) => tracing::warn!(error = %e, "cannot delete old invocation logs"),
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// At most `limit` bytes of `text`, cut at a character boundary.

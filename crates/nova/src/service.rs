@@ -135,16 +135,9 @@ impl Counters {
     }
 
     fn of(&self, function: &str) -> Arc<FunctionCounts> {
-        let known = self
-            .by_function
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(function)
-            .cloned();
+        let known = comet_util::read(&self.by_function).get(function).cloned();
         known.unwrap_or_else(|| {
-            self.by_function
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
+            comet_util::write(&self.by_function)
                 .entry(function.to_string())
                 .or_default()
                 .clone()
@@ -153,9 +146,7 @@ impl Counters {
 
     /// Every function counted so far, by name.
     pub fn snapshot(&self) -> BTreeMap<String, Counts> {
-        self.by_function
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        comet_util::read(&self.by_function)
             .iter()
             .map(|(name, c)| {
                 let counts = Counts {
@@ -657,11 +648,11 @@ impl Functions {
     }
 
     fn read_specs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionSpec>>> {
-        self.inner.specs.read().unwrap_or_else(|e| e.into_inner())
+        comet_util::read(&self.inner.specs)
     }
 
     fn write_specs(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<FunctionSpec>>> {
-        self.inner.specs.write().unwrap_or_else(|e| e.into_inner())
+        comet_util::write(&self.inner.specs)
     }
 }
 

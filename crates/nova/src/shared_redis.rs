@@ -87,11 +87,8 @@ impl SharedRedis {
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }
-        let recently_failed = self
-            .last_failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < RECONNECT_EVERY);
+        let recently_failed =
+            comet_util::lock(&self.last_failure).is_some_and(|at| at.elapsed() < RECONNECT_EVERY);
         if recently_failed {
             return Err(RedisUnavailable::Waiting);
         }
@@ -106,14 +103,14 @@ impl SharedRedis {
         .await;
         let failure = match connected {
             Ok(Ok(connection)) => {
-                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                *comet_util::lock(&self.last_failure) = None;
                 *slot = Some(connection.clone());
                 return Ok(connection);
             }
             Ok(Err(e)) => RedisUnavailable::Failed(e),
             Err(_) => RedisUnavailable::TimedOut,
         };
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *comet_util::lock(&self.last_failure) = Some(Instant::now());
         Err(failure)
     }
 }

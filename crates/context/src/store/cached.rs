@@ -39,11 +39,11 @@ impl CachedStore {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<EntryId, Entry>> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
+        comet_util::read(&self.entries)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<EntryId, Entry>> {
-        self.entries.write().unwrap_or_else(|e| e.into_inner())
+        comet_util::write(&self.entries)
     }
 }
 

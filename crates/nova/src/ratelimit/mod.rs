@@ -105,7 +105,7 @@ pub struct LocalLimiter {
 impl LocalLimiter {
     pub(crate) fn take_now(&self, bucket: &str, limit: Limit) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = comet_util::lock(&self.buckets);
         let b = buckets.entry(bucket.to_string()).or_insert(Bucket {
             tokens: limit.burst,
             at: now,

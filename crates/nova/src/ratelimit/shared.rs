@@ -114,7 +114,7 @@ impl RedisLimiter {
     fn spend_local(&self, bucket: &str, limit: Limit) -> Local {
         let size = batch_size(limit);
         let now = Instant::now();
-        let mut batches = self.inner.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batches = comet_util::lock(&self.inner.batches);
         let Some(batch) = batches.get_mut(bucket) else {
             return Local::AskRedis;
         };
@@ -168,7 +168,7 @@ impl Inner {
 
     /// Adds `granted` tokens to a bucket's batch, valid for a fresh lease.
     fn add(&self, bucket: &str, granted: u64) {
-        let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batches = comet_util::lock(&self.batches);
         let batch = Inner::batch(&mut batches, bucket);
         batch.fetching = false;
         if granted > 0 {
@@ -184,7 +184,7 @@ impl Inner {
 
     /// Remembers Redis's refusal for `wait` (at most a lease).
     fn refused(&self, bucket: &str, wait: Duration) {
-        let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batches = comet_util::lock(&self.batches);
         let now = Instant::now();
         Inner::batch(&mut batches, bucket).refused = Some((now + wait.min(LEASE), now + wait));
     }

@@ -47,7 +47,7 @@ impl<S: Store> Breaker<S> {
     }
 
     fn refusal(&self) -> StoreError {
-        let outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        let outage = comet_util::lock(&self.outage);
         match outage.as_ref() {
             Some((since, why)) => {
                 StoreError::Unavailable(format!("down for {}s: {why}", since.elapsed().as_secs()))
@@ -62,14 +62,14 @@ impl<S: Store> Breaker<S> {
             return;
         }
         tracing::error!(error = %why, "the metadata store is unreachable; failing fast until it answers");
-        *self.outage.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), why));
+        *comet_util::lock(&self.outage) = Some((Instant::now(), why));
         let (inner, open, outage) = (self.inner.clone(), self.open.clone(), self.outage.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
                 let answered = tokio::time::timeout(PROBE_EVERY * 4, inner.ping()).await;
                 if answered.is_ok_and(|r| r.is_ok()) {
-                    let since = outage.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let since = comet_util::lock(&outage).take();
                     open.store(false, Ordering::Release);
                     let down = since.map(|(s, _)| s.elapsed()).unwrap_or_default();
                     tracing::info!(?down, "the metadata store answers again");

@@ -138,7 +138,7 @@ impl Mac {
             let (mac, json) = rest.split_once('|')?;
             let expected = self.sign(&[key.as_bytes(), version.as_bytes(), json.as_bytes()]);
             let given = hex::decode(mac).ok()?;
-            if !nova_keys::same_bytes(&expected, &given) {
+            if !comet_util::same_bytes(&expected, &given) {
                 return None;
             }
             let function: Function = serde_json::from_str(json).ok()?;
@@ -192,18 +192,10 @@ impl<S: Store> RedisCached<S> {
                 let Some(pending) = pending.upgrade() else {
                     return; // the store is gone
                 };
-                let names: Vec<String> = pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect();
+                let names: Vec<String> = comet_util::lock(&pending).iter().cloned().collect();
                 for name in names {
                     if repair(&redis, &prefix, &name).await {
-                        pending
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&name);
+                        comet_util::lock(&pending).remove(&name);
                     }
                 }
             }
@@ -212,10 +204,7 @@ impl<S: Store> RedisCached<S> {
 
     fn missed(&self, name: &str, error: impl std::fmt::Display) {
         tracing::warn!(function = name, %error, "function cache in redis not updated; retrying");
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string());
+        comet_util::lock(&self.pending).insert(name.to_string());
     }
 
     /// How many entries did not verify and were dropped, since start.

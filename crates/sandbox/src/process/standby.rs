@@ -126,6 +126,6 @@ impl StandbyPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Standby>> {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+        comet_util::lock(&self.ready)
     }
 }

@@ -1,0 +1,110 @@
+//! The one home of the small things every crate of Nova + Comet would otherwise write again.
+//! Each is a few lines; keeping them here means one behaviour and one place to fix it. The crate
+//! depends on nothing but tokio (for [`AbortOnDrop`]), which every user already has, so any crate
+//! can use it without pulling anything heavy.
+//!
+//! - [`now_ms`]: the wall clock as milliseconds since the Unix epoch, the unit of every stored
+//!   timestamp (logs, keys, context entries, the journal).
+//! - [`lock`], [`read`], [`write`]: take a std lock even if a thread panicked while holding it.
+//!   Every state we guard this way stays valid between statements (maps, counters, caches), so a
+//!   panic elsewhere must not turn into a panic on every later request.
+//! - [`AbortOnDrop`]: background tasks that end with their owner, however it ends.
+//! - [`same_bytes`]: compare secrets (key digests, MACs) in a time that does not tell where they
+//!   differ.
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::SystemTime;
+
+/// Milliseconds since the Unix epoch; 0 if the clock is set before it.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Locks `mutex`, recovering the guard if a previous holder panicked.
+pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Read-locks `lock`, recovering the guard if a writer panicked.
+pub fn read<T: ?Sized>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write-locks `lock`, recovering the guard if a previous holder panicked.
+pub fn write<T: ?Sized>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Background tasks that are aborted when this is dropped, so they end with the server that
+/// started them however it ends (even when its own task is aborted).
+#[derive(Debug, Default)]
+pub struct AbortOnDrop(pub Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ (only on
+/// their lengths, which are not secret: digests and MACs have a fixed size).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn now_ms_is_after_2020_and_moves_forward() {
+        let first = now_ms();
+        assert!(first > 1_577_836_800_000, "{first}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(now_ms() > first);
+    }
+
+    #[test]
+    fn locks_survive_a_panicking_holder() {
+        let mutex = Arc::new(Mutex::new(1));
+        let rw = Arc::new(RwLock::new(1));
+        let (m, r) = (mutex.clone(), rw.clone());
+        let panicked = std::thread::spawn(move || {
+            let _m = m.lock();
+            let _r = r.write();
+            panic!("poison both");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(mutex.is_poisoned() && rw.is_poisoned());
+        *lock(&mutex) += 1;
+        *write(&rw) += 1;
+        assert_eq!(*lock(&mutex), 2);
+        assert_eq!(*read(&rw), 2);
+    }
+
+    #[tokio::test]
+    async fn abort_on_drop_ends_the_tasks() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        let probe = task.abort_handle();
+        drop(AbortOnDrop(vec![task]));
+        tokio::task::yield_now().await;
+        assert!(probe.is_finished());
+    }
+
+    #[test]
+    fn same_bytes_compares_content_and_length() {
+        assert!(same_bytes(b"secret", b"secret"));
+        assert!(same_bytes(b"", b""));
+        assert!(!same_bytes(b"secret", b"secreT"));
+        assert!(!same_bytes(b"Secret", b"secret"));
+        assert!(!same_bytes(b"secret", b"secre"));
+    }
+}
