@@ -3,6 +3,7 @@
 //! `comet run` runs a function file directly, the quickest way to see what an instance does.
 
 mod cli;
+mod config;
 
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
     let server = cli.command.is_server();
     if server {
         // Databases, keys and code under the data directory are the owner's alone.
-        comet::lifecycle::owner_only_files();
+        comet_plumbing::lifecycle::owner_only_files();
     }
-    comet::lifecycle::main(server, "COMET_LOG", cli::dispatch(cli.command))
+    comet_plumbing::lifecycle::main(server, "COMET_LOG", cli::dispatch(cli.command))
 }

@@ -60,7 +60,7 @@ async fn embedded_and_remote_give_the_same_results() {
         agent: None,
         python: None,
         isolation: Default::default(),
-        idle_ttl: Duration::from_secs(60),
+        idle_ttl: comet::ExecutorConfig::default().idle_ttl,
         daemon: false,
     })
     .unwrap();

@@ -7,12 +7,10 @@
 //! Where an invocation goes: `Executor::invoke` → `Pool::acquire` (warm instance, or a cold start
 //! shared by concurrent callers) → `Instance::invoke` (agent protocol) → `Lease::release`.
 
-pub mod config;
 pub mod dataplane;
 mod error;
 mod executor;
 pub mod journal;
-pub mod lifecycle;
 pub mod local;
 mod pool;
 

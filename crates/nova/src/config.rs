@@ -13,7 +13,6 @@ use thiserror::Error;
 
 /// Where Nova listens when told nothing: loopback only, since the API has no authentication yet.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
-pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(60);
 
 /// A commented config file with every key at its default (`nova config print-default`).
 /// The kv section comes from the KV crate, so both daemons document it the same way.
@@ -127,7 +126,7 @@ runtimes:
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    File(#[from] comet::config::FileError),
+    File(#[from] comet_plumbing::FileError),
     #[error("invalid {what} '{value}': {message}")]
     Invalid {
         what: &'static str,
@@ -337,7 +336,7 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
         let file = match &o.config_file {
-            Some(path) => comet::config::load_file::<FileConfig>(path)?,
+            Some(path) => comet_plumbing::load_file::<FileConfig>(path)?,
             None => FileConfig::default(),
         };
         let data_dir = o
@@ -352,7 +351,7 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
         let idle_ttl = match o.idle_ttl.clone().or(file.pool.idle_ttl) {
             Some(ttl) => parse_duration("idle TTL", &ttl)?,
-            None => DEFAULT_IDLE_TTL,
+            None => comet::ExecutorConfig::default().idle_ttl,
         };
         let comet_endpoints = comet_endpoints(o, &file.comet)?;
         let comet_timeout = match &file.comet.timeout {
@@ -559,11 +558,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 fn default_data_dir() -> Result<PathBuf, ConfigError> {
-    if let Some(xdg) = env_path("XDG_DATA_HOME") {
-        return Ok(xdg.join("nova"));
-    }
-    let home = env_path("HOME").ok_or(ConfigError::NoDataDir)?;
-    Ok(home.join(".local/share/nova"))
+    comet_plumbing::default_data_dir("nova").ok_or(ConfigError::NoDataDir)
 }
 
 /// `:8080` (every interface), `localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`.
@@ -575,25 +570,14 @@ pub fn parse_addr(addr: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
-/// `60s`, `500ms`, `5m`, or plain seconds (`60`).
+/// `60s`, `500ms`, `5m`, or plain seconds (`60`); never zero (`comet_plumbing::parse_duration`,
+/// which `comet daemon` uses too). `what` names the setting in the error.
 pub fn parse_duration(what: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    let parsed = match value.trim().parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(value.trim()),
-    };
-    match parsed {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(ConfigError::Invalid {
-            what,
-            value: value.to_string(),
-            message: "must be more than zero".into(),
-        }),
-        Err(e) => Err(ConfigError::Invalid {
-            what,
-            value: value.to_string(),
-            message: e.to_string(),
-        }),
-    }
+    comet_plumbing::parse_duration(value).map_err(|e| ConfigError::Invalid {
+        what,
+        value: value.to_string(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -657,7 +641,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nova.yaml");
         std::fs::write(&path, "pool:\n  idle_tll: 5s\n").expect("write");
-        let err = comet::config::load_file::<FileConfig>(&path)
+        let err = comet_plumbing::load_file::<FileConfig>(&path)
             .unwrap_err()
             .to_string();
         assert!(err.contains("idle_tll"), "{err}");

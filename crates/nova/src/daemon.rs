@@ -42,7 +42,7 @@ pub enum StartError {
 /// idle-TTL sweeper.
 pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, StartError> {
     let data_dir = &settings.data_dir;
-    comet::lifecycle::private_dir(data_dir).map_err(|source| StartError::DataDir {
+    comet_plumbing::lifecycle::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;

@@ -13,6 +13,6 @@ fn main() -> ExitCode {
     let daemon = matches!(cli.command, Command::Daemon(_));
     // Every command may create the data directory's files (a CLI without a daemon opens the
     // store itself): owner-only, like the daemon's.
-    comet::lifecycle::owner_only_files();
-    comet::lifecycle::main(daemon, "NOVA_LOG", cli::run(cli))
+    comet_plumbing::lifecycle::owner_only_files();
+    comet_plumbing::lifecycle::main(daemon, "NOVA_LOG", cli::run(cli))
 }

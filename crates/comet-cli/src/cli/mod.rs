@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use comet::config::Overrides;
 use comet::sandbox::IsolationMode;
 use nova_api::{FunctionSpec, Mode, Network, Runtime};
 use serde_json::value::RawValue;
 use serve::Services;
+
+use crate::config::Overrides;
 
 #[derive(Parser)]
 #[command(name = "comet", version, about = "Comet: the Nova data plane")]
@@ -119,8 +120,8 @@ pub struct DaemonArgs {
     /// With --api-keys-from: require a key even before the first one exists.
     #[arg(long, env = "COMET_REQUIRE_AUTH")]
     pub require_auth: bool,
-    /// How long idle instances stay warm, e.g. 60s, 5m [default: 60s].
-    #[arg(long, env = "COMET_IDLE_TTL", value_parser = humantime::parse_duration)]
+    /// How long idle instances stay warm, e.g. 60s, 5m or 60 (seconds) [default: 60s].
+    #[arg(long, env = "COMET_IDLE_TTL", value_parser = comet_plumbing::parse_duration)]
     pub idle_ttl: Option<std::time::Duration>,
 }
 
@@ -179,7 +180,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::PrintDefault) => {
-            print!("{}", comet::config::default_file());
+            print!("{}", crate::config::default_file());
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon(args) => serve::daemon(args).await,
@@ -225,4 +226,32 @@ async fn run_file(a: RunArgs) -> Result<ExitCode> {
         ..FunctionSpec::with_defaults("comet-run", a.runtime, code)
     });
     run::run_function(spec, payload, a.times, a.isolation).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn daemon_idle_ttl(value: &str) -> Result<Option<Duration>, clap::Error> {
+        match Cli::try_parse_from(["comet", "daemon", "--idle-ttl", value])?.command {
+            Command::Daemon(args) => Ok(args.idle_ttl),
+            _ => panic!("not the daemon command"),
+        }
+    }
+
+    #[test]
+    fn the_idle_ttl_flag_takes_what_nova_takes() {
+        assert_eq!(
+            daemon_idle_ttl("60").expect("plain seconds"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            daemon_idle_ttl("60s").expect("with a unit"),
+            Some(Duration::from_secs(60))
+        );
+        assert!(daemon_idle_ttl("0").is_err());
+        assert!(daemon_idle_ttl("soon").is_err());
+    }
 }

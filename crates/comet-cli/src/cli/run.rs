@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use comet::sandbox::{Backend, Router};
@@ -41,12 +40,7 @@ pub async fn run_function(
     if let Err(e) = backend.validate(&spec) {
         bail!("{e}");
     }
-    let executor = Executor::new(
-        Arc::new(backend),
-        ExecutorConfig {
-            idle_ttl: Duration::from_secs(60),
-        },
-    );
+    let executor = Executor::new(Arc::new(backend), ExecutorConfig::default());
     let mut failed = false;
     for _ in 0..times {
         let request = InvokeRequest {

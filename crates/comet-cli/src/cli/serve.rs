@@ -12,10 +12,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use comet::DataPlane;
 use comet::Embedded;
-use comet::config::{Overrides, Settings};
 use comet::local::LocalConfig;
 use comet::sandbox::IsolationConfig;
 use comet_kv::Kv;
+
+use crate::config::{FileConfig, Overrides, Settings};
 
 /// Where the DataPlane gRPC service listens when told nothing (loopback: it runs code).
 const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:9090";
@@ -32,11 +33,7 @@ pub struct Services {
 pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let mut overrides = args.server.overrides();
     let file_node = match &args.server.config {
-        Some(path) => {
-            comet::config::load_file::<comet::config::FileConfig>(path)?
-                .grpc
-                .node_id
-        }
+        Some(path) => comet_plumbing::load_file::<FileConfig>(path)?.grpc.node_id,
         None => None,
     };
     overrides.node_id = args.node_id.clone().or(file_node);
@@ -48,12 +45,7 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| DEFAULT_GRPC_ADDR.into());
     let grpc_addr = nova_api::parse_listen_addr(&grpc_addr)
         .map_err(|m| anyhow::anyhow!("invalid gRPC address '{grpc_addr}': {m}"))?;
-    let idle_ttl = match (args.idle_ttl, &settings.pool.idle_ttl) {
-        (Some(ttl), _) => ttl,
-        (None, Some(text)) => humantime::parse_duration(text)
-            .map_err(|e| anyhow::anyhow!("invalid pool.idle_ttl '{text}': {e}"))?,
-        (None, None) => std::time::Duration::from_secs(60),
-    };
+    let idle_ttl = settings.idle_ttl(args.idle_ttl)?;
     let node_id = match overrides.node_id.clone() {
         Some(id) => id,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -109,7 +101,7 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     let served = match http {
         Some(http) => serve_prepared(http, &settings).await,
         None => {
-            comet::lifecycle::shutdown_signal().await;
+            comet_plumbing::lifecycle::shutdown_signal().await;
             Ok(())
         }
     };
@@ -122,7 +114,7 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
 }
 
 fn data_dir(settings: &Settings) -> Result<()> {
-    comet::lifecycle::private_dir(&settings.data_dir).with_context(|| {
+    comet_plumbing::lifecycle::private_dir(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             settings.data_dir.display()
@@ -259,7 +251,7 @@ async fn prepare(settings: &Settings, services: Services) -> Result<Http> {
 }
 
 async fn serve_prepared(http: Http, settings: &Settings) -> Result<()> {
-    let shutdown = comet::lifecycle::shutdown_signal();
+    let shutdown = comet_plumbing::lifecycle::shutdown_signal();
     let limits = settings.http_limits;
     let served = match &settings.context.tls {
         Some(tls) => {

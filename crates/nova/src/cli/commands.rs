@@ -173,7 +173,7 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
         kv,
         settings.http_limits,
         settings.http_guard.clone(),
-        comet::lifecycle::shutdown_signal(),
+        comet_plumbing::lifecycle::shutdown_signal(),
     )
     .await?;
     tracing::info!("nova daemon stopped");

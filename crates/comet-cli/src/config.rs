@@ -1,13 +1,17 @@
-//! Comet's settings (`comet.yaml`): built-in defaults < config file < environment < flags.
-//! An unknown key in the file is an error that names it.
+//! The `comet` binary's settings (`comet.yaml`): built-in defaults < config file < environment <
+//! flags. An unknown key in the file is an error that names it (`comet_plumbing::load_file`).
+//! The executor never reads them: `comet daemon` turns them into a `LocalConfig`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use comet::ExecutorConfig;
 
 use comet_context::ContextConfig;
 use comet_kv::KvConfig;
+use comet_plumbing::{FileError, load_file};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 /// Where the data-plane HTTP server (KV, metrics) listens when told nothing: loopback only, so a
@@ -70,34 +74,6 @@ http:
         comet_kv::config::DEFAULT_SECTION,
         comet_context::config::DEFAULT_SECTION
     )
-}
-
-/// A config file that cannot be read or parsed.
-#[derive(Debug, Error)]
-pub enum FileError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-}
-
-/// Reads a YAML config file; an empty file is all defaults. Unknown keys are refused by `T`
-/// (`deny_unknown_fields`), and serde names them.
-pub fn load_file<T: DeserializeOwned + Default>(path: &Path) -> Result<T, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if text.trim().is_empty() {
-        return Ok(T::default());
-    }
-    serde_yaml::from_str(&text).map_err(|e| FileError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
 }
 
 #[derive(Debug, Error)]
@@ -188,6 +164,23 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How long idle instances stay warm: `flag` (the flag or its environment variable, already
+    /// parsed) over the file's `pool.idle_ttl` over the executor's default. The file takes what
+    /// the flag takes, and what nova.yaml takes: `60s`, `5m` or plain seconds (`60`).
+    pub fn idle_ttl(&self, flag: Option<Duration>) -> Result<Duration, ConfigError> {
+        match (flag, &self.pool.idle_ttl) {
+            (Some(ttl), _) => Ok(ttl),
+            (None, Some(text)) => {
+                comet_plumbing::parse_duration(text).map_err(|e| ConfigError::Invalid {
+                    what: "pool.idle_ttl",
+                    value: text.clone(),
+                    message: e.to_string(),
+                })
+            }
+            (None, None) => Ok(ExecutorConfig::default().idle_ttl),
+        }
+    }
+
     pub fn resolve(o: &Overrides) -> Result<Settings, ConfigError> {
         let file = match &o.config_file {
             Some(path) => load_file::<FileConfig>(path)?,
@@ -250,17 +243,7 @@ fn node_dir(node: &str) -> Result<&str, ConfigError> {
 }
 
 fn default_data_dir() -> Result<PathBuf, ConfigError> {
-    let env = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(xdg) = env("XDG_DATA_HOME") {
-        return Ok(xdg.join("comet"));
-    }
-    Ok(env("HOME")
-        .ok_or(ConfigError::NoDataDir)?
-        .join(".local/share/comet"))
+    comet_plumbing::default_data_dir("comet").ok_or(ConfigError::NoDataDir)
 }
 
 #[cfg(test)]
@@ -288,5 +271,36 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("adr"), "{err}");
+    }
+
+    #[test]
+    fn the_idle_ttl_takes_seconds_or_a_unit_and_the_flag_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("comet.yaml");
+        let resolve = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Settings::resolve(&Overrides {
+                config_file: Some(file.clone()),
+                data_dir: Some(dir.path().into()),
+                ..Overrides::default()
+            })
+            .unwrap()
+        };
+        let ttl = |s: &Settings, flag| s.idle_ttl(flag).map_err(|e| e.to_string());
+        assert_eq!(ttl(&resolve(""), None), Ok(Duration::from_secs(60)));
+        assert_eq!(
+            ttl(&resolve("pool: {idle_ttl: 90}"), None),
+            Ok(Duration::from_secs(90))
+        );
+        let s = resolve("pool: {idle_ttl: 2m}");
+        assert_eq!(ttl(&s, None), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            ttl(&s, Some(Duration::from_secs(5))),
+            Ok(Duration::from_secs(5))
+        );
+        let err = ttl(&resolve("pool: {idle_ttl: soon}"), None).unwrap_err();
+        assert!(err.starts_with("invalid pool.idle_ttl 'soon': "), "{err}");
+        let err = ttl(&resolve("pool: {idle_ttl: 0s}"), None).unwrap_err();
+        assert_eq!(err, "invalid pool.idle_ttl '0s': must be more than zero");
     }
 }
