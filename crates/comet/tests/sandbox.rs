@@ -1,6 +1,7 @@
 //! Hostile functions against the real sandbox: each attack, then a well-behaved function that
 //! must still succeed. As root these run fully isolated (namespaces, cgroups, seccomp); without
-//! root there is nothing to test, and each test says so and returns.
+//! root there is nothing to test: each test prints `skipped: needs root (…)` and returns. CI
+//! runs as root, so there they all run.
 
 mod common;
 
@@ -28,10 +29,15 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A backend that must isolate; `None` (with a note) when this user cannot.
+/// A backend that must isolate; `None`, after printing why the test is skipped, when this user
+/// cannot.
 fn sandbox() -> Option<Sandbox> {
     if !is_root() {
-        eprintln!("not root: the sandbox cannot isolate here, nothing to test");
+        // The harness names the test's thread after the test; shown with `-- --show-output`.
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        println!(
+            "skipped: needs root (namespaces, cgroups and seccomp cannot be set up otherwise): {test}"
+        );
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
