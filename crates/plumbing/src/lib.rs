@@ -6,6 +6,8 @@
 //! config file (unknown keys are errors that name them), finds the default data directory and
 //! parses the durations both daemons accept. The binaries' own settings live with each binary.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod lifecycle;
 
