@@ -18,7 +18,7 @@ use thiserror::Error;
 
 pub use nova_keys::{Anonymous, ApiKeyRecord, Denied, Scope};
 
-use crate::logs::now_ms;
+use crate::logs::{now_ms, rfc3339};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -115,12 +115,6 @@ impl ApiKeyView {
             enabled: status == KeyStatus::Active,
         }
     }
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// A new key, whose secret is shown this once.

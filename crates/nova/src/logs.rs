@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::store::{InvocationLog, Store};
 
-/// The clock of every stored timestamp (milliseconds since the Unix epoch).
-pub use comet_util::now_ms;
+/// The clock of every stored timestamp (milliseconds since the Unix epoch) and how replies show
+/// one.
+pub use comet_util::{now_ms, rfc3339};
 
 /// Records queued at most; beyond, new ones are dropped.
 const QUEUE: usize = 16_384;
@@ -155,12 +156,6 @@ pub fn bounded(text: &str, limit: usize) -> String {
         end -= 1;
     }
     text[..end].to_string()
-}
-
-/// Unix milliseconds as RFC 3339 in UTC, to the millisecond: how every reply shows a time.
-pub fn rfc3339(ms: i64) -> String {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// A stored record as the API shows it; `function` is the function it belongs to, if it still

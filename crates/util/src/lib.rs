@@ -1,10 +1,10 @@
 //! The one home of the small things every crate of Nova + Comet would otherwise write again.
 //! Each is a few lines; keeping them here means one behaviour and one place to fix it. The crate
-//! depends on nothing but tokio (for [`AbortOnDrop`]), which every user already has, so any crate
-//! can use it without pulling anything heavy.
+//! depends on nothing but tokio (for [`AbortOnDrop`]) and humantime (for [`rfc3339`]), which
+//! every user already has, so any crate can use it without pulling anything heavy.
 //!
 //! - [`now_ms`]: the wall clock as milliseconds since the Unix epoch, the unit of every stored
-//!   timestamp (logs, keys, context entries, the journal).
+//!   timestamp (logs, keys, context entries, the journal), and [`rfc3339`], how replies show one.
 //! - [`lock`], [`read`], [`write`]: take a std lock even if a thread panicked while holding it.
 //!   Every state we guard this way stays valid between statements (maps, counters, caches), so a
 //!   panic elsewhere must not turn into a panic on every later request.
@@ -13,7 +13,7 @@
 //!   differ.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Milliseconds since the Unix epoch; 0 if the clock is set before it.
 pub fn now_ms() -> i64 {
@@ -21,6 +21,13 @@ pub fn now_ms() -> i64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Unix milliseconds as RFC 3339 in UTC, to the millisecond (`2024-05-01T12:00:00.000Z`): how
+/// every reply shows a stored time. Times before the epoch show as the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Locks `mutex`, recovering the guard if a previous holder panicked.
@@ -69,6 +76,13 @@ mod tests {
         assert!(first > 1_577_836_800_000, "{first}");
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(now_ms() > first);
+    }
+
+    #[test]
+    fn rfc3339_shows_milliseconds_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_714_564_800_123), "2024-05-01T12:00:00.123Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

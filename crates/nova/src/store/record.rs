@@ -1,8 +1,9 @@
 //! Mapping between [`Function`] and table rows, shared by every SQL store.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use comet_util::rfc3339;
 use nova_api::{Function, Limits};
 
 use super::StoreError;
@@ -94,11 +95,6 @@ impl Row {
 /// Now, as RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 fn millis(ts: &str) -> Result<i64, StoreError> {

@@ -4,7 +4,6 @@
 //! placeholders, `ON CONFLICT`, `BIGINT`, `BYTEA`); only opening and the migration lock differ.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use nova_api::Function;
@@ -122,7 +121,7 @@ impl SqlStore {
         )
         .bind(hash)
         .bind(code.to_vec())
-        .bind(unix_millis())
+        .bind(comet_util::now_ms())
         .execute(conn)
         .await?;
         Ok(())
@@ -150,7 +149,7 @@ async fn apply_pending(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO nova_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(*version)
             .bind(*name)
-            .bind(unix_millis())
+            .bind(comet_util::now_ms())
             .execute(&mut *conn)
             .await?;
     }
@@ -602,12 +601,4 @@ fn read_row(row: &AnyRow) -> Result<Function, StoreError> {
         updated_at: row.try_get("updated_at")?,
     }
     .into_function()
-}
-
-/// A DSN without its password, for messages.
-fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
 }
