@@ -1,5 +1,5 @@
-//! `comet-agent`: the guest agent. It runs inside an instance (a sandboxed process today, a microVM
-//! as `/init` later), receives frames from the host and runs the function's handler.
+//! `comet-agent`: the guest agent. It runs inside an instance (a sandboxed child process of the
+//! process backend), receives frames from the host and runs the function's handler.
 //!
 //! Transports: `--fd N` serves a connected socket inherited from the host (the process backend
 //! passes one end of a socket pair); `--socket PATH` listens on a Unix socket and serves one

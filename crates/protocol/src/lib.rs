@@ -1,10 +1,10 @@
 //! The Comet guest agent protocol, shared by the host and the guest.
 //!
 //! A frame is a big-endian `u32` length followed by that many bytes of JSON,
-//! `{"type": <int>, "payload": {…}}`, at most [`MAX_FRAME_LEN`] bytes. The same frames travel over a
-//! Unix socket (process sandbox) or vsock (microVM). [`frame`] reads and writes bytes; [`message`]
-//! gives the bytes their meaning. A frame that is oversized, truncated or malformed is an error for
-//! that connection only: nothing here panics on input.
+//! `{"type": <int>, "payload": {…}}`, at most [`MAX_FRAME_LEN`] bytes. The frames travel over a
+//! Unix socket pair (the process sandbox); nothing in them is tied to that transport. [`frame`]
+//! reads and writes bytes; [`message`] gives the bytes their meaning. A frame that is oversized,
+//! truncated or malformed is an error for that connection only: nothing here panics on input.
 
 pub mod contract;
 pub mod frame;

@@ -38,7 +38,7 @@ impl SandboxError {
 /// Creates instances of functions.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// A short name for logs and errors: `process`, `wasm`, `firecracker`.
+    /// A short name for logs and errors: `process`, `wasm`, `router`.
     fn name(&self) -> &'static str;
 
     /// Whether this backend can run functions of `runtime`.

@@ -2,9 +2,9 @@
 //!
 //! An instance is the guest agent (`comet-agent`) plus the function's code, reached over the
 //! agent protocol. A [`Backend`] creates instances; an [`Instance`] runs invocations one at a time.
-//! The process backend ([`process`]) runs the agent as a child process; WebAssembly and
-//! Firecracker backends implement the same two traits, so the executor never knows which one it
-//! drives.
+//! The process backend ([`process`]) runs the agent as a child process; the WebAssembly backend
+//! (crate `comet-wasm`) implements the same two traits, and a [`Router`] sends each runtime to the
+//! first backend that supports it, so the executor never knows which one it drives.
 
 mod backend;
 mod discover;
