@@ -12,6 +12,8 @@
 //! - [`same_bytes`]: compare secrets (key digests, MACs) in a time that does not tell where they
 //!   differ.
 
+#![warn(missing_docs)]
+
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
