@@ -183,7 +183,7 @@ async fn code_is_unpacked_once_per_hash_and_shared() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| !name.starts_with('.'))
         .collect();
-    assert_eq!(code_dirs, [spec.code_hash.clone()]);
+    assert_eq!(code_dirs, [spec.code_hash.as_str()]);
     let handler = h
         .dir
         .path()
