@@ -2,6 +2,8 @@
 //! Postgres of this machine (`scripts/services.sh` starts it; NOVA_TEST_PG_DSN points elsewhere).
 //! Postgres is shared with other runs, so every name here carries this run's prefix.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -340,17 +342,105 @@ async fn a_worker_reads_novas_keys_from_postgres() {
     assert!(store.delete_api_key(&name).await.expect("delete"));
 }
 
+/// (version, name) of every migration shipped in `migrations/`, oldest first.
+fn shipped_migrations() -> Vec<(i64, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut shipped: Vec<(i64, String)> = std::fs::read_dir(dir)
+        .expect("migrations directory")
+        .map(|e| {
+            let file = e.expect("entry").file_name().to_string_lossy().into_owned();
+            let stem = file.strip_suffix(".sql").expect("a .sql file");
+            let (version, name) = stem.split_once('_').expect("NNNN_name.sql");
+            (
+                version.parse().expect("a numbered migration"),
+                name.to_string(),
+            )
+        })
+        .collect();
+    shipped.sort();
+    shipped
+}
+
+/// What a store's database holds about its own schema: the migration ledger (with the time each
+/// was applied) and a description of every table, column and index.
+#[derive(Debug, PartialEq)]
+struct Schema {
+    ledger: Vec<(i64, String, i64)>,
+    objects: Vec<String>,
+}
+
+async fn schema(dsn: &str, objects_query: &str) -> Schema {
+    use sqlx::{Connection as _, Row as _};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(dsn)
+        .await
+        .expect("connect to the store's database");
+    let ledger =
+        sqlx::query("SELECT version, name, applied_at FROM nova_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .expect("read the ledger")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    let objects = sqlx::query(objects_query)
+        .fetch_all(&mut conn)
+        .await
+        .expect("read the schema")
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    let _ = conn.close().await;
+    Schema { ledger, objects }
+}
+
+/// Every migration is in the ledger exactly once, and opening the store again changes nothing:
+/// neither the ledger (not re-applied: same times) nor any table, column or index.
+fn assert_migrated_once(first: &Schema, again: &Schema) {
+    let versions: Vec<(i64, String)> = first
+        .ledger
+        .iter()
+        .map(|(v, n, _)| (*v, n.clone()))
+        .collect();
+    assert_eq!(
+        versions,
+        shipped_migrations(),
+        "each migration recorded once"
+    );
+    assert!(
+        first.objects.iter().any(|o| o.contains("functions")),
+        "the tables exist: {:?}",
+        first.objects
+    );
+    assert_eq!(first, again, "a second open must not migrate again");
+}
+
 #[tokio::test]
 async fn two_daemons_starting_together_migrate_once() {
-    let dsn = pg_dsn();
-    let (a, b) = tokio::join!(SqlStore::postgres(&dsn), SqlStore::postgres(&dsn));
+    let db = common::databases::FreshDatabase::create().await;
+    let (a, b) = tokio::join!(SqlStore::postgres(&db.dsn), SqlStore::postgres(&db.dsn));
     a.expect("first");
     b.expect("second");
+    const PG_OBJECTS: &str = "SELECT table_name::text || '.' || column_name::text || ' ' \
+         || data_type::text || ' ' || is_nullable::text || ' ' || coalesce(column_default::text, '') \
+         FROM information_schema.columns WHERE table_schema = current_schema() \
+         UNION ALL SELECT indexdef::text FROM pg_indexes WHERE schemaname = current_schema() \
+         ORDER BY 1";
+    let first = schema(&db.dsn, PG_OBJECTS).await;
+    SqlStore::postgres(&db.dsn).await.expect("third");
+    assert_migrated_once(&first, &schema(&db.dsn, PG_OBJECTS).await);
+
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nova.db");
     let (a, b) = tokio::join!(SqlStore::sqlite(&path), SqlStore::sqlite(&path));
     a.expect("first");
     b.expect("second");
+    const SQLITE_OBJECTS: &str = "SELECT type || ' ' || name || ' ' || coalesce(sql, '') \
+         FROM sqlite_master ORDER BY name";
+    let dsn = format!("sqlite://{}", path.display());
+    let first = schema(&dsn, SQLITE_OBJECTS).await;
+    SqlStore::sqlite(&path).await.expect("third");
+    assert_migrated_once(&first, &schema(&dsn, SQLITE_OBJECTS).await);
 }
 
 #[tokio::test]
