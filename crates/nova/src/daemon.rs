@@ -191,7 +191,7 @@ pub async fn serve_with(
     if let Err(e) = functions.prewarm_all().await {
         tracing::warn!(error = %e, "could not pre-warm functions");
     }
-    let _kv_background = kv.as_ref().map(comet_kv::spawn_background).map(AbortOnDrop);
+    let _kv_background = kv.as_ref().map(comet_kv::spawn_background).map(comet_util::AbortOnDrop);
     let app = crate::http::router(functions.clone(), kv);
     let app = comet_httpd::BrowserGuard::new(guard).layer(app);
     let served = comet_httpd::serve(listener, app, limits, shutdown).await;
@@ -202,10 +202,3 @@ pub async fn serve_with(
     served
 }
 
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.iter().for_each(|task| task.abort());
-    }
-}
