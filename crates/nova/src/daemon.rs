@@ -191,7 +191,10 @@ pub async fn serve_with(
     if let Err(e) = functions.prewarm_all().await {
         tracing::warn!(error = %e, "could not pre-warm functions");
     }
-    let _kv_background = kv.as_ref().map(comet_kv::spawn_background).map(comet_util::AbortOnDrop);
+    let _kv_background = kv
+        .as_ref()
+        .map(comet_kv::spawn_background)
+        .map(comet_util::AbortOnDrop);
     let app = crate::http::router(functions.clone(), kv);
     let app = comet_httpd::BrowserGuard::new(guard).layer(app);
     let served = comet_httpd::serve(listener, app, limits, shutdown).await;
@@ -201,4 +204,3 @@ pub async fn serve_with(
     }
     served
 }
-
