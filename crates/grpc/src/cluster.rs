@@ -17,8 +17,8 @@ use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Runtime};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::failure::Failure;
 use crate::proto::data_plane_client::DataPlaneClient;
-use crate::server::{CODE_MISSING, NOT_RUN};
 use crate::token::SendToken;
 use crate::{ClientError, convert, proto};
 use tonic::service::interceptor::InterceptedService;
@@ -71,14 +71,53 @@ impl Drop for Cluster {
     }
 }
 
-/// Whether a failed call certainly did not reach a handler, so another worker may run it.
+/// Whether a failed call certainly did not reach a handler, so another worker may run it: the
+/// worker marked it so, or the connection was never made (tonic's [`tonic::ConnectError`] under
+/// an UNAVAILABLE status: nothing was sent). A connection that broke later is not this.
 fn not_run(status: &Status) -> bool {
-    if status.message().starts_with(NOT_RUN) {
+    if Failure::of(status).is_some_and(Failure::not_run) {
         return true;
     }
-    // The connection was never made ("tcp connect error", a ConnectError underneath): nothing
-    // was sent. A connection that broke later ("connection reset", …) is not this.
-    status.code() == Code::Unavailable && format!("{status:?}").contains("ConnectError")
+    status.code() == Code::Unavailable && caused_by::<tonic::ConnectError>(status)
+}
+
+/// Whether the chain of errors under a status made on this side holds an `E`. Statuses a worker
+/// sent have no such chain.
+fn caused_by<E: std::error::Error + 'static>(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<E>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// What the client makes of a failed call, from the worker's mark and tonic's status code and
+/// error chain, never from message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// No handler ran: try another worker.
+    Retry,
+    /// The worker lacks the code: send the call again with it.
+    SendCode,
+    /// The connection broke once the call was sent: the handler may have run.
+    WentAway,
+    /// Anything else: the call failed, as the status says.
+    Fail,
+}
+
+fn verdict(status: &Status) -> Verdict {
+    if Failure::of(status) == Some(Failure::CodeMissing) {
+        Verdict::SendCode
+    } else if not_run(status) {
+        Verdict::Retry
+    } else if went_away(status) {
+        Verdict::WentAway
+    } else {
+        Verdict::Fail
+    }
 }
 
 impl Cluster {
@@ -177,10 +216,7 @@ impl Cluster {
         };
         let mut client = worker.client.clone();
         match client.invoke(message(false)).await {
-            Err(s)
-                if s.code() == Code::FailedPrecondition
-                    && s.message().starts_with(CODE_MISSING) =>
-            {
+            Err(s) if verdict(&s) == Verdict::SendCode => {
                 client.invoke(message(true)).await.map(|r| r.into_inner())
             }
             other => other.map(|r| r.into_inner()),
@@ -188,21 +224,23 @@ impl Cluster {
     }
 }
 
-/// The connection broke after the call was sent (the worker died or was cut off).
+/// The connection broke after the call was sent (the worker died or was cut off): a status made
+/// on this side from a transport failure (it has a source; a worker's own answers have none),
+/// that is neither a connection never made nor the call's deadline.
 fn went_away(status: &Status) -> bool {
     matches!(
         status.code(),
         Code::Unknown | Code::Unavailable | Code::Cancelled
-    ) && !status.message().starts_with(NOT_RUN)
+    ) && Failure::of(status).is_none()
         && !timed_out(status)
-        && format!("{status:?}")
-            .to_ascii_lowercase()
-            .contains("transport")
+        && !caused_by::<tonic::ConnectError>(status)
+        && std::error::Error::source(status).is_some()
 }
 
-/// The call ran out of its deadline (tonic reports its own timeout as Cancelled).
+/// The call ran out of its deadline (tonic reports its own timeout as a Cancelled status made
+/// from [`tonic::TimeoutExpired`]).
 fn timed_out(status: &Status) -> bool {
-    status.code() == Code::DeadlineExceeded || status.message().contains("Timeout expired")
+    status.code() == Code::DeadlineExceeded || caused_by::<tonic::TimeoutExpired>(status)
 }
 
 fn error_of(status: &Status, endpoint: &str) -> InvokeError {
@@ -286,7 +324,7 @@ impl DataPlane for Cluster {
                     ));
                     return result;
                 }
-                Err(status) if not_run(&status) => {
+                Err(status) if verdict(&status) == Verdict::Retry => {
                     if status.code() == Code::Unavailable {
                         worker.take_out(status.message());
                     }
@@ -295,7 +333,7 @@ impl DataPlane for Cluster {
                 }
                 Err(status) => {
                     worker.set_warm(&spec.name, false);
-                    let error = if went_away(&status) {
+                    let error = if verdict(&status) == Verdict::WentAway {
                         worker.take_out("it went away during a call");
                         InvokeError::Unavailable(format!(
                             "{} went away during the call; the handler may have run, so the \
@@ -440,5 +478,83 @@ async fn check_health(workers: Vec<Arc<Worker>>) {
                 Err(e) => worker.take_out(e.message()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> Box<std::io::Error> {
+        Box::new(std::io::Error::new(kind, "io"))
+    }
+
+    #[test]
+    fn marks_decide_whatever_the_message_says() {
+        let busy = Failure::Busy.mark(Status::resource_exhausted("anything"));
+        assert_eq!(verdict(&busy), Verdict::Retry);
+        let down = Failure::NotRun.mark(Status::unavailable("anything"));
+        assert_eq!(verdict(&down), Verdict::Retry);
+        let missing = Failure::CodeMissing.mark(Status::failed_precondition("anything"));
+        assert_eq!(verdict(&missing), Verdict::SendCode);
+        // The words alone, without the mark, decide nothing.
+        for s in [
+            Status::resource_exhausted("not-run: busy"),
+            Status::unavailable("not-run: shutting down"),
+            Status::failed_precondition("code-missing: abc"),
+            Status::unknown("transport error: ConnectError Timeout expired"),
+        ] {
+            assert_eq!(verdict(&s), Verdict::Fail, "{s:?}");
+            assert!(!timed_out(&s));
+        }
+    }
+
+    #[test]
+    fn a_connection_never_made_is_retried() {
+        let refused = Status::from_error(Box::new(tonic::ConnectError(io(
+            std::io::ErrorKind::ConnectionRefused,
+        ))));
+        assert_eq!(refused.code(), Code::Unavailable);
+        assert_eq!(verdict(&refused), Verdict::Retry);
+    }
+
+    #[test]
+    fn a_connection_broken_during_the_call_is_not_retried() {
+        let reset = Status::from_error(io(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(reset.code(), Code::Unknown);
+        assert_eq!(verdict(&reset), Verdict::WentAway);
+    }
+
+    #[test]
+    fn a_deadline_is_a_failure_not_a_broken_connection() {
+        let expired = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(timed_out(&expired));
+        assert_eq!(verdict(&expired), Verdict::Fail);
+        assert!(
+            matches!(error_of(&expired, "w"), InvokeError::Remote(m) if m.contains("deadline"))
+        );
+        let sent = Status::deadline_exceeded("late");
+        assert!(timed_out(&sent));
+        assert_eq!(verdict(&sent), Verdict::Fail);
+    }
+
+    #[test]
+    fn codes_the_worker_sent_map_to_invoke_errors() {
+        assert!(matches!(
+            error_of(&Status::resource_exhausted("x"), "w"),
+            InvokeError::Overloaded(_)
+        ));
+        assert!(matches!(
+            error_of(&Status::unavailable("x"), "w"),
+            InvokeError::Unavailable(_)
+        ));
+        assert!(matches!(
+            error_of(&Status::invalid_argument("x"), "w"),
+            InvokeError::Rejected(_)
+        ));
+        assert!(matches!(
+            error_of(&Status::internal("x"), "w"),
+            InvokeError::Remote(_)
+        ));
     }
 }

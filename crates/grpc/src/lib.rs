@@ -6,6 +6,7 @@
 pub mod access;
 mod cluster;
 mod convert;
+pub mod failure;
 pub mod server;
 pub mod token;
 

@@ -1,7 +1,8 @@
 //! The DataPlane service a comet daemon runs over its local data plane. Code arrives once per
 //! worker and code hash and is kept in a bounded cache; calls that did not reach a handler are
-//! answered with a status whose message starts with `not-run`, which tells a cluster client the
-//! call is safe to retry on another worker.
+//! answered with a status marked (metadata [`crate::failure::KEY`]) `not-run` or `busy`, which
+//! tells a cluster client the call is safe to retry on another worker; a call whose code the
+//! worker lacks is marked `code-missing`. Messages keep the same words as prefixes, for people.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::access::{Access, Guarded};
 use crate::convert;
+use crate::failure::Failure;
 use crate::proto::{self, data_plane_server};
 
 /// Code kept per worker, in bytes (each function version's code once).
@@ -24,9 +26,11 @@ const CODE_CACHE_BYTES: usize = 1 << 30;
 const MAX_ASYNC: usize = 1024;
 /// Most instances a prewarm may ask for.
 const MAX_MIN_REPLICAS: u32 = 64;
-/// Prefix of the FAILED_PRECONDITION message asking for the code.
+/// Prefix of the FAILED_PRECONDITION message asking for the code (for people; clients read
+/// the [`Failure::CodeMissing`] mark).
 pub const CODE_MISSING: &str = "code-missing";
-/// Prefix of messages of calls that never reached a handler.
+/// Prefix of messages of calls that never reached a handler (for people; clients read the
+/// [`Failure::NotRun`] and [`Failure::Busy`] marks).
 pub const NOT_RUN: &str = "not-run";
 
 pub struct Service {
@@ -115,7 +119,10 @@ impl Service {
         }
         let code: Arc<[u8]> = if m.code.is_empty() {
             self.codes().get(&m.code_hash).ok_or_else(|| {
-                Status::failed_precondition(format!("{CODE_MISSING}: {}", m.code_hash))
+                Failure::CodeMissing.mark(Status::failed_precondition(format!(
+                    "{CODE_MISSING}: {}",
+                    m.code_hash
+                )))
             })?
         } else {
             let code: Arc<[u8]> = std::mem::take(&mut m.code).into();
@@ -131,7 +138,7 @@ impl Service {
     }
 }
 
-/// How an invocation failure travels. `not-run` marks what another worker may take (no handler
+/// How an invocation failure travels. `not-run` and `busy` mark what another worker may take (no handler
 /// ran and the trouble is this worker's: busy, shutting down); UNAVAILABLE additionally says the
 /// worker itself is going away. A function that cannot start is the function's problem, the same
 /// on every worker: FAILED_PRECONDITION, not retried.
@@ -139,10 +146,10 @@ pub fn status_of(e: InvokeError) -> Status {
     let message = e.to_string();
     match e {
         InvokeError::Busy { .. } | InvokeError::Overloaded(_) => {
-            Status::resource_exhausted(format!("{NOT_RUN}: {message}"))
+            Failure::Busy.mark(Status::resource_exhausted(format!("{NOT_RUN}: {message}")))
         }
         InvokeError::ShuttingDown | InvokeError::Unavailable(_) => {
-            Status::unavailable(format!("{NOT_RUN}: {message}"))
+            Failure::NotRun.mark(Status::unavailable(format!("{NOT_RUN}: {message}")))
         }
         InvokeError::Start { .. } => Status::failed_precondition(message),
         InvokeError::Unsupported { .. } | InvokeError::Rejected(_) => {
@@ -211,9 +218,9 @@ impl data_plane_server::DataPlane for Service {
             .clone()
             .try_acquire_owned()
             .map_err(|_| {
-                Status::resource_exhausted(format!(
+                Failure::Busy.mark(Status::resource_exhausted(format!(
                     "{NOT_RUN}: {MAX_ASYNC} async invocations are running"
-                ))
+                )))
             })?;
         tokio::spawn(async move {
             let _permit = permit;
