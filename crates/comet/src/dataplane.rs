@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use comet_sandbox::ValidateError;
 use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse, Runtime};
 
 use crate::error::InvokeError;
@@ -29,7 +30,7 @@ pub trait DataPlane: Send + Sync + 'static {
     /// answer for themselves).
     fn supports(&self, runtime: Runtime) -> bool;
     /// Refuses what can never run here (an invalid WebAssembly module, …).
-    fn validate(&self, spec: &FunctionSpec) -> Result<(), String>;
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), ValidateError>;
     async fn invoke(
         &self,
         spec: Arc<FunctionSpec>,
@@ -92,7 +93,7 @@ impl DataPlane for Embedded {
         self.executor.backend().supports(runtime)
     }
 
-    fn validate(&self, spec: &FunctionSpec) -> Result<(), String> {
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), ValidateError> {
         self.executor.backend().validate(spec)
     }
 

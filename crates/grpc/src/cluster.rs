@@ -290,7 +290,7 @@ impl DataPlane for Cluster {
         true
     }
 
-    fn validate(&self, _: &FunctionSpec) -> Result<(), String> {
+    fn validate(&self, _: &FunctionSpec) -> Result<(), comet::sandbox::ValidateError> {
         // The workers check each function when they first run it.
         Ok(())
     }

@@ -640,7 +640,7 @@ impl Functions {
         self.inner
             .dataplane
             .validate(&function.spec(code.clone()))
-            .map_err(|e| ServiceError::Code(CodeError::Rejected(e)))
+            .map_err(|e| ServiceError::Code(CodeError::Rejected(e.to_string())))
     }
 
     fn forget_spec(&self, name: &str) {

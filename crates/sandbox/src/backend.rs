@@ -28,6 +28,24 @@ pub enum SandboxError {
     Protocol(#[from] FrameError),
 }
 
+/// Why a backend refuses a function at register time: it can never start here.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValidateError {
+    /// No backend here runs the function's runtime.
+    #[error("no backend here runs {0} functions")]
+    Unsupported(Runtime),
+    /// The function asks for more memory than the backend's runtime gives.
+    #[error("memory_mb {requested} exceeds the {backend} runtime's maximum of {max} MB")]
+    TooMuchMemory {
+        backend: &'static str,
+        requested: u32,
+        max: u32,
+    },
+    /// The code is not a module the backend can load; the text is the loader's own.
+    #[error("invalid WebAssembly module: {0}")]
+    InvalidModule(String),
+}
+
 impl SandboxError {
     /// Whether the instance that raised this error must be thrown away.
     pub fn is_fatal(&self) -> bool {
@@ -45,8 +63,8 @@ pub trait Backend: Send + Sync + 'static {
     fn supports(&self, runtime: Runtime) -> bool;
 
     /// Checks a function before it is stored (compiling its code, where that applies), so one
-    /// that can never start is refused at register time. `Err` is a message for the user.
-    fn validate(&self, _spec: &FunctionSpec) -> Result<(), String> {
+    /// that can never start is refused at register time.
+    fn validate(&self, _spec: &FunctionSpec) -> Result<(), ValidateError> {
         Ok(())
     }
 

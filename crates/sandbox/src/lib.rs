@@ -11,7 +11,7 @@ mod discover;
 pub mod process;
 mod router;
 
-pub use backend::{Backend, Instance, SandboxError};
+pub use backend::{Backend, Instance, SandboxError, ValidateError};
 pub use discover::{find_agent, find_python};
 pub use process::{IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig};
 pub use router::Router;

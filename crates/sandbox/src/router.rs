@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use nova_api::{FunctionSpec, Runtime};
 
-use crate::backend::{Backend, Instance, SandboxError};
+use crate::backend::{Backend, Instance, SandboxError, ValidateError};
 
 pub struct Router {
     backends: Vec<Arc<dyn Backend>>,
@@ -32,10 +32,10 @@ impl Backend for Router {
         self.for_runtime(runtime).is_some()
     }
 
-    fn validate(&self, spec: &FunctionSpec) -> Result<(), String> {
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), ValidateError> {
         match self.for_runtime(spec.runtime) {
             Some(b) => b.validate(spec),
-            None => Err(format!("no backend here runs {} functions", spec.runtime)),
+            None => Err(ValidateError::Unsupported(spec.runtime)),
         }
     }
 

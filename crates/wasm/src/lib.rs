@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use comet_sandbox::{Backend, Instance, SandboxError};
+use comet_sandbox::{Backend, Instance, SandboxError, ValidateError};
 use nova_api::{FunctionSpec, Runtime};
 
 use engine::WasmEngine;
@@ -83,12 +83,13 @@ impl WasmBackend {
     }
 
     /// The pooling allocator sizes every memory slot for the configured maximum.
-    fn check_memory(&self, spec: &FunctionSpec) -> Result<(), String> {
+    fn check_memory(&self, spec: &FunctionSpec) -> Result<(), ValidateError> {
         if spec.memory_mb > self.config.max_memory_mb {
-            return Err(format!(
-                "memory_mb {} exceeds the wasm runtime's maximum of {} MB",
-                spec.memory_mb, self.config.max_memory_mb
-            ));
+            return Err(ValidateError::TooMuchMemory {
+                backend: "wasm",
+                requested: spec.memory_mb,
+                max: self.config.max_memory_mb,
+            });
         }
         Ok(())
     }
@@ -111,7 +112,7 @@ impl Backend for WasmBackend {
         runtime == Runtime::Wasm
     }
 
-    fn validate(&self, spec: &FunctionSpec) -> Result<(), String> {
+    fn validate(&self, spec: &FunctionSpec) -> Result<(), ValidateError> {
         if spec.runtime != Runtime::Wasm {
             return Ok(());
         }
@@ -123,7 +124,7 @@ impl Backend for WasmBackend {
             &spec.code,
         )
         .map(|_| ())
-        .map_err(|e| format!("invalid WebAssembly module: {e:#}"))
+        .map_err(|e| ValidateError::InvalidModule(format!("{e:#}")))
     }
 
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
@@ -133,7 +134,8 @@ impl Backend for WasmBackend {
                 runtime: spec.runtime,
             });
         }
-        self.check_memory(spec).map_err(SandboxError::Init)?;
+        self.check_memory(spec)
+            .map_err(|e| SandboxError::Init(e.to_string()))?;
         let id = format!(
             "{}-{}",
             spec.name,

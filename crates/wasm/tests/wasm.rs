@@ -168,7 +168,14 @@ async fn invalid_modules_are_refused_and_valid_ones_cached() {
     let err = b
         .validate(&spec("garbage", b"definitely not wasm".to_vec()))
         .unwrap_err();
-    assert!(err.starts_with("invalid WebAssembly module"), "{err}");
+    assert!(
+        matches!(err, comet_sandbox::ValidateError::InvalidModule(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("invalid WebAssembly module"),
+        "{err}"
+    );
     let missing_start = b"(module (func (export \"main\")))".to_vec();
     let s = spec("nostart", missing_start);
     b.validate(&s).expect("it compiles");
@@ -176,10 +183,21 @@ async fn invalid_modules_are_refused_and_valid_ones_cached() {
     b.validate(&hello).expect("valid");
     let mut huge = hello.clone();
     huge.memory_mb = 4096;
+    let err = b.validate(&huge).unwrap_err();
     assert!(
-        b.validate(&huge)
-            .unwrap_err()
-            .contains("exceeds the wasm runtime's maximum")
+        matches!(
+            err,
+            comet_sandbox::ValidateError::TooMuchMemory {
+                requested: 4096,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("exceeds the wasm runtime's maximum"),
+        "{err}"
     );
     let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
         .expect("cache")
