@@ -246,16 +246,19 @@ fn timed_out(status: &Status) -> bool {
 fn error_of(status: &Status, endpoint: &str) -> InvokeError {
     let message = format!("{endpoint}: {}", status.message());
     if timed_out(status) {
-        return InvokeError::Remote(format!("{endpoint}: no answer within the call's deadline"));
+        return InvokeError::Deadline {
+            worker: endpoint.to_string(),
+        };
     }
     match status.code() {
         Code::ResourceExhausted => InvokeError::Overloaded(message),
         Code::Unavailable => InvokeError::Unavailable(message),
         Code::InvalidArgument => InvokeError::Rejected(message),
         // Nova's own credential was refused: an operator's fix, not the caller's.
-        Code::Unauthenticated | Code::PermissionDenied => InvokeError::Unavailable(format!(
-            "{message} (give Nova the worker's token or an API key as comet.token)"
-        )),
+        Code::Unauthenticated | Code::PermissionDenied => InvokeError::Unauthorized {
+            worker: endpoint.to_string(),
+            message: status.message().to_string(),
+        },
         _ => InvokeError::Remote(message),
     }
 }
@@ -314,7 +317,7 @@ impl DataPlane for Cluster {
                 Ok(m) => {
                     worker.set_warm(&spec.name, true);
                     let node = m.node_id.clone();
-                    let result = convert::response_from(m).map_err(InvokeError::Remote);
+                    let result = convert::response_from(m);
                     self.journal.record(InvocationRecord::of(
                         &spec,
                         &request.request_id,
@@ -335,11 +338,9 @@ impl DataPlane for Cluster {
                     worker.set_warm(&spec.name, false);
                     let error = if verdict(&status) == Verdict::WentAway {
                         worker.take_out("it went away during a call");
-                        InvokeError::Unavailable(format!(
-                            "{} went away during the call; the handler may have run, so the \
-                             call was not retried",
-                            worker.endpoint
-                        ))
+                        InvokeError::WentAway {
+                            worker: worker.endpoint.clone(),
+                        }
                     } else {
                         error_of(&status, &worker.endpoint)
                     };
@@ -355,11 +356,7 @@ impl DataPlane for Cluster {
                 }
             }
         }
-        let result = Err(last.unwrap_or_else(|| {
-            InvokeError::Unavailable(
-                "no comet worker is reachable; is `comet daemon` running?".into(),
-            )
-        }));
+        let result = Err(last.unwrap_or(InvokeError::NoWorker));
         self.journal.record(InvocationRecord::of(
             &spec,
             &request.request_id,
@@ -372,9 +369,7 @@ impl DataPlane for Cluster {
 
     async fn prewarm(&self, spec: Arc<FunctionSpec>) -> Result<usize, InvokeError> {
         let Some(i) = self.place(&spec.name, &[]) else {
-            return Err(InvokeError::Unavailable(
-                "no comet worker is reachable".into(),
-            ));
+            return Err(InvokeError::NoWorker);
         };
         let worker = &self.workers[i];
         let mut client = worker.client.clone();
@@ -531,7 +526,7 @@ mod tests {
         assert!(timed_out(&expired));
         assert_eq!(verdict(&expired), Verdict::Fail);
         assert!(
-            matches!(error_of(&expired, "w"), InvokeError::Remote(m) if m.contains("deadline"))
+            matches!(error_of(&expired, "w"), InvokeError::Deadline { worker } if worker == "w")
         );
         let sent = Status::deadline_exceeded("late");
         assert!(timed_out(&sent));
@@ -556,5 +551,16 @@ mod tests {
             error_of(&Status::internal("x"), "w"),
             InvokeError::Remote(_)
         ));
+        for refused in [
+            Status::unauthenticated("no"),
+            Status::permission_denied("no"),
+        ] {
+            let e = error_of(&refused, "w");
+            assert!(
+                matches!(&e, InvokeError::Unauthorized { worker, message } if worker == "w" && message == "no"),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("comet.token"), "{e}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use comet::InvokeError;
 use nova_api::{FunctionSpec, InvokeResponse, Limits};
 use serde_json::value::RawValue;
 use tonic::Status;
@@ -88,12 +89,12 @@ pub fn response_message(r: InvokeResponse, node_id: &str) -> proto::InvokeRespon
     }
 }
 
-pub fn response_from(m: proto::InvokeResponse) -> Result<InvokeResponse, String> {
+pub fn response_from(m: proto::InvokeResponse) -> Result<InvokeResponse, InvokeError> {
     let output = if m.output.is_empty() {
         None
     } else {
-        let text = String::from_utf8(m.output).map_err(|_| "output is not UTF-8".to_string())?;
-        Some(RawValue::from_string(text).map_err(|e| format!("output is not JSON: {e}"))?)
+        let text = String::from_utf8(m.output).map_err(|_| InvokeError::OutputNotUtf8)?;
+        Some(RawValue::from_string(text).map_err(|e| InvokeError::OutputNotJson(e.to_string()))?)
     };
     Ok(InvokeResponse {
         request_id: m.request_id,

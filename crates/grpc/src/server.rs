@@ -148,14 +148,23 @@ pub fn status_of(e: InvokeError) -> Status {
         InvokeError::Busy { .. } | InvokeError::Overloaded(_) => {
             Failure::Busy.mark(Status::resource_exhausted(format!("{NOT_RUN}: {message}")))
         }
-        InvokeError::ShuttingDown | InvokeError::Unavailable(_) => {
+        InvokeError::ShuttingDown
+        | InvokeError::NoWorker
+        | InvokeError::Unauthorized { .. }
+        | InvokeError::Unavailable(_) => {
             Failure::NotRun.mark(Status::unavailable(format!("{NOT_RUN}: {message}")))
         }
+        // The handler may have run: unavailable, but not to be retried elsewhere.
+        InvokeError::WentAway { .. } => Status::unavailable(message),
         InvokeError::Start { .. } => Status::failed_precondition(message),
         InvokeError::Unsupported { .. } | InvokeError::Rejected(_) => {
             Status::invalid_argument(message)
         }
-        InvokeError::Instance { .. } | InvokeError::Remote(_) => Status::internal(message),
+        InvokeError::Instance { .. }
+        | InvokeError::Deadline { .. }
+        | InvokeError::OutputNotUtf8
+        | InvokeError::OutputNotJson(_)
+        | InvokeError::Remote(_) => Status::internal(message),
     }
 }
 
@@ -326,4 +335,67 @@ pub async fn serve(
         .add_service(Guarded::new(service, access))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn what_did_not_run_is_marked_and_the_rest_is_not() {
+        let cases = [
+            (
+                InvokeError::Busy {
+                    function: "f".into(),
+                    max: 1,
+                    waited: Duration::from_secs(1),
+                },
+                Code::ResourceExhausted,
+                Some(Failure::Busy),
+            ),
+            (
+                InvokeError::Overloaded("w: full".into()),
+                Code::ResourceExhausted,
+                Some(Failure::Busy),
+            ),
+            (
+                InvokeError::ShuttingDown,
+                Code::Unavailable,
+                Some(Failure::NotRun),
+            ),
+            (
+                InvokeError::NoWorker,
+                Code::Unavailable,
+                Some(Failure::NotRun),
+            ),
+            (
+                InvokeError::WentAway { worker: "w".into() },
+                Code::Unavailable,
+                None,
+            ),
+            (
+                InvokeError::Unsupported {
+                    backend: "wasm",
+                    runtime: nova_api::Runtime::Python,
+                },
+                Code::InvalidArgument,
+                None,
+            ),
+            (
+                InvokeError::Deadline { worker: "w".into() },
+                Code::Internal,
+                None,
+            ),
+            (InvokeError::OutputNotUtf8, Code::Internal, None),
+            (InvokeError::Remote("w: boom".into()), Code::Internal, None),
+        ];
+        for (error, code, mark) in cases {
+            let text = error.to_string();
+            let status = status_of(error);
+            assert_eq!(status.code(), code, "{text}");
+            assert_eq!(Failure::of(&status), mark, "{text}");
+            assert!(status.message().ends_with(&text), "{text}");
+        }
+    }
 }

@@ -421,7 +421,8 @@ async fn a_worker_with_a_token_admits_only_callers_that_present_it() {
     for token in [None, Some("wrong")] {
         let cluster = connect(&[&worker], token);
         match call(&cluster, &s, "r2", serde_json::json!({})).await {
-            Err(InvokeError::Unavailable(message)) => {
+            Err(e @ InvokeError::Unauthorized { .. }) => {
+                let message = e.to_string();
                 assert!(message.contains("token"), "{token:?}: {message}")
             }
             other => panic!("{token:?}: expected a refusal, got {other:?}"),

@@ -92,10 +92,17 @@ fn invoke_status(e: &InvokeError) -> StatusCode {
     match e {
         InvokeError::Unsupported { .. } | InvokeError::Rejected(_) => StatusCode::BAD_REQUEST,
         InvokeError::Busy { .. } | InvokeError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
-        InvokeError::Start { .. } | InvokeError::Instance { .. } | InvokeError::Remote(_) => {
-            StatusCode::BAD_GATEWAY
-        }
-        InvokeError::ShuttingDown | InvokeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        InvokeError::Start { .. }
+        | InvokeError::Instance { .. }
+        | InvokeError::Deadline { .. }
+        | InvokeError::OutputNotUtf8
+        | InvokeError::OutputNotJson(_)
+        | InvokeError::Remote(_) => StatusCode::BAD_GATEWAY,
+        InvokeError::ShuttingDown
+        | InvokeError::NoWorker
+        | InvokeError::WentAway { .. }
+        | InvokeError::Unauthorized { .. }
+        | InvokeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -159,4 +166,45 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_errors_keep_their_http_statuses() {
+        let w = || "w".to_string();
+        let cases = [
+            (InvokeError::Rejected(w()), StatusCode::BAD_REQUEST),
+            (InvokeError::Overloaded(w()), StatusCode::TOO_MANY_REQUESTS),
+            (InvokeError::Remote(w()), StatusCode::BAD_GATEWAY),
+            (
+                InvokeError::Deadline { worker: w() },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (InvokeError::OutputNotUtf8, StatusCode::BAD_GATEWAY),
+            (InvokeError::OutputNotJson(w()), StatusCode::BAD_GATEWAY),
+            (InvokeError::ShuttingDown, StatusCode::SERVICE_UNAVAILABLE),
+            (InvokeError::NoWorker, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                InvokeError::WentAway { worker: w() },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                InvokeError::Unauthorized {
+                    worker: w(),
+                    message: w(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                InvokeError::Unavailable(w()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(invoke_status(&error), status, "{error}");
+        }
+    }
 }
