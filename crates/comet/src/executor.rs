@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use comet_sandbox::Backend;
+use comet_sandbox::{Backend, SandboxError, require_runtime};
 use nova_api::{FunctionSpec, InvokeRequest, InvokeResponse};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -78,11 +78,10 @@ impl Executor {
     ) -> Result<InvokeResponse, InvokeError> {
         let started = Instant::now();
         let backend = &self.inner.backend;
-        if !backend.supports(spec.runtime) {
-            return Err(InvokeError::Unsupported {
-                backend: backend.name(),
-                runtime: spec.runtime,
-            });
+        if let Err(SandboxError::Unsupported { backend, runtime }) =
+            require_runtime(backend.as_ref(), spec.runtime)
+        {
+            return Err(InvokeError::Unsupported { backend, runtime });
         }
         let pool = self.pool(&spec.name)?;
         let timeout = Duration::from_secs(u64::from(spec.timeout_s.max(1)));

@@ -14,4 +14,4 @@ mod router;
 pub use backend::{Backend, Instance, SandboxError, ValidateError};
 pub use discover::{find_agent, find_python};
 pub use process::{IsolationConfig, IsolationMode, ProcessBackend, ProcessConfig};
-pub use router::Router;
+pub use router::{Router, require_runtime};

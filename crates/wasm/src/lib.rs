@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use comet_sandbox::{Backend, Instance, SandboxError, ValidateError};
+use comet_sandbox::{Backend, Instance, SandboxError, ValidateError, require_runtime};
 use nova_api::{FunctionSpec, Runtime};
 
 use engine::WasmEngine;
@@ -113,7 +113,7 @@ impl Backend for WasmBackend {
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<(), ValidateError> {
-        if spec.runtime != Runtime::Wasm {
+        if !self.supports(spec.runtime) {
             return Ok(());
         }
         self.check_memory(spec)?;
@@ -128,12 +128,7 @@ impl Backend for WasmBackend {
     }
 
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
-        if spec.runtime != Runtime::Wasm {
-            return Err(SandboxError::Unsupported {
-                backend: self.name(),
-                runtime: spec.runtime,
-            });
-        }
+        require_runtime(self, spec.runtime)?;
         self.check_memory(spec)
             .map_err(|e| SandboxError::Init(e.to_string()))?;
         let id = format!(

@@ -145,12 +145,7 @@ impl Backend for ProcessBackend {
     }
 
     async fn create(&self, spec: &FunctionSpec) -> Result<Box<dyn Instance>, SandboxError> {
-        if !self.supports(spec.runtime) {
-            return Err(SandboxError::Unsupported {
-                backend: self.name(),
-                runtime: spec.runtime,
-            });
-        }
+        crate::require_runtime(self, spec.runtime)?;
         let code_path = self.code.materialize(spec).await?;
         let command = self.command(spec, &code_path)?;
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
