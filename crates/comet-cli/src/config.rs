@@ -127,12 +127,7 @@ pub struct GrpcSection {
     pub require_auth: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolSection {
-    /// How long idle instances stay warm, e.g. `60s`.
-    pub idle_ttl: Option<String>,
-}
+pub use comet_plumbing::PoolSection;
 
 /// Environment and flags, already merged by the CLI.
 #[derive(Debug, Default, Clone)]

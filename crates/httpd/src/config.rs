@@ -42,18 +42,11 @@ impl HttpConfig {
     /// The timeouts and the connection cap, defaults where the section is silent.
     pub fn limits(&self) -> Result<Limits, InvalidSetting> {
         let duration = |key: &'static str, text: &str| -> Result<Duration, InvalidSetting> {
-            let text = text.trim();
-            let parsed = match text.parse::<u64>() {
-                Ok(secs) => Some(Duration::from_secs(secs)),
-                Err(_) => humantime::parse_duration(text).ok(),
-            };
-            parsed
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| InvalidSetting {
-                    key,
-                    value: text.to_string(),
-                    message: "a duration above zero, e.g. 30s",
-                })
+            comet_util::parse_duration(text).map_err(|_| InvalidSetting {
+                key,
+                value: text.trim().to_string(),
+                message: "a duration above zero, e.g. 30s",
+            })
         };
         let mut limits = Limits::default();
         if let Some(text) = &self.header_timeout {

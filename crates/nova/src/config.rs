@@ -186,12 +186,7 @@ pub struct SandboxSection {
     pub tmp_size_mb: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolSection {
-    /// Idle TTL, e.g. `60s`, `5m`.
-    pub idle_ttl: Option<String>,
-}
+pub use comet_plumbing::PoolSection;
 
 /// Redis, shared by several daemons (rate limits today).
 #[derive(Debug, Default, Deserialize)]

@@ -3,7 +3,6 @@
 //! data directory and durations such as `60s` or `60` are the same for both.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use thiserror::Error;
@@ -59,32 +58,20 @@ pub fn default_data_dir(app: &str) -> Option<PathBuf> {
     env("HOME").map(|home| home.join(".local/share").join(app))
 }
 
-/// A duration that [`parse_duration`] refuses.
-#[derive(Debug, Error)]
-pub enum DurationError {
-    /// Zero (`0`, `0s`): a timeout or TTL of nothing is never meant.
-    #[error("must be more than zero")]
-    Zero,
-    /// Neither plain seconds nor a humantime duration.
-    #[error(transparent)]
-    Invalid(#[from] humantime::DurationError),
-}
+pub use comet_util::{DurationError, parse_duration};
 
-/// `60s`, `500ms`, `5m`, or plain seconds (`60`); never zero. Surrounding spaces are ignored.
-pub fn parse_duration(value: &str) -> Result<Duration, DurationError> {
-    let value = value.trim();
-    let parsed = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(value)?,
-    };
-    if parsed.is_zero() {
-        return Err(DurationError::Zero);
-    }
-    Ok(parsed)
+/// The `pool:` section both daemons' config files have.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// How long an idle instance stays warm, e.g. `60s`, `5m` or `60` (seconds).
+    pub idle_ttl: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[derive(Debug, Default, serde::Deserialize)]

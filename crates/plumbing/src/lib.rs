@@ -11,4 +11,6 @@
 pub mod config;
 pub mod lifecycle;
 
-pub use config::{DurationError, FileError, default_data_dir, load_file, parse_duration};
+pub use config::{
+    DurationError, FileError, PoolSection, default_data_dir, load_file, parse_duration,
+};

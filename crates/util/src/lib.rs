@@ -11,11 +11,51 @@
 //! - [`AbortOnDrop`]: background tasks that end with their owner, however it ends.
 //! - [`same_bytes`]: compare secrets (key digests, MACs) in a time that does not tell where they
 //!   differ.
+//! - [`parse_duration`]: how every setting spells a duration (`60s`, `500ms`, or plain seconds).
 
 #![warn(missing_docs)]
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
+
+/// A duration that [`parse_duration`] refuses.
+#[derive(Debug)]
+pub enum DurationError {
+    /// Zero (`0`, `0s`): a timeout or TTL of nothing is never meant.
+    Zero,
+    /// Neither plain seconds nor a humantime duration.
+    Invalid(humantime::DurationError),
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurationError::Zero => f.write_str("must be more than zero"),
+            DurationError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+impl From<humantime::DurationError> for DurationError {
+    fn from(e: humantime::DurationError) -> DurationError {
+        DurationError::Invalid(e)
+    }
+}
+
+/// `60s`, `500ms`, `5m`, or plain seconds (`60`); never zero. Surrounding spaces are ignored.
+pub fn parse_duration(value: &str) -> Result<Duration, DurationError> {
+    let value = value.trim();
+    let parsed = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(value)?,
+    };
+    if parsed.is_zero() {
+        return Err(DurationError::Zero);
+    }
+    Ok(parsed)
+}
 
 /// Milliseconds since the Unix epoch; 0 if the clock is set before it.
 pub fn now_ms() -> i64 {
