@@ -1,0 +1,42 @@
+//! One database's aggregates, handed out each as the trait its users need.
+
+use std::sync::Arc;
+
+use crate::{FunctionStore, KeyStore, LogStore, SecretStore, SettingStore};
+
+/// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
+/// the services, each of which keeps only the parts it uses.
+///
+/// [`Stores::of`] takes them all from one store (so one [`crate::Breaker`] guards them all); a
+/// decorator that concerns one aggregate then replaces just that field, as Nova's daemon puts its
+/// Redis cache over `functions`.
+#[derive(Clone)]
+pub struct Stores {
+    /// Functions and their code.
+    pub functions: Arc<dyn FunctionStore>,
+    /// Invocation logs.
+    pub logs: Arc<dyn LogStore>,
+    /// API keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Encrypted secrets.
+    pub secrets: Arc<dyn SecretStore>,
+    /// The store's settings.
+    pub settings: Arc<dyn SettingStore>,
+}
+
+impl Stores {
+    /// Every aggregate from `store`, one shared instance behind all of them.
+    pub fn of<S>(store: S) -> Stores
+    where
+        S: FunctionStore + LogStore + KeyStore + SecretStore + SettingStore,
+    {
+        let store = Arc::new(store);
+        Stores {
+            functions: store.clone(),
+            logs: store.clone(),
+            keys: store.clone(),
+            secrets: store.clone(),
+            settings: store,
+        }
+    }
+}
