@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use comet_protocol::{ExecPayload, InitPayload, Message, RespPayload, read_message, write_message};
+use comet_protocol::{
+    ExecPayload, InitPayload, Message, Mode, RespPayload, Runtime, read_message, write_message,
+};
 use serde_json::value::RawValue;
 
 struct Agent {
@@ -75,23 +77,32 @@ fn call(conn: &mut UnixStream, m: Message) -> RespPayload {
 fn init(
     conn: &mut UnixStream,
     code: &str,
-    mode: &str,
+    mode: Mode,
     handler: &str,
     timeout_s: u32,
 ) -> RespPayload {
     call(
         conn,
         Message::Init(InitPayload {
-            runtime: "python".into(),
             handler: handler.into(),
-            command: vec![python(), code.into()],
-            mode: mode.into(),
+            mode,
             function_name: "f".into(),
             function_version: 1,
             timeout_s,
-            ..InitPayload::default()
+            ..InitPayload::new(Runtime::Python, vec![python(), code.into()])
         }),
     )
+}
+
+/// Sends one frame with `body` as it is, bypassing the typed encoder, and reads the reply.
+fn call_raw(conn: &mut UnixStream, body: &[u8]) -> RespPayload {
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    conn.write_all(&frame).expect("send");
+    match read_message(conn).expect("reply") {
+        Some(Message::Resp(r)) => r,
+        other => panic!("expected Resp, got {other:?}"),
+    }
 }
 
 fn exec(conn: &mut UnixStream, id: &str, input: &str) -> RespPayload {
@@ -121,7 +132,7 @@ fn seed_hello_in_process_mode() {
     let mut c = agent.connect();
     let code = examples().join("python/hello.py").display().to_string();
     assert_eq!(
-        init(&mut c, &code, "process", "main.handler", 5)
+        init(&mut c, &code, Mode::Process, "main.handler", 5)
             .status
             .as_deref(),
         Some("ready")
@@ -139,7 +150,7 @@ fn persistent_mode_keeps_state_and_passes_context() {
     let agent = Agent::start();
     let mut c = agent.connect();
     let code = examples().join("python/counter.py").display().to_string();
-    let ready = init(&mut c, &code, "persistent", "counter.handler", 5);
+    let ready = init(&mut c, &code, Mode::Persistent, "counter.handler", 5);
     assert_eq!(ready.status.as_deref(), Some("ready"), "{ready:?}");
     let first = exec(&mut c, "a", r#"{"name":"A"}"#);
     let second = exec(&mut c, "b", r#"{}"#);
@@ -158,21 +169,75 @@ fn handler_only_file_runs_in_process_mode_and_main_only_file_in_persistent_mode(
         "bare.py",
         "def handler(event, context):\n    return {'id': context.request_id}\n",
     );
-    init(&mut c, &bare, "process", "bare.handler", 5);
+    init(&mut c, &bare, Mode::Process, "bare.handler", 5);
     assert_eq!(output(&exec(&mut c, "x1", "{}"))["id"], "x1");
 
     let main_only = agent.code(
         "mainonly.py",
         "import json, sys\nif __name__ == '__main__':\n    e = json.load(open(sys.argv[1]))\n    print('log line')\n    print(json.dumps({'echo': e}))\n",
     );
-    init(&mut c, &main_only, "persistent", "main.handler", 5);
+    init(&mut c, &main_only, Mode::Persistent, "main.handler", 5);
     let r = exec(&mut c, "y", r#"{"k":[1,2]}"#);
     assert_eq!(output(&r), serde_json::json!({"echo": {"k": [1, 2]}}));
 }
 
 #[test]
+fn runtime_and_mode_reach_the_handler_by_their_wire_names() {
+    let agent = Agent::start();
+    let mut c = agent.connect();
+    let code = agent.code(
+        "names.py",
+        "import os\ndef handler(event, context):\n    return [os.environ['NOVA_RUNTIME'], os.environ['NOVA_MODE'], context.runtime]\n",
+    );
+    for mode in [Mode::Process, Mode::Persistent] {
+        let ready = init(&mut c, &code, mode, "names.handler", 5);
+        assert_eq!(ready.status.as_deref(), Some("ready"), "{mode}: {ready:?}");
+        assert_eq!(
+            output(&exec(&mut c, "n", "{}")),
+            serde_json::json!(["python", mode.as_str(), "python"]),
+        );
+    }
+}
+
+#[test]
+fn an_init_with_an_empty_mode_runs_in_process_mode_and_unknown_names_are_refused() {
+    let agent = Agent::start();
+    let mut c = agent.connect();
+    let code = agent.code(
+        "mode.py",
+        "import os\ndef handler(event):\n    return {'mode': os.environ['NOVA_MODE'], 'pid': os.getpid()}\n",
+    );
+    let raw_init = |runtime: &str, mode: &str| {
+        let payload = serde_json::json!({
+            "runtime": runtime, "mode": mode, "handler": "mode.handler",
+            "command": [python(), code],
+        });
+        serde_json::json!({"type": 1, "payload": payload}).to_string()
+    };
+    let ready = call_raw(&mut c, raw_init("python", "").as_bytes());
+    assert_eq!(ready.status.as_deref(), Some("ready"), "{ready:?}");
+    let first = output(&exec(&mut c, "a", "{}"));
+    let second = output(&exec(&mut c, "b", "{}"));
+    assert_eq!(first["mode"], "process");
+    assert_ne!(first["pid"], second["pid"], "process mode forks per call");
+
+    for (runtime, mode, unknown) in [
+        ("ruby", "process", "ruby"),
+        ("python", "forever", "forever"),
+    ] {
+        let r = call_raw(&mut c, raw_init(runtime, mode).as_bytes());
+        let err = r.error.expect("an unknown name is an error reply");
+        assert!(
+            err.contains(&format!("unknown variant `{unknown}`")),
+            "{err}"
+        );
+    }
+    assert_eq!(call(&mut c, Message::Ping).status.as_deref(), Some("ok"));
+}
+
+#[test]
 fn timeout_kills_the_handler_and_the_next_call_works() {
-    for mode in ["process", "persistent"] {
+    for mode in [Mode::Process, Mode::Persistent] {
         let agent = Agent::start();
         let mut c = agent.connect();
         let code = agent.code(
@@ -203,7 +268,7 @@ fn crashes_and_non_json_are_errors_not_agent_failures() {
         "crash.py",
         "import sys\nsys.stderr.write('boom\\n')\nsys.exit(3)\n",
     );
-    init(&mut c, &crash, "process", "main.handler", 5);
+    init(&mut c, &crash, Mode::Process, "main.handler", 5);
     let r = exec(&mut c, "c", "{}");
     let err = r.error.expect("error");
     assert!(err.contains("status 3") && err.contains("boom"), "{err}");
@@ -212,7 +277,7 @@ fn crashes_and_non_json_are_errors_not_agent_failures() {
         "chatty.py",
         "if __name__ == '__main__':\n    print('hello, not json')\n",
     );
-    init(&mut c, &chatty, "process", "main.handler", 5);
+    init(&mut c, &chatty, Mode::Process, "main.handler", 5);
     assert!(
         exec(&mut c, "n", "{}")
             .error
@@ -224,7 +289,7 @@ fn crashes_and_non_json_are_errors_not_agent_failures() {
         "raises.py",
         "def handler(event):\n    raise ValueError('bad input')\n",
     );
-    init(&mut c, &raises, "persistent", "raises.handler", 5);
+    init(&mut c, &raises, Mode::Persistent, "raises.handler", 5);
     let r = exec(&mut c, "e", "{}");
     assert_eq!(r.error.as_deref(), Some("ValueError: bad input"));
     assert!(r.stderr.contains("Traceback"), "{}", r.stderr);
@@ -239,7 +304,7 @@ fn output_flood_is_bounded() {
         "flood.py",
         "import sys\nif __name__ == '__main__':\n    sys.stdout.write('x' * (20 * 1024 * 1024))\n    sys.stderr.write('y' * (5 * 1024 * 1024))\n",
     );
-    init(&mut c, &flood, "process", "main.handler", 10);
+    init(&mut c, &flood, Mode::Process, "main.handler", 10);
     let r = exec(&mut c, "f", "{}");
     assert!(r.error.expect("error").contains("exceeds"));
     assert!(r.stderr.len() <= 64 * 1024);
@@ -263,13 +328,7 @@ fn bad_frames_never_crash_the_agent() {
         br#"{"type":42,"payload":{}}"#,
         br#"{"type":2,"payload":{"request_id":1}}"#,
     ] {
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(body);
-        c.write_all(&frame).expect("send");
-        match read_message(&mut c).expect("reply") {
-            Some(Message::Resp(r)) => assert!(r.error.is_some()),
-            other => panic!("{other:?}"),
-        }
+        assert!(call_raw(&mut c, body).error.is_some());
     }
     assert_eq!(call(&mut c, Message::Ping).status.as_deref(), Some("ok"));
     // Oversized: refused before reading the body; the connection is closed.

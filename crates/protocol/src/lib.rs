@@ -17,3 +17,5 @@ pub mod async_io;
 pub use frame::{FrameError, MAX_FRAME_LEN, read_message, write_message};
 pub use message::{ExecPayload, InitPayload, Message, MessageType, RespPayload};
 pub use sandbox::{NamespaceSpec, Rlimits, SandboxSpec};
+// The runtime and mode an Init carries, re-exported so the agent names them without nova-api.
+pub use nova_api::{Mode, Runtime};

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use nova_api::{Mode, Runtime};
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::frame::FrameError;
@@ -20,26 +22,67 @@ pub enum MessageType {
 }
 
 /// Host → guest, once per instance: what to run and how.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+///
+/// `runtime` and `mode` travel as the lowercase names of [`Runtime`] and [`Mode`] (`"python"`,
+/// `"persistent"`), the strings the wire has always carried. `runtime` is required; every other
+/// field may be absent. An absent or empty `mode` means [`Mode::Process`], as it did when mode was
+/// a plain string. An unknown name fails to decode, and the agent answers that frame with an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InitPayload {
-    pub runtime: String,
+    pub runtime: Runtime,
+    #[serde(default)]
     pub handler: String,
+    #[serde(default)]
     pub env_vars: BTreeMap<String, String>,
     /// How to run the code once: the program and its leading arguments. In `process` mode the agent
     /// appends the input file's path; in `persistent` mode it starts this once (Python gets a
     /// bootstrap around it).
+    #[serde(default)]
     pub command: Vec<String>,
-    pub mode: String,
+    #[serde(default, deserialize_with = "mode_or_empty")]
+    pub mode: Mode,
+    #[serde(default)]
     pub function_name: String,
+    #[serde(default)]
     pub function_version: u64,
+    #[serde(default)]
     pub memory_mb: u32,
+    #[serde(default)]
     pub timeout_s: u32,
     /// Directory holding the function's code, exported as `NOVA_CODE_DIR`.
+    #[serde(default)]
     pub code_dir: String,
     /// Confinement to enter before anything runs; only the first Init may carry it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxSpec>,
+}
+
+impl InitPayload {
+    /// An Init for `runtime` running `command`, in process mode, with every other field empty.
+    pub fn new(runtime: Runtime, command: Vec<String>) -> Self {
+        InitPayload {
+            runtime,
+            handler: String::new(),
+            env_vars: BTreeMap::new(),
+            command,
+            mode: Mode::default(),
+            function_name: String::new(),
+            function_version: 0,
+            memory_mb: 0,
+            timeout_s: 0,
+            code_dir: String::new(),
+            sandbox: None,
+        }
+    }
+}
+
+/// Reads a mode name; `""` is [`Mode::Process`], what hosts that sent mode as a string meant by it.
+fn mode_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    if name.is_empty() {
+        return Ok(Mode::Process);
+    }
+    Mode::deserialize(name.as_str().into_deserializer())
 }
 
 /// Host → guest: run the handler once.
@@ -180,11 +223,10 @@ mod tests {
     #[test]
     fn every_type_round_trips() {
         let messages = [
-            Message::Init(InitPayload {
-                runtime: "python".into(),
-                command: vec!["python3".into(), "/code/handler".into()],
-                ..InitPayload::default()
-            }),
+            Message::Init(InitPayload::new(
+                Runtime::Python,
+                vec!["python3".into(), "/code/handler".into()],
+            )),
             Message::Exec(ExecPayload {
                 request_id: "r1".into(),
                 input: raw(r#"{"name":"W"}"#),
@@ -212,6 +254,85 @@ mod tests {
         assert_eq!(json, br#"{"type":4,"payload":{}}"#);
         let stop = Message::from_json(br#"{"type":5}"#).expect("payload may be absent");
         assert!(matches!(stop, Message::Stop));
+    }
+
+    fn init_from(payload: &str) -> Result<InitPayload, FrameError> {
+        let body = format!(r#"{{"type":1,"payload":{payload}}}"#);
+        match Message::from_json(body.as_bytes())? {
+            Message::Init(init) => Ok(init),
+            other => panic!("expected Init, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn runtime_and_mode_travel_as_their_lowercase_names() {
+        for runtime in Runtime::ALL {
+            for mode in [Mode::Process, Mode::Persistent] {
+                let init = InitPayload {
+                    mode,
+                    ..InitPayload::new(runtime, vec!["run".into()])
+                };
+                let json = Message::Init(init.clone()).to_json().expect("encodes");
+                let value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+                assert_eq!(value["payload"]["runtime"], runtime.as_str());
+                assert_eq!(value["payload"]["mode"], mode.as_str());
+                let back = Message::from_json(&json).expect("decodes");
+                assert!(
+                    matches!(back, Message::Init(b) if b == init),
+                    "{runtime} {mode}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_strings_hosts_have_always_sent_still_decode() {
+        let init = init_from(
+            r#"{"runtime":"python","handler":"main.handler","env_vars":{"A":"1"},
+                "command":["python3","/code/main.py"],"mode":"persistent","function_name":"f",
+                "function_version":2,"memory_mb":128,"timeout_s":5,"code_dir":"/code"}"#,
+        )
+        .expect("the old wire decodes");
+        assert_eq!(
+            (init.runtime, init.mode),
+            (Runtime::Python, Mode::Persistent)
+        );
+        assert_eq!(init.handler, "main.handler");
+        let go = init_from(r#"{"runtime":"go","mode":"process"}"#).expect("decodes");
+        assert_eq!((go.runtime, go.mode), (Runtime::Go, Mode::Process));
+    }
+
+    #[test]
+    fn absent_or_empty_mode_is_process() {
+        let empty = init_from(r#"{"runtime":"rust","mode":""}"#).expect("empty mode decodes");
+        assert_eq!(empty.mode, Mode::Process);
+        let absent = init_from(r#"{"runtime":"wasm"}"#).expect("absent mode decodes");
+        assert_eq!(
+            (absent.runtime, absent.mode),
+            (Runtime::Wasm, Mode::Process)
+        );
+    }
+
+    #[test]
+    fn unknown_or_missing_runtime_and_unknown_mode_are_decode_errors() {
+        for (payload, says) in [
+            (r#"{"runtime":"ruby"}"#, "unknown variant `ruby`"),
+            (r#"{"runtime":""}"#, "unknown variant ``"),
+            (r#"{"runtime":"Python"}"#, "unknown variant `Python`"),
+            (r#"{"mode":"process"}"#, "missing field `runtime`"),
+            (
+                r#"{"runtime":"python","mode":"forever"}"#,
+                "unknown variant `forever`",
+            ),
+            (r#"{"runtime":"python","mode":null}"#, "invalid type: null"),
+        ] {
+            match init_from(payload) {
+                Err(FrameError::Malformed(e)) => {
+                    assert!(e.to_string().contains(says), "{payload}: {e}")
+                }
+                other => panic!("{payload}: expected a decode error, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn nova_env(spec: &FunctionSpec) -> BTreeMap<String, String> {
         ("NOVA_FUNCTION_VERSION", spec.version.to_string()),
         ("NOVA_MEMORY_LIMIT_MB", spec.memory_mb.to_string()),
         ("NOVA_TIMEOUT_S", spec.timeout_s.to_string()),
-        ("NOVA_RUNTIME", "wasm".to_string()),
+        ("NOVA_RUNTIME", spec.runtime.to_string()),
         ("NOVA_CODE_DIR", ".".to_string()),
         ("NOVA_MODE", spec.mode.to_string()),
     ] {

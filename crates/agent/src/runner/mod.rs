@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use comet_protocol::{ExecPayload, InitPayload, RespPayload};
+use comet_protocol::{ExecPayload, InitPayload, Mode, RespPayload, Runtime};
 use serde_json::json;
 
 use persistent::Persistent;
@@ -48,17 +48,16 @@ impl Runner {
         }
         let tmp_dir = std::env::temp_dir();
         let env = base_env(&init, &tmp_dir);
-        let python = init.runtime == "python";
-        let kind = match init.mode.as_str() {
-            "" | "process" => Kind::Process {
+        let python = init.runtime == Runtime::Python;
+        let kind = match init.mode {
+            Mode::Process => Kind::Process {
                 command: process_command(&init, python)?,
             },
-            "persistent" => Kind::Persistent {
+            Mode::Persistent => Kind::Persistent {
                 command: persistent_command(&init, python)?,
                 handshake: python,
                 process: None,
             },
-            other => return Err(format!("unknown mode '{other}'")),
         };
         let mut runner = Runner {
             init,
@@ -224,16 +223,9 @@ fn base_env(init: &InitPayload, tmp_dir: &Path) -> Vec<(String, String)> {
         ("NOVA_FUNCTION_VERSION", init.function_version.to_string()),
         ("NOVA_MEMORY_LIMIT_MB", init.memory_mb.to_string()),
         ("NOVA_TIMEOUT_S", init_timeout(init).to_string()),
-        ("NOVA_RUNTIME", init.runtime.clone()),
+        ("NOVA_RUNTIME", init.runtime.to_string()),
         ("NOVA_CODE_DIR", init.code_dir.clone()),
-        (
-            "NOVA_MODE",
-            if init.mode.is_empty() {
-                "process".into()
-            } else {
-                init.mode.clone()
-            },
-        ),
+        ("NOVA_MODE", init.mode.to_string()),
     ];
     env.extend(nova.into_iter().map(|(k, v)| (k.to_string(), v)));
     env

@@ -62,11 +62,11 @@ impl ProcessInstance {
             memory_mb: spec.memory_mb,
         };
         let init = InitPayload {
-            runtime: spec.runtime.to_string(),
+            runtime: spec.runtime,
             handler: spec.handler.clone(),
             env_vars: spec.env_vars.clone(),
             command: launch.command,
-            mode: spec.mode.to_string(),
+            mode: spec.mode,
             function_name: spec.name.clone(),
             function_version: spec.version,
             memory_mb: spec.memory_mb,
