@@ -1,14 +1,12 @@
-//! Finding the programs an instance needs on the host, once, at start-up.
+//! Finding the programs an instance needs on the host, once, at start-up, when the binary's
+//! settings (`COMET_AGENT`, `NOVA_PYTHON`, flags, files: the config layer's business) name none.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The guest agent binary: `$COMET_AGENT`, else beside the running executable (or one level up,
-/// where test binaries live), else `comet-agent` on `PATH`.
+/// The guest agent binary: beside the running executable (or one level up, where test binaries
+/// live), else `comet-agent` on `PATH`.
 pub fn find_agent() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("COMET_AGENT") {
-        return Some(PathBuf::from(path));
-    }
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
     [dir.join("comet-agent"), dir.parent()?.join("comet-agent")]
@@ -18,12 +16,9 @@ pub fn find_agent() -> Option<PathBuf> {
 }
 
 /// The Python interpreter, resolved to a real file once so that no per-call shim (pyenv's costs
-/// ~200 ms a start) sits on the hot path: `$NOVA_PYTHON`, else `/usr/bin/python3`, else whatever
-/// `python3` on `PATH` reports as `sys.executable`.
+/// ~200 ms a start) sits on the hot path: `/usr/bin/python3`, else whatever `python3` on `PATH`
+/// reports as `sys.executable`.
 pub fn find_python() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NOVA_PYTHON") {
-        return Some(PathBuf::from(path));
-    }
     let system = Path::new("/usr/bin/python3");
     if system.is_file() {
         return Some(system.to_path_buf());

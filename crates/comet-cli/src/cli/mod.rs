@@ -123,6 +123,20 @@ pub struct DaemonArgs {
     /// How long idle instances stay warm, e.g. 60s, 5m or 60 (seconds) [default: 60s].
     #[arg(long, env = "COMET_IDLE_TTL", value_parser = comet_plumbing::parse_duration)]
     pub idle_ttl: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub programs: ProgramArgs,
+}
+
+/// The host programs instances need; found by themselves when not given.
+#[derive(Args, Clone)]
+pub struct ProgramArgs {
+    /// The guest agent binary [default: comet-agent beside comet, else on PATH].
+    #[arg(long, env = "COMET_AGENT", value_name = "FILE")]
+    pub agent: Option<PathBuf>,
+    /// The Python interpreter for python functions [default: /usr/bin/python3, else the
+    /// python3 on PATH, resolved once].
+    #[arg(long, env = "NOVA_PYTHON", value_name = "FILE")]
+    pub python: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +185,8 @@ pub struct RunArgs {
     /// auto (all the host allows), required (fail without it) or off.
     #[arg(long, default_value = "auto")]
     isolation: IsolationMode,
+    #[command(flatten)]
+    programs: ProgramArgs,
 }
 
 pub async fn dispatch(command: Command) -> Result<ExitCode> {
@@ -225,7 +241,7 @@ async fn run_file(a: RunArgs) -> Result<ExitCode> {
         max_replicas: 1,
         ..FunctionSpec::with_defaults("comet-run", a.runtime, code)
     });
-    run::run_function(spec, payload, a.times, a.isolation).await
+    run::run_function(spec, payload, a.times, a.isolation, a.programs).await
 }
 
 #[cfg(test)]

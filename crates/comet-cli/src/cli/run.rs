@@ -18,13 +18,16 @@ pub async fn run_function(
     payload: Box<RawValue>,
     times: u32,
     isolation: IsolationMode,
+    programs: super::ProgramArgs,
 ) -> Result<ExitCode> {
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
-    let agent =
-        find_agent().context("comet-agent not found: put it beside comet or set COMET_AGENT")?;
+    let agent = programs
+        .agent
+        .or_else(find_agent)
+        .context("comet-agent not found: put it beside comet, or give --agent or COMET_AGENT")?;
     let process = ProcessBackend::new(ProcessConfig {
         agent,
-        python: find_python(),
+        python: programs.python.or_else(find_python),
         code_dir: scratch.path().join("code"),
         instance_dir: scratch.path().join("instances"),
         isolation: IsolationConfig {

@@ -74,8 +74,8 @@ pub async fn daemon(args: super::DaemonArgs) -> Result<ExitCode> {
     };
     let executor = comet::local::executor(&LocalConfig {
         data_dir: settings.data_dir.join("functions"),
-        agent: None,
-        python: None,
+        agent: args.programs.agent.clone(),
+        python: args.programs.python.clone(),
         isolation: IsolationConfig::default(),
         idle_ttl,
         daemon: true,
