@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nova_keys::{KeySource, SourceError, Verifier};
+use nova_store::{KeyStore, StoreError};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use nova_keys::{Anonymous, ApiKeyRecord, Denied, Scope};
 
 use crate::logs::{now_ms, rfc3339};
-use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum AuthError {
@@ -35,7 +35,7 @@ pub enum AuthError {
 }
 
 /// The store as the verifier's source of records.
-struct StoreKeys(Arc<dyn Store>);
+struct StoreKeys(Arc<dyn KeyStore>);
 
 #[async_trait]
 impl KeySource for StoreKeys {
@@ -55,7 +55,7 @@ impl KeySource for StoreKeys {
 }
 
 pub struct ApiKeys {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     verifier: Verifier,
 }
 
@@ -136,7 +136,7 @@ pub struct KeyChange {
 }
 
 impl ApiKeys {
-    pub fn new(store: Arc<dyn Store>, require_auth: bool) -> ApiKeys {
+    pub fn new(store: Arc<dyn KeyStore>, require_auth: bool) -> ApiKeys {
         ApiKeys {
             verifier: Verifier::new(Arc::new(StoreKeys(store.clone())), require_auth),
             store,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use comet::DataPlane;
 use comet::local::LocalConfig;
 use comet_kv::Kv;
+use nova_store::{Breaker, Database as _, SqlStore, StoreError, Stores};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::service::Functions;
-use crate::store::{SqlStore, StoreError};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -37,6 +37,10 @@ pub enum StartError {
 }
 
 /// Opens the store and starts an executor over the process backend.
+///
+/// One store, one circuit breaker in front of it (so an outage seen through any aggregate fails
+/// every call fast), and with Redis the function cache in front of the functions alone; each part
+/// of the service gets the aggregate it uses.
 ///
 /// `daemon` turns on what only a long-running process wants: keeping `min_replicas` warm and the
 /// idle-TTL sweeper.
@@ -76,21 +80,19 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         )),
         _ => None,
     };
-    let store = crate::store::Breaker::new(store);
-    let store: Arc<dyn crate::store::Store> = match &redis {
-        Some(redis) => {
-            let identity = crate::store::Store::identity(&store).await?;
-            let mac_key = crate::store::redis_cache::mac_key(&store).await?;
-            Arc::new(crate::store::RedisCached::new(
-                store,
-                &identity,
-                redis.clone(),
-                &mac_key,
-            ))
-        }
-        None => Arc::new(store),
-    };
-    let mut functions = Functions::new(store.clone(), dataplane, daemon);
+    let store = Breaker::new(store);
+    let mut stores = Stores::of(store.clone());
+    if let Some(redis) = &redis {
+        let identity = store.identity().await?;
+        let mac_key = crate::redis_cache::mac_key(&store).await?;
+        stores.functions = Arc::new(crate::redis_cache::RedisCached::new(
+            store,
+            &identity,
+            redis.clone(),
+            &mac_key,
+        ));
+    }
+    let mut functions = Functions::new(&stores, dataplane, daemon);
     if daemon {
         // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
         if settings.logs_enabled {
@@ -113,9 +115,14 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     let shared = settings.pg_dsn.is_some();
     let master_key = crate::secrets::load_master_key(settings.master_key_file.as_deref(), data_dir);
     let checked = match master_key {
-        Ok(key) => crate::secrets::check_master_key(store.as_ref(), &key, shared)
-            .await
-            .map(|()| key),
+        Ok(key) => crate::secrets::check_master_key(
+            stores.secrets.as_ref(),
+            stores.settings.as_ref(),
+            &key,
+            shared,
+        )
+        .await
+        .map(|()| key),
         Err(e) => Err(e),
     };
     functions = match checked {

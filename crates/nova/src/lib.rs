@@ -1,8 +1,13 @@
-//! Nova, the control plane: functions as users register them, stored in a [`store::Store`],
-//! served over HTTP ([`http`]), driven by the `nova` CLI ([`cli`]), and run by Comet's executor.
+//! Nova, the control plane: functions as users register them, kept in the metadata store of the
+//! `nova-store` crate, served over HTTP ([`http`]), driven by the `nova` CLI ([`cli`]), and run by
+//! Comet's executor.
 //!
 //! [`service::Functions`] is the core: every front end (HTTP handler, local CLI) turns a request
-//! into one of its methods, and it knows nothing of either.
+//! into one of its methods, and it knows nothing of either. Each part takes only the store trait
+//! of the aggregate it works on: [`service::Functions`] a `FunctionStore`, [`logs`] a `LogStore`,
+//! [`apikeys`] a `KeyStore`, [`secrets`] a `SecretStore` (and the `SettingStore` for the master
+//! key's check value). [`daemon::assemble`] opens one store, puts one circuit breaker in front of
+//! it and, with Redis, [`redis_cache`] in front of the functions alone.
 
 pub mod apikeys;
 pub mod code;
@@ -12,7 +17,7 @@ pub mod http;
 pub mod invalidation;
 pub mod logs;
 pub mod ratelimit;
+pub mod redis_cache;
 pub mod secrets;
 pub mod service;
 pub mod shared_redis;
-pub mod store;

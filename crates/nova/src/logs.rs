@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use nova_store::{InvocationLog, LogStore};
 use tokio::sync::mpsc;
-
-use crate::store::{InvocationLog, Store};
 
 /// The clock of every stored timestamp (milliseconds since the Unix epoch) and how replies show
 /// one.
@@ -37,7 +36,7 @@ pub struct Logger {
 }
 
 impl Logger {
-    pub fn start(store: Arc<dyn Store>, retention: Duration) -> Logger {
+    pub fn start(store: Arc<dyn LogStore>, retention: Duration) -> Logger {
         let (queue, records) = mpsc::channel(QUEUE);
         let done = Arc::new(AtomicU64::new(0));
         let writer = tokio::spawn(write_batches(store.clone(), records, done.clone()));
@@ -90,7 +89,7 @@ impl Logger {
 }
 
 async fn write_batches(
-    store: Arc<dyn Store>,
+    store: Arc<dyn LogStore>,
     mut records: mpsc::Receiver<InvocationLog>,
     done: Arc<AtomicU64>,
 ) {
@@ -112,7 +111,7 @@ async fn write_batches(
 /// arrives meanwhile, up to its bound); a batch the store refuses for another reason, or one
 /// still unstored when the daemon closes the queue, is dropped with a warning.
 async fn store_batch(
-    store: &dyn Store,
+    store: &dyn LogStore,
     batch: &[InvocationLog],
     queue: &mpsc::Receiver<InvocationLog>,
 ) {
@@ -133,7 +132,7 @@ async fn store_batch(
     }
 }
 
-async fn sweep(store: Arc<dyn Store>, retention: Duration) {
+async fn sweep(store: Arc<dyn LogStore>, retention: Duration) {
     let mut tick = tokio::time::interval(SWEEP_EVERY.min(retention));
     loop {
         tick.tick().await;

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
+use nova_store::{SecretRecord, SecretStore, SettingStore, StoreError};
 use thiserror::Error;
 
 use crate::logs::now_ms;
-use crate::store::{SecretRecord, Store, StoreError};
 
 /// How an env value refers to a secret.
 pub const REFERENCE: &str = "$SECRET:";
@@ -80,11 +80,12 @@ impl std::fmt::Debug for MasterKey {
 /// value is refused whatever the store holds. A store of one daemon's own (SQLite in its data
 /// directory) that holds no secrets takes the new key instead: nothing is lost.
 pub async fn check_master_key(
-    store: &dyn Store,
+    secrets: &dyn SecretStore,
+    settings: &dyn SettingStore,
     key: &MasterKey,
     shared: bool,
 ) -> Result<(), SecretError> {
-    let result = check(store, key, shared).await;
+    let result = check(secrets, settings, key, shared).await;
     if let (Ok(()), Some(path), true) = (&result, &key.path, key.created) {
         tracing::info!(path = %path.display(), "created the master key for secrets: back it up");
     }
@@ -97,7 +98,12 @@ pub async fn check_master_key(
     result
 }
 
-async fn check(store: &dyn Store, key: &MasterKey, shared: bool) -> Result<(), SecretError> {
+async fn check(
+    secrets: &dyn SecretStore,
+    settings: &dyn SettingStore,
+    key: &MasterKey,
+    shared: bool,
+) -> Result<(), SecretError> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.key));
     let refused = || SecretError::WrongMasterKey {
         source_of_key: key.source.clone(),
@@ -107,16 +113,16 @@ async fn check(store: &dyn Store, key: &MasterKey, shared: bool) -> Result<(), S
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "this daemon's key file".into()),
     };
-    let stored = match store.setting(MASTER_KEY_CHECK).await? {
+    let stored = match settings.setting(MASTER_KEY_CHECK).await? {
         Some(stored) => stored,
         None => {
             // A store from before check values: the key must read its secrets.
-            if let Some(secret) = store.list_secrets().await?.first()
+            if let Some(secret) = secrets.list_secrets().await?.first()
                 && decrypt(&cipher, secret).is_none()
             {
                 return Err(refused());
             }
-            store
+            settings
                 .init_setting(MASTER_KEY_CHECK, &seal(&cipher)?)
                 .await?
         }
@@ -132,13 +138,13 @@ async fn check(store: &dyn Store, key: &MasterKey, shared: bool) -> Result<(), S
         });
     match opened {
         Some(plain) if plain == CHECK_PLAINTEXT => Ok(()),
-        _ if !shared && store.list_secrets().await?.is_empty() => {
+        _ if !shared && secrets.list_secrets().await?.is_empty() => {
             tracing::warn!(
                 key = %key.source,
                 "the master key is not the one this store last used; it holds no secrets, so \
                  the new key is kept"
             );
-            store.put_setting(MASTER_KEY_CHECK, &seal(&cipher)?).await?;
+            settings.put_setting(MASTER_KEY_CHECK, &seal(&cipher)?).await?;
             Ok(())
         }
         _ => Err(refused()),
@@ -168,7 +174,7 @@ fn decrypt(cipher: &Aes256Gcm, record: &SecretRecord) -> Option<Vec<u8>> {
 }
 
 pub struct Secrets {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SecretStore>,
     cipher: Aes256Gcm,
 }
 
@@ -241,7 +247,7 @@ fn create_key(path: &PathBuf) -> Result<[u8; 32], SecretError> {
 }
 
 impl Secrets {
-    pub fn new(store: Arc<dyn Store>, key: [u8; 32]) -> Secrets {
+    pub fn new(store: Arc<dyn SecretStore>, key: [u8; 32]) -> Secrets {
         Secrets {
             store,
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),

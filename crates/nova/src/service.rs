@@ -15,8 +15,10 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::code::{self, CodeError};
-use crate::store::record_now;
-use crate::store::{InvocationLog, ListQuery, LogQuery, Store, StoreError};
+use nova_store::{
+    FunctionStore, InvocationLog, KeyStore, Kind, ListQuery, LogQuery, LogStore, SecretStore,
+    StoreError, Stores, record_now,
+};
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, Error)]
@@ -55,11 +57,19 @@ pub enum ServiceError {
 }
 
 impl From<StoreError> for ServiceError {
+    /// A function's name taken or missing becomes the service's own variant (same message);
+    /// the same about another kind of record stays a store error, mapped by its variant.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::AlreadyExists(name) => ServiceError::AlreadyExists(name),
-            StoreError::NotFound(name) => ServiceError::NotFound(name),
-            e @ StoreError::Conflict(_) => ServiceError::Conflict(e.to_string()),
+            StoreError::AlreadyExists {
+                kind: Kind::Function,
+                name,
+            } => ServiceError::AlreadyExists(name),
+            StoreError::NotFound {
+                kind: Kind::Function,
+                name,
+            } => ServiceError::NotFound(name),
+            e @ StoreError::Conflict { .. } => ServiceError::Conflict(e.to_string()),
             e => ServiceError::Store(e),
         }
     }
@@ -72,7 +82,14 @@ pub struct Functions {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    /// Functions and their code (behind the Redis cache when there is one).
+    functions: Arc<dyn FunctionStore>,
+    /// Where the logger writes and `logs` reads invocation records.
+    log_store: Arc<dyn LogStore>,
+    /// Where API keys are kept, for [`Functions::require_auth`] to build its checker over.
+    key_store: Arc<dyn KeyStore>,
+    /// Secrets, for checking references and for [`Functions::with_secrets`].
+    secret_store: Arc<dyn SecretStore>,
     /// Embedded, remote or a cluster: which one is the deployment's business.
     dataplane: Arc<dyn DataPlane>,
     /// Resolved specs by name, so a warm call touches no database.
@@ -161,15 +178,20 @@ impl Counters {
 }
 
 impl Functions {
-    pub fn new(store: Arc<dyn Store>, dataplane: Arc<dyn DataPlane>, prewarm: bool) -> Functions {
+    /// The service over `stores` (it keeps the functions, logs, keys and secrets; the settings
+    /// are the daemon's business).
+    pub fn new(stores: &Stores, dataplane: Arc<dyn DataPlane>, prewarm: bool) -> Functions {
         Functions {
             inner: Arc::new(Inner {
-                store: store.clone(),
+                functions: stores.functions.clone(),
+                log_store: stores.logs.clone(),
+                key_store: stores.keys.clone(),
+                secret_store: stores.secrets.clone(),
                 dataplane,
                 specs: RwLock::new(HashMap::new()),
                 prewarm,
                 logger: None,
-                keys: crate::apikeys::ApiKeys::new(store.clone(), false),
+                keys: crate::apikeys::ApiKeys::new(stores.keys.clone(), false),
                 secrets: None,
                 limits: crate::ratelimit::RateLimits::default(),
                 broadcast: None,
@@ -183,7 +205,7 @@ impl Functions {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
             unreachable!("with_logs is called once, before the service is shared")
         });
-        let logger = crate::logs::Logger::start(inner.store.clone(), retention);
+        let logger = crate::logs::Logger::start(inner.log_store.clone(), retention);
         Functions {
             inner: Arc::new(Inner {
                 logger: Some(logger),
@@ -199,7 +221,7 @@ impl Functions {
         });
         Functions {
             inner: Arc::new(Inner {
-                keys: crate::apikeys::ApiKeys::new(inner.store.clone(), true),
+                keys: crate::apikeys::ApiKeys::new(inner.key_store.clone(), true),
                 ..inner
             }),
         }
@@ -210,7 +232,7 @@ impl Functions {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
             unreachable!("with_secrets is called once, before the service is shared")
         });
-        let secrets = crate::secrets::Secrets::new(inner.store.clone(), key);
+        let secrets = crate::secrets::Secrets::new(inner.secret_store.clone(), key);
         Functions {
             inner: Arc::new(Inner {
                 secrets: Some(Arc::new(secrets)),
@@ -250,7 +272,7 @@ impl Functions {
                 limit: 500,
                 offset,
             };
-            let page = self.inner.store.list_functions(&query).await?;
+            let page = self.inner.functions.list_functions(&query).await?;
             for f in page
                 .iter()
                 .filter(|f| crate::secrets::refers_to(&f.env_vars, name))
@@ -356,7 +378,7 @@ impl Functions {
         if let Some(logger) = self.logger() {
             logger.flush().await;
         }
-        Ok(self.inner.store.list_invocations(query).await?)
+        Ok(self.inner.log_store.list_invocations(query).await?)
     }
 
     /// [`Self::logs`] as the API shows them: with the function's id and runtime, RFC 3339 times.
@@ -369,7 +391,7 @@ impl Functions {
         let mut entries = Vec::with_capacity(logs.len());
         for log in logs {
             if !functions.contains_key(&log.function) {
-                let function = self.inner.store.get_function(&log.function).await?;
+                let function = self.inner.functions.get_function(&log.function).await?;
                 functions.insert(log.function.clone(), function);
             }
             let function = functions.get(&log.function).and_then(Option::as_ref);
@@ -416,7 +438,10 @@ impl Functions {
             updated_at: now,
         };
         self.check_code(&function, &code)?;
-        self.inner.store.insert_function(&function, &code).await?;
+        self.inner
+            .functions
+            .insert_function(&function, &code)
+            .await?;
         tracing::info!(function = %function.name, runtime = %runtime, "registered");
         self.after_change(&function, Some(code)).await;
         Ok(function)
@@ -461,7 +486,7 @@ impl Functions {
         };
         self.check_code(&function, &code_for_check)?;
         self.inner
-            .store
+            .functions
             .replace_function(&function, new_code.as_deref(), current.version)
             .await?;
         tracing::info!(function = %name, version = function.version, "updated");
@@ -472,14 +497,14 @@ impl Functions {
 
     pub async fn get(&self, name: &str) -> Result<Function, ServiceError> {
         self.inner
-            .store
+            .functions
             .get_function(name)
             .await?
             .ok_or_else(|| ServiceError::NotFound(name.to_string()))
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<Function>, ServiceError> {
-        Ok(self.inner.store.list_functions(query).await?)
+        Ok(self.inner.functions.list_functions(query).await?)
     }
 
     /// The function's code bytes.
@@ -489,7 +514,7 @@ impl Functions {
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ServiceError> {
-        if !self.inner.store.delete_function(name).await? {
+        if !self.inner.functions.delete_function(name).await? {
             return Err(ServiceError::NotFound(name.to_string()));
         }
         self.forget_spec(name);
@@ -570,7 +595,7 @@ impl Functions {
     }
 
     async fn code_bytes(&self, hash: &str) -> Result<Vec<u8>, ServiceError> {
-        self.inner.store.get_code(hash).await?.ok_or_else(|| {
+        self.inner.functions.get_code(hash).await?.ok_or_else(|| {
             ServiceError::Store(StoreError::Corrupt(format!("code {hash} is missing")))
         })
     }
@@ -614,7 +639,7 @@ impl Functions {
     ) -> Result<(), ServiceError> {
         for (var, value) in env {
             if let Some(secret) = value.strip_prefix(crate::secrets::REFERENCE)
-                && self.inner.store.get_secret(secret).await?.is_none()
+                && self.inner.secret_store.get_secret(secret).await?.is_none()
             {
                 return Err(ServiceError::MissingSecret {
                     var: var.clone(),
@@ -667,7 +692,7 @@ fn invocation_log(
     result: &Result<InvokeResponse, InvokeError>,
 ) -> InvocationLog {
     use crate::logs::bounded;
-    use crate::store::LOG_STREAM_LIMIT;
+    use nova_store::LOG_STREAM_LIMIT;
     let mut log = InvocationLog {
         id,
         function: spec.name.clone(),

@@ -132,17 +132,17 @@ async fn daemons_share_function_metadata_through_redis() {
     // A reader that got the old row from the database (here: the row put back behind the
     // cache's back) serves it but cannot refill the entry while the tombstone stands.
     let old: nova_api::Function = serde_json::from_value(body).expect("the function");
-    let behind = nova::store::SqlStore::postgres(&pg.dsn())
+    let behind = nova_store::SqlStore::postgres(&pg.dsn())
         .await
         .expect("open");
-    nova::store::Store::insert_function(&behind, &old, b"code")
+    nova_store::FunctionStore::insert_function(&behind, &old, b"code")
         .await
         .expect("put back");
     let (status, body) = version_on(&b, &name).await;
     assert_eq!((status, body["version"].clone()), (200, 3.into()), "{body}");
     assert_eq!(entry(&mut redis, &name).expect("tombstone").1, "deleted");
     assert!(
-        nova::store::Store::delete_function(&behind, &name)
+        nova_store::FunctionStore::delete_function(&behind, &name)
             .await
             .expect("delete")
     );

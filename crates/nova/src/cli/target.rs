@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use nova_api::{Function, FunctionConfig, FunctionPatch, InvocationEntry, InvokeResponse};
+use nova_store::{ListQuery, LogQuery};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -11,7 +12,6 @@ use nova::apikeys::{CreatedKey, Scope};
 use nova::config::Settings;
 use nova::daemon;
 use nova::service::Functions;
-use nova::store::{ListQuery, LogQuery};
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);

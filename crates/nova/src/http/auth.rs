@@ -82,7 +82,7 @@ impl From<AuthError> for ApiError {
             AuthError::Denied(Denied::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
-            AuthError::Store(crate::store::StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
+            AuthError::Store(nova_store::StoreError::AlreadyExists { .. }) => StatusCode::CONFLICT,
             AuthError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use comet::InvokeError;
+use nova_store::StoreError;
 use serde_json::json;
 
 use crate::code::CodeError;
@@ -81,6 +82,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::AlreadyExists(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Invoke(e) => invoke_status(e),
+            // Records other than functions (a function's own become the variants above).
+            ServiceError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            ServiceError::Store(StoreError::AlreadyExists { .. } | StoreError::Conflict { .. }) => {
+                StatusCode::CONFLICT
+            }
             ServiceError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
+use nova_store::ListQuery;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -15,7 +16,6 @@ use serde_json::json;
 use super::accepts;
 use super::error::{ApiError, body_rejection};
 use crate::service::Functions;
-use crate::store::ListQuery;
 
 /// Most functions one `GET /functions` returns.
 const MAX_PAGE: u32 = 1000;

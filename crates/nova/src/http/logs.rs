@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use nova_api::InvocationEntry;
+use nova_store::LogQuery;
 use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::service::Functions;
-use crate::store::LogQuery;
 
 /// Most records one request returns.
 const MAX_LOGS: u32 = 1000;

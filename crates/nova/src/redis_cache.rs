@@ -1,6 +1,7 @@
 //! A read-through cache of function metadata in Redis, shared by every daemon on it: a daemon
 //! whose own spec cache is cold (just started, or told by another daemon that a function
-//! changed) reads the function from Redis rather than from the database.
+//! changed) reads the function from Redis rather than from the database. It decorates the one
+//! aggregate it concerns, [`FunctionStore`]; logs, keys and secrets never pass through it.
 //!
 //! Keeping it right under concurrent writers:
 //! - a miss is filled with `SET NX`, so a reader that fetched an old row never overwrites what
@@ -29,10 +30,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nova_api::Function;
-
+use nova_store::{FunctionStore, ListQuery, SettingStore, StoreError};
 use sha2::{Digest, Sha256};
 
-use super::{ApiKeyRecord, InvocationLog, ListQuery, LogQuery, SecretRecord, Store, StoreError};
 use crate::shared_redis::SharedRedis;
 
 /// How long an entry lives.
@@ -156,8 +156,9 @@ enum Entry {
     Bad,
 }
 
-impl<S: Store> RedisCached<S> {
-    /// Caches the functions of `inner`, a store whose [`Store::identity`] is `identity`;
+impl<S: FunctionStore> RedisCached<S> {
+    /// Caches the functions of `inner`, in a store whose [`nova_store::Database::identity`] is
+    /// `identity`;
     /// entries are authenticated under `mac_key` (see [`mac_key`]).
     pub fn new(
         inner: S,
@@ -310,15 +311,7 @@ async fn repair(redis: &SharedRedis, prefix: &str, name: &str) -> bool {
 }
 
 #[async_trait]
-impl<S: Store> Store for RedisCached<S> {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-
-    async fn identity(&self) -> Result<String, StoreError> {
-        self.inner.identity().await
-    }
-
+impl<S: FunctionStore> FunctionStore for RedisCached<S> {
     async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError> {
         let key = self.key(name);
         if let Ok(Some(cached)) = self
@@ -377,79 +370,15 @@ impl<S: Store> Store for RedisCached<S> {
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get_code(hash).await
     }
-
-    async fn insert_invocations(&self, logs: &[InvocationLog]) -> Result<(), StoreError> {
-        self.inner.insert_invocations(logs).await
-    }
-
-    async fn list_invocations(&self, query: &LogQuery) -> Result<Vec<InvocationLog>, StoreError> {
-        self.inner.list_invocations(query).await
-    }
-
-    async fn delete_invocations_before(&self, before_ms: i64) -> Result<u64, StoreError> {
-        self.inner.delete_invocations_before(before_ms).await
-    }
-
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.inner.insert_api_key(key).await
-    }
-
-    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.inner.list_api_keys().await
-    }
-
-    async fn revoke_api_key(&self, name: &str, at_ms: i64) -> Result<bool, StoreError> {
-        self.inner.revoke_api_key(name, at_ms).await
-    }
-
-    async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError> {
-        self.inner.delete_api_key(name).await
-    }
-
-    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
-        self.inner.update_api_key(key).await
-    }
-
-    async fn keys_required(&self) -> Result<bool, StoreError> {
-        self.inner.keys_required().await
-    }
-
-    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.inner.setting(name).await
-    }
-
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        self.inner.init_setting(name, value).await
-    }
-
-    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        self.inner.put_setting(name, value).await
-    }
-
-    async fn put_secret(&self, secret: &SecretRecord) -> Result<(), StoreError> {
-        self.inner.put_secret(secret).await
-    }
-
-    async fn get_secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.inner.get_secret(name).await
-    }
-
-    async fn list_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
-        self.inner.list_secrets().await
-    }
-
-    async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
-        self.inner.delete_secret(name).await
-    }
 }
 
 /// The key that authenticates cache entries: made by the first daemon and kept in the store, so
 /// every daemon sharing the store (and no one who can only reach Redis) holds it.
-pub async fn mac_key(store: &dyn Store) -> Result<Vec<u8>, StoreError> {
+pub async fn mac_key(settings: &dyn SettingStore) -> Result<Vec<u8>, StoreError> {
     use aes_gcm::aead::{KeyInit as _, OsRng};
     // 32 bytes from the operating system's generator.
     let fresh = hex::encode(aes_gcm::Aes256Gcm::generate_key(OsRng));
-    let stored = store.init_setting(MAC_KEY_SETTING, &fresh).await?;
+    let stored = settings.init_setting(MAC_KEY_SETTING, &fresh).await?;
     hex::decode(stored.trim())
         .ok()
         .filter(|k| k.len() >= 16)
@@ -478,28 +407,26 @@ mod tests {
 
     #[test]
     fn only_entries_made_with_the_key_are_believed() {
-        let function = super::super::record::Row {
+        let function = nova_api::Function {
             id: "1".into(),
             name: "f".into(),
-            runtime: "python".into(),
+            runtime: nova_api::Runtime::Python,
             handler: "main.handler".into(),
-            mode: "process".into(),
-            network: "none".into(),
+            mode: nova_api::Mode::Process,
+            network: nova_api::Network::None,
             memory_mb: 128,
             timeout_s: 30,
             min_replicas: 0,
             max_replicas: 1,
             instance_concurrency: 1,
-            env_vars: "{}".into(),
-            limits: "{}".into(),
+            env_vars: Default::default(),
+            limits: Default::default(),
             version: 2,
             code_hash: "abc".into(),
             code_size: 3,
-            created_at: 0,
-            updated_at: 0,
-        }
-        .into_function()
-        .expect("a function");
+            created_at: comet_util::rfc3339(0),
+            updated_at: comet_util::rfc3339(0),
+        };
         let mac = Mac::new(b"0123456789abcdef0123456789abcdef");
         let entry = mac.entry("k", &function).expect("entry");
         assert!(matches!(mac.open("k", &entry), Entry::Function(f) if f.version == 2));
