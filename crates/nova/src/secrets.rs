@@ -144,7 +144,9 @@ async fn check(
                 "the master key is not the one this store last used; it holds no secrets, so \
                  the new key is kept"
             );
-            settings.put_setting(MASTER_KEY_CHECK, &seal(&cipher)?).await?;
+            settings
+                .put_setting(MASTER_KEY_CHECK, &seal(&cipher)?)
+                .await?;
             Ok(())
         }
         _ => Err(refused()),
