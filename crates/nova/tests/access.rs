@@ -115,6 +115,24 @@ async fn api_keys_guard_the_api_once_one_exists() {
     };
     let reader = make("reader", &["read"]).await;
     let invoker = make("invoker", &["invoke"]).await;
+    // A taken name is a conflict that names the API key, on create and on rename.
+    let (status, body) = call(
+        "POST",
+        "/apikeys",
+        Some(&admin),
+        Some(new_key("reader", &["read"])),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("API key 'reader' already exists"))
+    );
+    let rename = serde_json::json!({"name": "reader"});
+    let (status, body) = call("PATCH", "/apikeys/invoker", Some(&admin), Some(rename)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("API key 'reader' already exists"))
+    );
     let f = python_function(
         "guarded",
         "def handler(event, context=None):\n    return 1\n",
