@@ -1,7 +1,15 @@
 //! Nova's settings: built-in defaults < config file < environment < flags.
 //!
-//! The file (`--config nova.yaml`) is YAML; an unknown key is an error that names it. Environment
-//! variables and flags are read by the CLI (clap) and passed in as [`Overrides`].
+//! The file (`--config nova.yaml`) is YAML; an unknown key is an error that names it. Flags and
+//! the environment variables beside them are read by the CLI (clap); the variables that are
+//! settings of their own are read once into an [`Environment`]; both reach [`Settings::resolve`]
+//! in [`Overrides`], and nothing below it reads the process environment.
+
+mod environment;
+#[cfg(test)]
+mod tests;
+
+pub use environment::Environment;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -261,9 +269,13 @@ pub struct RuntimesSection {
     pub agent: Option<PathBuf>,
 }
 
-/// Values from the environment or flags (the CLI already merged those two).
+/// Values from the environment or flags (the CLI already merged those two), and the environment
+/// variables that have no flag.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// Variables that are settings of their own ([`Environment::from_process`] in the CLI; empty
+    /// by default, so a test's settings do not depend on the shell it runs in).
+    pub env: Environment,
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub http_addr: Option<String>,
@@ -305,14 +317,16 @@ pub struct Settings {
     /// Margin a remote call gets beyond the function's timeout.
     pub comet_timeout: Duration,
     /// The token comet workers require.
-    pub comet_token: Option<String>,
+    pub comet_token: Option<Hidden>,
     /// The store: Postgres at this DSN, else SQLite in the data directory.
     pub pg_dsn: Option<String>,
     /// How long invocation records are kept.
     pub log_retention: Duration,
     /// Whether invocations are recorded.
     pub logs_enabled: bool,
-    /// Where the secrets' master key is (default: NOVA_MASTER_KEY, else <data dir>/master.key).
+    /// The secrets' master key given whole (NOVA_MASTER_KEY, base64), over any file.
+    pub master_key: Option<Hidden>,
+    /// Where the secrets' master key is (default: <data dir>/master.key).
     pub master_key_file: Option<PathBuf>,
     /// Invocations per API key and per function (none: unlimited).
     pub per_key_limit: Option<crate::ratelimit::Limit>,
@@ -381,17 +395,23 @@ impl Settings {
         Ok(Settings {
             http_limits,
             http_guard,
-            comet_token: std::env::var("NOVA_COMET_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())
-                .or(file.comet.token.clone()),
+            comet_token: o
+                .env
+                .comet_token
+                .clone()
+                .or(file.comet.token.clone())
+                .map(Hidden),
             require_auth: o.require_auth,
             allow_anonymous: allow_anonymous(o, &file.auth)?,
             redis_url,
             logs_enabled: file.logs.enabled.unwrap_or(true),
             per_key_limit: limit("limits.per_key", &file.limits.per_key)?,
             per_function_limit: limit("limits.per_function", &file.limits.per_function)?,
-            master_key_file: env_path("NOVA_MASTER_KEY_FILE")
+            master_key: o.env.master_key.clone().map(Hidden),
+            master_key_file: o
+                .env
+                .master_key_file
+                .clone()
                 .or(file.secrets.master_key_file.clone()),
             log_retention,
             pg_dsn,
@@ -402,9 +422,9 @@ impl Settings {
             data_dir,
             http_addr: parse_addr(&addr)?,
             idle_ttl,
-            python: env_path("NOVA_PYTHON").or(file.runtimes.python),
-            agent: env_path("COMET_AGENT").or(file.runtimes.agent),
-            isolation: isolation(file.sandbox)?,
+            python: o.env.python.clone().or(file.runtimes.python),
+            agent: o.env.agent.clone().or(file.runtimes.agent),
+            isolation: isolation(&o.env, file.sandbox)?,
         })
     }
 
@@ -418,10 +438,7 @@ fn allow_anonymous(o: &Overrides, file: &AuthSection) -> Result<bool, ConfigErro
     if o.allow_anonymous {
         return Ok(true);
     }
-    match std::env::var("NOVA_ALLOW_ANONYMOUS")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    match o.env.allow_anonymous.clone() {
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
@@ -437,11 +454,10 @@ fn allow_anonymous(o: &Overrides, file: &AuthSection) -> Result<bool, ConfigErro
 
 /// Where Redis is, as a URL: flags (and their env) over the bare environment over the file.
 fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let Some(addr) = o
         .redis_addr
         .clone()
-        .or_else(|| env("NOVA_REDIS_ADDR"))
+        .or_else(|| o.env.redis_addr.clone())
         .or(file.addr.clone())
     else {
         return Ok(None);
@@ -458,7 +474,7 @@ fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, Confi
         }
         return Ok(Some(addr));
     }
-    let env_db = match env("NOVA_REDIS_DB") {
+    let env_db = match o.env.redis_db.clone() {
         Some(text) => Some(text.parse().map_err(|_| ConfigError::Invalid {
             what: "NOVA_REDIS_DB",
             value: text.clone(),
@@ -470,7 +486,7 @@ fn redis_url(o: &Overrides, file: &RedisSection) -> Result<Option<String>, Confi
     let password = o
         .redis_password
         .clone()
-        .or_else(|| env("NOVA_REDIS_PASSWORD"))
+        .or_else(|| o.env.redis_password.clone())
         .or(file.password.clone());
     let auth = password
         .map(|p| format!(":{}@", percent_encode(&p)))
@@ -519,13 +535,9 @@ fn comet_endpoints(o: &Overrides, section: &CometSection) -> Result<Vec<String>,
     }
 }
 
-fn isolation(s: SandboxSection) -> Result<IsolationConfig, ConfigError> {
+fn isolation(env: &Environment, s: SandboxSection) -> Result<IsolationConfig, ConfigError> {
     let d = IsolationConfig::default();
-    let mode = match std::env::var("NOVA_ISOLATION")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or(s.isolation)
-    {
+    let mode = match env.isolation.clone().or(s.isolation) {
         Some(m) => m
             .parse::<IsolationMode>()
             .map_err(|message| ConfigError::Invalid {
@@ -546,10 +558,20 @@ fn isolation(s: SandboxSection) -> Result<IsolationConfig, ConfigError> {
     })
 }
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+/// A setting that must not show in logs or `Debug` output (a token, a key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden(pub String);
+
+impl Hidden {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
 }
 
 fn default_data_dir() -> Result<PathBuf, ConfigError> {
@@ -573,79 +595,4 @@ pub fn parse_duration(what: &'static str, value: &str) -> Result<Duration, Confi
         value: value.to_string(),
         message: e.to_string(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(parse_addr(":8080").expect("ok").to_string(), "0.0.0.0:8080");
-        assert_eq!(
-            parse_addr("localhost:1").expect("ok").to_string(),
-            "127.0.0.1:1"
-        );
-        assert_eq!(parse_addr("[::1]:80").expect("ok").to_string(), "[::1]:80");
-        assert!(parse_addr("8080").is_err());
-        assert!(parse_addr("host:99999").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(
-            parse_duration("t", "60s").expect("ok"),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            parse_duration("t", "90").expect("ok"),
-            Duration::from_secs(90)
-        );
-        assert_eq!(
-            parse_duration("t", "250ms").expect("ok"),
-            Duration::from_millis(250)
-        );
-        assert!(parse_duration("t", "0s").is_err());
-        assert!(parse_duration("t", "soon").is_err());
-    }
-
-    #[test]
-    fn file_then_flags() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("nova.yaml");
-        std::fs::write(&path, "http:\n  addr: ':9000'\npool:\n  idle_ttl: 5s\n").expect("write");
-        let mut o = Overrides {
-            config_file: Some(path.clone()),
-            data_dir: Some(dir.path().into()),
-            ..Overrides::default()
-        };
-        let s = Settings::resolve(&o).expect("settings");
-        assert_eq!(
-            (s.http_addr.port(), s.idle_ttl),
-            (9000, Duration::from_secs(5))
-        );
-        o.http_addr = Some("127.0.0.1:9100".into());
-        assert_eq!(
-            Settings::resolve(&o).expect("settings").http_addr.port(),
-            9100
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("nova.yaml");
-        std::fs::write(&path, "pool:\n  idle_tll: 5s\n").expect("write");
-        let err = comet_plumbing::load_file::<FileConfig>(&path)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("idle_tll"), "{err}");
-    }
-
-    #[test]
-    fn the_printed_default_parses() {
-        let parsed: FileConfig =
-            serde_yaml::from_str(&default_file()).expect("default file parses");
-        assert_eq!(parsed.http.addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
-    }
 }

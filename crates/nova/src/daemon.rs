@@ -69,7 +69,10 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         Arc::new(comet_grpc::Cluster::connect_with_token(
             &settings.comet_endpoints,
             settings.comet_timeout,
-            settings.comet_token.as_deref(),
+            settings
+                .comet_token
+                .as_ref()
+                .map(crate::config::Hidden::as_str),
         )?)
     };
     // One link to Redis for the function cache and the rate limits (only the daemon: a one-off
@@ -113,7 +116,14 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
     // The master key must be the one the store's secrets are under: a daemon with another on a
     // shared store refuses to start; otherwise it goes on without secrets.
     let shared = settings.pg_dsn.is_some();
-    let master_key = crate::secrets::load_master_key(settings.master_key_file.as_deref(), data_dir);
+    let master_key = crate::secrets::load_master_key(
+        settings
+            .master_key
+            .as_ref()
+            .map(crate::config::Hidden::as_str),
+        settings.master_key_file.as_deref(),
+        data_dir,
+    );
     let checked = match master_key {
         Ok(key) => crate::secrets::check_master_key(
             stores.secrets.as_ref(),

@@ -186,15 +186,16 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Reads (or, for the default file, creates) the master key.
-pub fn master_key(file: Option<&Path>, data_dir: &Path) -> Result<[u8; 32], SecretError> {
-    load_master_key(file, data_dir).map(|k| k.key)
-}
-
-/// [`master_key`], saying where the key came from and whether this call created its file.
-pub fn load_master_key(file: Option<&Path>, data_dir: &Path) -> Result<MasterKey, SecretError> {
+/// Reads (or, for the default file, creates) the master key: `inline` (NOVA_MASTER_KEY, through
+/// the config layer) when given, else `file`, else `<data_dir>/master.key`, created on first use.
+/// Says where the key came from and whether this call created its file.
+pub fn load_master_key(
+    inline: Option<&str>,
+    file: Option<&Path>,
+    data_dir: &Path,
+) -> Result<MasterKey, SecretError> {
     let bad = |m: String| SecretError::MasterKey(m);
-    if let Ok(text) = std::env::var("NOVA_MASTER_KEY") {
+    if let Some(text) = inline {
         let key = decode_key(text.trim()).map_err(|m| bad(format!("NOVA_MASTER_KEY: {m}")))?;
         return Ok(MasterKey {
             key,

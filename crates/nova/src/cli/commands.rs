@@ -16,7 +16,7 @@ use super::args::{
 use super::print;
 use super::target::Target;
 use nova::apikeys::Scope;
-use nova::config::{Overrides, Settings, default_file};
+use nova::config::{Environment, Overrides, Settings, default_file};
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let mut overrides = Overrides {
@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         redis_addr: cli.redis.clone(),
         redis_password: cli.redis_pass.clone(),
         redis_db: cli.redis_db,
+        env: Environment::from_process(),
         ..Overrides::default()
     };
     match cli.command {
