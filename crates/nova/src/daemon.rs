@@ -10,8 +10,10 @@ use nova_store::{Breaker, Database as _, SqlStore, StoreError, Stores};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::app::AppState;
 use crate::config::Settings;
-use crate::service::Functions;
+use crate::ratelimit::RateLimits;
+use crate::service::{Functions, Parts};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -36,15 +38,17 @@ pub enum StartError {
     MasterKey(#[from] crate::secrets::SecretError),
 }
 
-/// Opens the store and starts an executor over the process backend.
+/// Opens the store, starts the data plane and builds every part of the application once, in
+/// the order they need each other; the last step is a struct literal, so a part cannot be
+/// forgotten or added to a service that is already shared.
 ///
 /// One store, one circuit breaker in front of it (so an outage seen through any aggregate fails
 /// every call fast), and with Redis the function cache in front of the functions alone; each part
-/// of the service gets the aggregate it uses.
+/// gets the aggregate it uses.
 ///
-/// `daemon` turns on what only a long-running process wants: keeping `min_replicas` warm and the
-/// idle-TTL sweeper.
-pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, StartError> {
+/// `daemon` turns on what only a long-running process wants: keeping `min_replicas` warm, the
+/// idle-TTL sweeper, logs, rate limits, the Redis cache and the broadcast of changes.
+pub async fn assemble(settings: &Settings, daemon: bool) -> Result<AppState, StartError> {
     let data_dir = &settings.data_dir;
     comet_plumbing::lifecycle::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.display().to_string(),
@@ -54,29 +58,9 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         Some(dsn) => SqlStore::postgres(dsn).await?,
         None => SqlStore::sqlite(&settings.database_path()).await?,
     };
-    let dataplane: Arc<dyn DataPlane> = if settings.comet_endpoints.is_empty() {
-        let executor = comet::local::executor(&LocalConfig {
-            data_dir: data_dir.clone(),
-            agent: settings.agent.clone(),
-            python: settings.python.clone(),
-            isolation: settings.isolation.clone(),
-            idle_ttl: settings.idle_ttl,
-            daemon,
-        })?;
-        Arc::new(comet::Embedded::new(executor, "embedded"))
-    } else {
-        tracing::info!(endpoints = ?settings.comet_endpoints, "data plane: comet over gRPC");
-        Arc::new(comet_grpc::Cluster::connect_with_token(
-            &settings.comet_endpoints,
-            settings.comet_timeout,
-            settings
-                .comet_token
-                .as_ref()
-                .map(crate::config::Hidden::as_str),
-        )?)
-    };
-    // One link to Redis for the function cache and the rate limits (only the daemon: a one-off
-    // CLI run neither caches nor limits).
+    let dataplane = dataplane(settings, daemon)?;
+    // One link to Redis for the function cache, the rate limits and the broadcast (only the
+    // daemon: a one-off CLI run neither caches nor limits).
     let redis = match (&settings.redis_url, daemon) {
         (Some(url), true) => Some(Arc::new(
             crate::shared_redis::SharedRedis::new(url).map_err(StartError::Redis)?,
@@ -95,26 +79,89 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             &mac_key,
         ));
     }
-    let mut functions = Functions::new(&stores, dataplane, daemon);
-    if daemon {
-        // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
-        if settings.logs_enabled {
-            functions = functions.with_logs(settings.log_retention);
-        }
-        if settings.per_key_limit.is_some() || settings.per_function_limit.is_some() {
+    // Only the daemon keeps logs and limits: a one-off CLI run has no one to limit.
+    let logger = (daemon && settings.logs_enabled).then(|| {
+        Arc::new(crate::logs::Logger::start(
+            stores.logs.clone(),
+            settings.log_retention,
+        ))
+    });
+    let limits = match (settings.per_key_limit, settings.per_function_limit) {
+        (None, None) => RateLimits::default(),
+        _ if !daemon => RateLimits::default(),
+        (per_key, per_function) => {
             let limiter: Arc<dyn crate::ratelimit::RateLimiter> = match &redis {
                 Some(redis) => Arc::new(crate::ratelimit::RedisLimiter::new(redis.clone())),
                 None => Arc::new(crate::ratelimit::LocalLimiter::default()),
             };
-            functions = functions.with_limits(crate::ratelimit::RateLimits {
-                per_key: settings.per_key_limit,
-                per_function: settings.per_function_limit,
+            RateLimits {
+                per_key,
+                per_function,
                 limiter: Some(limiter),
-            });
+            }
         }
+    };
+    let secrets = secrets(settings, &stores, daemon).await?;
+    let keys = crate::apikeys::ApiKeys::new(stores.keys.clone(), settings.require_auth);
+    if settings.allow_anonymous && !settings.require_auth {
+        keys.allow_anonymous();
     }
-    // The master key must be the one the store's secrets are under: a daemon with another on a
-    // shared store refuses to start; otherwise it goes on without secrets.
+    let broadcast = match (&settings.redis_url, redis) {
+        (Some(url), Some(redis)) => {
+            Some(crate::invalidation::Broadcast::new(url, redis).map_err(StartError::Redis)?)
+        }
+        _ => None,
+    };
+    let functions = Functions::new(Parts {
+        store: stores.functions.clone(),
+        logs: stores.logs.clone(),
+        secret_store: stores.secrets.clone(),
+        dataplane,
+        prewarm: daemon,
+        logger: logger.clone(),
+        secrets: secrets.clone(),
+        broadcast,
+    });
+    Ok(AppState {
+        functions,
+        keys: Arc::new(keys),
+        secrets,
+        logger,
+        limits,
+    })
+}
+
+/// The data plane: an executor in this process, or comet workers over gRPC.
+fn dataplane(settings: &Settings, daemon: bool) -> Result<Arc<dyn DataPlane>, StartError> {
+    if settings.comet_endpoints.is_empty() {
+        let executor = comet::local::executor(&LocalConfig {
+            data_dir: settings.data_dir.clone(),
+            agent: settings.agent.clone(),
+            python: settings.python.clone(),
+            isolation: settings.isolation.clone(),
+            idle_ttl: settings.idle_ttl,
+            daemon,
+        })?;
+        return Ok(Arc::new(comet::Embedded::new(executor, "embedded")));
+    }
+    tracing::info!(endpoints = ?settings.comet_endpoints, "data plane: comet over gRPC");
+    Ok(Arc::new(comet_grpc::Cluster::connect_with_token(
+        &settings.comet_endpoints,
+        settings.comet_timeout,
+        settings
+            .comet_token
+            .as_ref()
+            .map(crate::config::Hidden::as_str),
+    )?))
+}
+
+/// The secrets, under a master key that must be the one the store's secrets are under: a daemon
+/// with another on a shared store refuses to start; otherwise it goes on without secrets.
+async fn secrets(
+    settings: &Settings,
+    stores: &Stores,
+    daemon: bool,
+) -> Result<Option<Arc<crate::secrets::Secrets>>, StartError> {
     let shared = settings.pg_dsn.is_some();
     let master_key = crate::secrets::load_master_key(
         settings
@@ -122,7 +169,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
             .as_ref()
             .map(crate::config::Hidden::as_str),
         settings.master_key_file.as_deref(),
-        data_dir,
+        &settings.data_dir,
     );
     let checked = match master_key {
         Ok(key) => crate::secrets::check_master_key(
@@ -135,29 +182,20 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<Functions, St
         .map(|()| key),
         Err(e) => Err(e),
     };
-    functions = match checked {
-        Ok(key) => functions.with_secrets(key.key),
+    match checked {
+        Ok(key) => Ok(Some(Arc::new(crate::secrets::Secrets::new(
+            stores.secrets.clone(),
+            key.key,
+        )))),
         Err(e @ crate::secrets::SecretError::WrongMasterKey { .. }) if daemon && shared => {
-            return Err(e.into());
+            Err(e.into())
         }
-        Err(crate::secrets::SecretError::Store(e)) if daemon => return Err(e.into()),
+        Err(crate::secrets::SecretError::Store(e)) if daemon => Err(e.into()),
         Err(e) => {
             tracing::warn!(error = %e, "secrets are unavailable");
-            functions
+            Ok(None)
         }
-    };
-    if settings.require_auth {
-        functions = functions.require_auth();
-    } else if settings.allow_anonymous {
-        functions.keys().allow_anonymous();
     }
-    // Last: the listener it starts holds the service, which cannot be rebuilt after.
-    if let (Some(url), Some(redis)) = (&settings.redis_url, redis) {
-        let broadcast =
-            crate::invalidation::Broadcast::new(url, redis).map_err(StartError::Redis)?;
-        functions = functions.with_broadcast(broadcast);
-    }
-    Ok(functions)
 }
 
 /// Opens the KV databases the daemon serves embedded (only the daemon: a database has one
@@ -174,7 +212,7 @@ pub async fn open_kv(settings: &Settings) -> Result<Arc<Kv>, StartError> {
 /// stops every instance; with the default limits and Host/Origin checks (tests use this).
 pub async fn serve(
     listener: TcpListener,
-    functions: Functions,
+    app: AppState,
     kv: Option<Arc<Kv>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -186,7 +224,7 @@ pub async fn serve(
     };
     serve_with(
         listener,
-        functions,
+        app,
         kv,
         comet_httpd::Limits::default(),
         guard,
@@ -199,24 +237,24 @@ pub async fn serve(
 /// Host names and Origins are let in (see `comet_httpd`).
 pub async fn serve_with(
     listener: TcpListener,
-    functions: Functions,
+    state: AppState,
     kv: Option<Arc<Kv>>,
     limits: comet_httpd::Limits,
     guard: comet_httpd::GuardConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Err(e) = functions.prewarm_all().await {
+    if let Err(e) = state.functions.prewarm_all().await {
         tracing::warn!(error = %e, "could not pre-warm functions");
     }
     let _kv_background = kv
         .as_ref()
         .map(comet_kv::spawn_background)
         .map(comet_util::AbortOnDrop);
-    let app = crate::http::router(functions.clone(), kv);
+    let app = crate::http::router(state.clone(), kv);
     let app = comet_httpd::BrowserGuard::new(guard).layer(app);
     let served = comet_httpd::serve(listener, app, limits, shutdown).await;
-    functions.dataplane().shutdown().await;
-    if let Some(logger) = functions.logger() {
+    state.functions.dataplane().shutdown().await;
+    if let Some(logger) = &state.logger {
         logger.flush().await;
     }
     served

@@ -10,8 +10,10 @@
 //! it and, with Redis, [`redis_cache`] in front of the functions alone.
 
 pub mod apikeys;
+pub mod app;
 pub mod code;
 pub mod config;
+pub mod counters;
 pub mod daemon;
 pub mod http;
 pub mod invalidation;

@@ -3,7 +3,6 @@
 //! Front ends (HTTP, the local CLI) call these methods; the methods know nothing of them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use comet::{DataPlane, InvokeError};
@@ -15,9 +14,10 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::code::{self, CodeError};
+pub use crate::counters::{Counters, Counts};
 use nova_store::{
-    FunctionStore, InvocationLog, KeyStore, Kind, ListQuery, LogQuery, LogStore, SecretStore,
-    StoreError, Stores, record_now,
+    FunctionStore, InvocationLog, Kind, ListQuery, LogQuery, LogStore, SecretStore, StoreError,
+    record_now,
 };
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
@@ -37,11 +37,6 @@ pub enum ServiceError {
     MissingSecret { var: String, secret: String },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
-    #[error("rate limit of {what} reached: retry in {} ms", retry_after.as_millis())]
-    RateLimited {
-        what: String,
-        retry_after: std::time::Duration,
-    },
     #[error("function '{0}' already exists")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -81,14 +76,33 @@ pub struct Functions {
     inner: Arc<Inner>,
 }
 
+/// What [`Functions::new`] is made of; every part is built before it (the daemon's
+/// `assemble`), so nothing is added to a service that is already shared.
+pub struct Parts {
+    /// Functions and their code (behind the Redis cache when there is one).
+    pub store: Arc<dyn FunctionStore>,
+    /// Where invocation records are read.
+    pub logs: Arc<dyn LogStore>,
+    /// Where a function's `$SECRET:` references are checked (even without the master key).
+    pub secret_store: Arc<dyn SecretStore>,
+    /// Embedded, remote or a cluster.
+    pub dataplane: Arc<dyn DataPlane>,
+    /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
+    pub prewarm: bool,
+    /// Where invocation records go (the daemon keeps logs; a one-off CLI run does not).
+    pub logger: Option<Arc<crate::logs::Logger>>,
+    /// Secrets under the master key; none when it could not be read.
+    pub secrets: Option<Arc<crate::secrets::Secrets>>,
+    /// Tells other daemons on the same Redis what changed here, and hears theirs.
+    pub broadcast: Option<crate::invalidation::Broadcast>,
+}
+
 struct Inner {
     /// Functions and their code (behind the Redis cache when there is one).
     functions: Arc<dyn FunctionStore>,
-    /// Where the logger writes and `logs` reads invocation records.
+    /// Where `logs` reads invocation records.
     log_store: Arc<dyn LogStore>,
-    /// Where API keys are kept, for [`Functions::require_auth`] to build its checker over.
-    key_store: Arc<dyn KeyStore>,
-    /// Secrets, for checking references and for [`Functions::with_secrets`].
+    /// Where secret references are checked.
     secret_store: Arc<dyn SecretStore>,
     /// Embedded, remote or a cluster: which one is the deployment's business.
     dataplane: Arc<dyn DataPlane>,
@@ -97,156 +111,60 @@ struct Inner {
     /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
     prewarm: bool,
     /// Where invocation records go (the daemon keeps logs; a one-off CLI run does not).
-    logger: Option<crate::logs::Logger>,
-    keys: crate::apikeys::ApiKeys,
+    logger: Option<Arc<crate::logs::Logger>>,
     /// None when the master key could not be read: secrets then cannot be used.
     secrets: Option<Arc<crate::secrets::Secrets>>,
-    limits: crate::ratelimit::RateLimits,
     /// Tells other daemons on the same Redis what changed here.
     broadcast: Option<Arc<crate::invalidation::Broadcast>>,
     counters: Counters,
 }
 
-/// Invocation counts per function since this process started. They only grow: the data plane's
-/// own counts live in its pools, which an update or a delete drops, so they are no base for the
-/// Prometheus counters.
-#[derive(Default)]
-pub struct Counters {
-    by_function: RwLock<HashMap<String, Arc<FunctionCounts>>>,
-}
-
-#[derive(Default)]
-struct FunctionCounts {
-    invocations: AtomicU64,
-    errors: AtomicU64,
-    cold_starts: AtomicU64,
-}
-
-/// One function's counts at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Invocations that reached an instance.
-    pub invocations: u64,
-    /// Of those, the ones that ended in an error.
-    pub errors: u64,
-    /// Of those, the ones that started their instance.
-    pub cold_starts: u64,
-}
-
-impl Counters {
-    /// Counts one invocation's outcome; calls that never reached an instance are not counted.
-    fn record(&self, function: &str, result: &Result<InvokeResponse, InvokeError>) {
-        let (error, cold) = match result {
-            Ok(r) => (r.error.is_some(), r.cold_start),
-            Err(InvokeError::Instance { .. }) => (true, false),
-            Err(_) => return,
-        };
-        let counts = self.of(function);
-        counts.invocations.fetch_add(1, Ordering::Relaxed);
-        if error {
-            counts.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        if cold {
-            counts.cold_starts.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn of(&self, function: &str) -> Arc<FunctionCounts> {
-        let known = comet_util::read(&self.by_function).get(function).cloned();
-        known.unwrap_or_else(|| {
-            comet_util::write(&self.by_function)
-                .entry(function.to_string())
-                .or_default()
-                .clone()
-        })
-    }
-
-    /// Every function counted so far, by name.
-    pub fn snapshot(&self) -> BTreeMap<String, Counts> {
-        comet_util::read(&self.by_function)
-            .iter()
-            .map(|(name, c)| {
-                let counts = Counts {
-                    invocations: c.invocations.load(Ordering::Relaxed),
-                    errors: c.errors.load(Ordering::Relaxed),
-                    cold_starts: c.cold_starts.load(Ordering::Relaxed),
-                };
-                (name.clone(), counts)
-            })
-            .collect()
-    }
-}
-
 impl Functions {
-    /// The service over `stores` (it keeps the functions, logs, keys and secrets; the settings
-    /// are the daemon's business).
-    pub fn new(stores: &Stores, dataplane: Arc<dyn DataPlane>, prewarm: bool) -> Functions {
-        Functions {
+    /// The service over its parts, each built before (see [`Parts`]). With a broadcast, it starts
+    /// listening for other daemons' changes here.
+    pub fn new(parts: Parts) -> Functions {
+        let Parts {
+            store,
+            logs,
+            secret_store,
+            dataplane,
+            prewarm,
+            logger,
+            secrets,
+            broadcast,
+        } = parts;
+        let broadcast = broadcast.map(Arc::new);
+        let changes = broadcast.as_ref().map(|b| b.subscribe());
+        let functions = Functions {
             inner: Arc::new(Inner {
-                functions: stores.functions.clone(),
-                log_store: stores.logs.clone(),
-                key_store: stores.keys.clone(),
-                secret_store: stores.secrets.clone(),
+                functions: store,
+                log_store: logs,
+                secret_store,
                 dataplane,
                 specs: RwLock::new(HashMap::new()),
                 prewarm,
-                logger: None,
-                keys: crate::apikeys::ApiKeys::new(stores.keys.clone(), false),
-                secrets: None,
-                limits: crate::ratelimit::RateLimits::default(),
-                broadcast: None,
+                logger,
+                secrets,
+                broadcast,
                 counters: Counters::default(),
             }),
+        };
+        if let Some(mut changes) = changes {
+            let listener = functions.clone();
+            tokio::spawn(async move {
+                while let Some(name) = changes.recv().await {
+                    listener.changed_elsewhere(&name).await;
+                }
+            });
         }
-    }
-
-    /// The same service, recording every invocation in the store's logs.
-    pub fn with_logs(self, retention: std::time::Duration) -> Functions {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("with_logs is called once, before the service is shared")
-        });
-        let logger = crate::logs::Logger::start(inner.log_store.clone(), retention);
-        Functions {
-            inner: Arc::new(Inner {
-                logger: Some(logger),
-                ..inner
-            }),
-        }
-    }
-
-    /// The same service, refusing every call without a valid key even before any key exists.
-    pub fn require_auth(self) -> Functions {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("require_auth is called once, before the service is shared")
-        });
-        Functions {
-            inner: Arc::new(Inner {
-                keys: crate::apikeys::ApiKeys::new(inner.key_store.clone(), true),
-                ..inner
-            }),
-        }
-    }
-
-    /// The same service, with secrets under `key`.
-    pub fn with_secrets(self, key: [u8; 32]) -> Functions {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("with_secrets is called once, before the service is shared")
-        });
-        let secrets = crate::secrets::Secrets::new(inner.secret_store.clone(), key);
-        Functions {
-            inner: Arc::new(Inner {
-                secrets: Some(Arc::new(secrets)),
-                ..inner
-            }),
-        }
+        functions
     }
 
     pub fn secrets(&self) -> Result<&crate::secrets::Secrets, ServiceError> {
-        self.inner.secrets.as_deref().ok_or_else(|| {
-            ServiceError::Secret(crate::secrets::SecretError::MasterKey(
-                "not available: set NOVA_MASTER_KEY or fix secrets.master_key_file".into(),
-            ))
-        })
+        self.inner
+            .secrets
+            .as_deref()
+            .ok_or_else(crate::app::secrets_unavailable)
     }
 
     /// Sets a secret; functions that use it get the new value on their next cold start.
@@ -303,38 +221,6 @@ impl Functions {
         Ok(spec)
     }
 
-    /// The same service, with invocation limits.
-    pub fn with_limits(self, limits: crate::ratelimit::RateLimits) -> Functions {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("with_limits is called once, before the service is shared")
-        });
-        Functions {
-            inner: Arc::new(Inner { limits, ..inner }),
-        }
-    }
-
-    /// The same service, telling other daemons about changes and listening for theirs.
-    pub fn with_broadcast(self, broadcast: crate::invalidation::Broadcast) -> Functions {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("with_broadcast is called once, before the service is shared")
-        });
-        let broadcast = Arc::new(broadcast);
-        let mut changes = broadcast.subscribe();
-        let functions = Functions {
-            inner: Arc::new(Inner {
-                broadcast: Some(broadcast),
-                ..inner
-            }),
-        };
-        let listener = functions.clone();
-        tokio::spawn(async move {
-            while let Some(name) = changes.recv().await {
-                listener.changed_elsewhere(&name).await;
-            }
-        });
-        functions
-    }
-
     /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
     async fn changed_elsewhere(&self, name: &str) {
         if name == crate::invalidation::EVERYTHING {
@@ -356,20 +242,8 @@ impl Functions {
         }
     }
 
-    /// Counts an invocation against the calling key's limit (`None`: an open API).
-    pub async fn take_key_token(&self, key: Option<&str>) -> Result<(), ServiceError> {
-        let limits = &self.inner.limits;
-        limits
-            .take(format!("key:{}", key.unwrap_or("(none)")), limits.per_key)
-            .await
-    }
-
-    pub fn keys(&self) -> &crate::apikeys::ApiKeys {
-        &self.inner.keys
-    }
-
     pub fn logger(&self) -> Option<&crate::logs::Logger> {
-        self.inner.logger.as_ref()
+        self.inner.logger.as_deref()
     }
 
     /// Invocation records, newest first, including those of every call that finished before
@@ -527,10 +401,6 @@ impl Functions {
     /// Runs the function once with `payload` (raw JSON text; empty means `{}`).
     pub async fn invoke(&self, name: &str, payload: &str) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
-        let limits = &self.inner.limits;
-        limits
-            .take(format!("function:{name}"), limits.per_function)
-            .await?;
         let spec = self.spec(name).await?;
         let request = InvokeRequest {
             request_id: uuid::Uuid::new_v4().simple().to_string(),

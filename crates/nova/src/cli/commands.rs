@@ -153,7 +153,7 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-    let functions = nova::daemon::assemble(&settings, true).await?;
+    let app = nova::daemon::assemble(&settings, true).await?;
     let kv = match settings.kv_embedded {
         true => Some(nova::daemon::open_kv(&settings).await?),
         false => {
@@ -170,7 +170,7 @@ async fn daemon(settings: Settings) -> Result<ExitCode> {
     println!("Nova daemon listening on http://{addr}");
     nova::daemon::serve_with(
         listener,
-        functions,
+        app,
         kv,
         settings.http_limits,
         settings.http_guard.clone(),

@@ -9,9 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use nova::apikeys::{CreatedKey, Scope};
+use nova::app::AppState;
 use nova::config::Settings;
 use nova::daemon;
-use nova::service::Functions;
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -23,7 +23,7 @@ pub enum Target {
         url: String,
     },
     /// No daemon: the local store, and a one-off executor for `invoke`.
-    Local(Functions),
+    Local(AppState),
 }
 
 impl Target {
@@ -44,16 +44,16 @@ impl Target {
         if is_nova(&client, &url).await {
             return Ok(Target::Remote { client, url });
         }
-        let functions = daemon::assemble(settings, false)
+        let app = daemon::assemble(settings, false)
             .await
             .context("no daemon answered and the local store could not be opened")?;
-        Ok(Target::Local(functions))
+        Ok(Target::Local(app))
     }
 
     pub async fn register(&self, config: FunctionConfig) -> Result<Function> {
         match self {
             Target::Remote { .. } => self.call(Method::POST, "/functions", Some(&config)).await,
-            Target::Local(f) => Ok(f.register(config).await?),
+            Target::Local(f) => Ok(f.functions.register(config).await?),
         }
     }
 
@@ -63,7 +63,7 @@ impl Target {
                 self.call(Method::PATCH, &format!("/functions/{name}"), Some(&patch))
                     .await
             }
-            Target::Local(f) => Ok(f.update(name, patch).await?),
+            Target::Local(f) => Ok(f.functions.update(name, patch).await?),
         }
     }
 
@@ -73,7 +73,7 @@ impl Target {
                 self.call(Method::GET, &format!("/functions/{name}"), None::<&()>)
                     .await
             }
-            Target::Local(f) => Ok(f.get(name).await?),
+            Target::Local(f) => Ok(f.functions.get(name).await?),
         }
     }
 
@@ -97,7 +97,7 @@ impl Target {
                     ),
                     None => None,
                 };
-                Ok(f.keys().create(name, scopes, ttl).await?)
+                Ok(f.keys.create(name, scopes, ttl).await?)
             }
         }
     }
@@ -105,7 +105,7 @@ impl Target {
     pub async fn list_keys(&self) -> Result<Vec<nova::apikeys::ApiKeyView>> {
         match self {
             Target::Remote { .. } => self.call(Method::GET, "/apikeys", None::<&()>).await,
-            Target::Local(f) => Ok(f.keys().list().await?),
+            Target::Local(f) => Ok(f.keys.list().await?),
         }
     }
 
@@ -120,7 +120,7 @@ impl Target {
                 .await?;
                 Ok(())
             }
-            Target::Local(f) => match f.keys().revoke(name).await? {
+            Target::Local(f) => match f.keys.revoke(name).await? {
                 true => Ok(()),
                 false => Err(anyhow!("no active API key '{name}'")),
             },
@@ -134,7 +134,7 @@ impl Target {
                     .await?;
                 Ok(())
             }
-            Target::Local(f) => match f.keys().delete(name).await? {
+            Target::Local(f) => match f.keys.delete(name).await? {
                 true => Ok(()),
                 false => Err(anyhow!("no API key '{name}'")),
             },
@@ -149,7 +149,7 @@ impl Target {
                     .await?;
                 Ok(())
             }
-            Target::Local(f) => Ok(f.set_secret(name, value).await?),
+            Target::Local(f) => Ok(f.functions.set_secret(name, value).await?),
         }
     }
 
@@ -202,7 +202,7 @@ impl Target {
                     .await?;
                 Ok(())
             }
-            Target::Local(f) => match f.delete_secret(name).await? {
+            Target::Local(f) => match f.functions.delete_secret(name).await? {
                 true => Ok(()),
                 false => Err(anyhow!("no secret named '{name}'")),
             },
@@ -225,14 +225,14 @@ impl Target {
                 self.call(Method::GET, &path, None::<&()>).await
             }
             Target::Local(f) => {
-                f.get(name).await?;
+                f.functions.get(name).await?;
                 let query = LogQuery {
                     function: Some(name.to_string()),
                     request_id,
                     limit: tail,
                     offset: 0,
                 };
-                Ok(f.invocations(&query).await?)
+                Ok(f.functions.invocations(&query).await?)
             }
         }
     }
@@ -254,7 +254,7 @@ impl Target {
                     }
                     self.call(Method::GET, &path, None::<&()>).await?
                 }
-                Target::Local(f) => f.list(&query).await?,
+                Target::Local(f) => f.functions.list(&query).await?,
             };
             let done = page.len() < limit as usize;
             all.extend(page);
@@ -271,7 +271,7 @@ impl Target {
                     .await?;
                 Ok(())
             }
-            Target::Local(f) => Ok(f.delete(name).await?),
+            Target::Local(f) => Ok(f.functions.delete(name).await?),
         }
     }
 
@@ -295,8 +295,8 @@ impl Target {
                 decode(resp).await
             }
             Target::Local(f) => {
-                let result = f.invoke(name, &payload).await;
-                f.dataplane().shutdown().await;
+                let result = f.functions.invoke(name, &payload).await;
+                f.functions.dataplane().shutdown().await;
                 Ok(result?)
             }
         }
@@ -305,7 +305,7 @@ impl Target {
     /// Stops what a local target started.
     pub async fn close(self) {
         if let Target::Local(f) = self {
-            f.dataplane().shutdown().await;
+            f.functions.dataplane().shutdown().await;
         }
     }
 

@@ -3,6 +3,7 @@
 //! that changes state `admin`. A key comes as `X-API-Key`, `Authorization: Bearer` or
 //! `Authorization: ApiKey`. And the routes that manage the keys.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -15,8 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::apikeys::{ApiKeyView, AuthError, CreatedKey, Denied, KeyChange, Scope};
-use crate::service::Functions;
+use crate::apikeys::{ApiKeyView, ApiKeys, AuthError, CreatedKey, Denied, KeyChange, Scope};
 
 /// The scope a request needs, from its method and path.
 fn scope_of(method: &Method, path: &str) -> Option<Scope> {
@@ -59,17 +59,27 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .then_some(key.trim())
 }
 
-pub async fn guard(State(functions): State<Functions>, request: Request, next: Next) -> Response {
+/// Who is calling, as the guard found it: the key's name, or `None` for a call the API let in
+/// without one. Handlers that count calls per key (the rate limits) read it.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(pub Option<String>);
+
+impl Caller {
+    pub fn key(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+pub async fn guard(State(keys): State<Arc<ApiKeys>>, mut request: Request, next: Next) -> Response {
     let Some(scope) = scope_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
     let key = presented_key(request.headers());
-    match functions.keys().check_key(key, scope).await {
-        Ok(key) if scope == Scope::Invoke => match functions.take_key_token(key.as_deref()).await {
-            Ok(()) => next.run(request).await,
-            Err(e) => ApiError::from(e).into_response(),
-        },
-        Ok(_) => next.run(request).await,
+    match keys.check_key(key, scope).await {
+        Ok(key) => {
+            request.extensions_mut().insert(Caller(key));
+            next.run(request).await
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -140,7 +150,7 @@ pub struct NewKey {
 }
 
 pub async fn create(
-    State(functions): State<Functions>,
+    State(keys): State<Arc<ApiKeys>>,
     JsonBody(new): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let scopes = scopes(&new.scopes)?;
@@ -151,12 +161,12 @@ pub async fn create(
         ),
         None => None,
     };
-    let created = functions.keys().create(&new.name, &scopes, ttl).await?;
+    let created = keys.create(&new.name, &scopes, ttl).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-pub async fn list(State(functions): State<Functions>) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
-    Ok(Json(functions.keys().list().await?))
+pub async fn list(State(keys): State<Arc<ApiKeys>>) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+    Ok(Json(keys.list().await?))
 }
 
 /// `PATCH /apikeys/{name}`: what the original Nova's CLI (`name`, `scopes`) and API (`enabled`)
@@ -171,8 +181,8 @@ pub struct KeyPatch {
 
 /// The name of the key `given` designates: a key's name, or its id (the public part of the key,
 /// which the original Nova's CLI sends).
-async fn key_name(functions: &Functions, given: String) -> Result<String, ApiError> {
-    let keys = functions.keys().list().await?;
+async fn key_name(keys: &ApiKeys, given: String) -> Result<String, ApiError> {
+    let keys = keys.list().await?;
     if keys.iter().any(|k| k.name == given) {
         return Ok(given);
     }
@@ -183,25 +193,25 @@ async fn key_name(functions: &Functions, given: String) -> Result<String, ApiErr
 }
 
 pub async fn update(
-    State(functions): State<Functions>,
+    State(keys): State<Arc<ApiKeys>>,
     Path(name): Path<String>,
     JsonBody(patch): JsonBody<KeyPatch>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let name = key_name(&functions, name).await?;
+    let name = key_name(&keys, name).await?;
     let change = KeyChange {
         name: patch.name,
         scopes: patch.scopes.as_deref().map(scopes).transpose()?,
         enabled: patch.enabled,
     };
-    Ok(Json(functions.keys().update(&name, &change).await?))
+    Ok(Json(keys.update(&name, &change).await?))
 }
 
 pub async fn revoke(
-    State(functions): State<Functions>,
+    State(keys): State<Arc<ApiKeys>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let name = key_name(&functions, name).await?;
-    match functions.keys().revoke(&name).await? {
+    let name = key_name(&keys, name).await?;
+    match keys.revoke(&name).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -211,11 +221,11 @@ pub async fn revoke(
 }
 
 pub async fn delete(
-    State(functions): State<Functions>,
+    State(keys): State<Arc<ApiKeys>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let name = key_name(&functions, name).await?;
-    match functions.keys().delete(&name).await? {
+    let name = key_name(&keys, name).await?;
+    match keys.delete(&name).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(
             StatusCode::NOT_FOUND,

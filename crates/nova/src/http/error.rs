@@ -54,6 +54,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 429 with `Retry-After` in whole seconds (at least 1).
+impl From<crate::ratelimit::RateLimited> for ApiError {
+    fn from(e: crate::ratelimit::RateLimited) -> Self {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+        error.retry_after = Some(e.retry_after.as_secs().max(1));
+        error
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let status = match &e {
@@ -64,11 +73,6 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
-            ServiceError::RateLimited { retry_after, .. } => {
-                let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
-                error.retry_after = Some(retry_after.as_secs().max(1));
-                return error;
-            }
             ServiceError::NotFound(_)
             | ServiceError::Secret(crate::secrets::SecretError::NotFound(_)) => {
                 StatusCode::NOT_FOUND

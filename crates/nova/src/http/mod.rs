@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use comet_kv::Kv;
 
-use crate::service::Functions;
+use crate::app::AppState;
 pub use error::ApiError;
 
 /// Largest body of `POST /functions` and `PATCH`: code up to 32 MiB, base64-encoded, plus JSON.
@@ -31,10 +31,10 @@ pub const FUNCTION_BODY_LIMIT: usize = 48 * 1024 * 1024;
 /// Largest invocation payload: it must fit, with room, in one 8 MiB agent frame.
 pub const INVOKE_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
-/// The whole API over one function service, with the KV routes when Nova serves them embedded.
+/// The whole API over the application's parts, with the KV routes when Nova serves them embedded.
 ///
 /// Every route, the KV ones included, is behind the API-key guard; every error is JSON.
-pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
+pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
     metrics::started();
     let invoke = Router::new()
         .route("/functions/{name}/invoke", post(functions::invoke))
@@ -76,14 +76,17 @@ pub fn router(functions: Functions, kv: Option<Arc<Kv>>) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/metrics/prometheus", get(metrics::prometheus))
         .layer(Extension(kv.clone()))
-        .with_state(functions.clone());
+        .with_state(state.clone());
     let api = match kv {
         Some(kv) => api.merge(comet_kv::http::routes(kv)),
         None => api,
     };
     api.fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(functions, auth::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.keys.clone(),
+            auth::guard,
+        ))
         .layer(axum::middleware::from_fn(error::json_errors))
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::functions::json_body;
+use crate::app::AppState;
 use crate::logs::rfc3339;
 use crate::service::Functions;
 
@@ -50,10 +51,10 @@ pub async fn put(
 }
 
 pub async fn get(
-    State(functions): State<Functions>,
+    State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let value = functions
+    let value = state
         .secrets()?
         .get(&name)
         .await
@@ -61,8 +62,8 @@ pub async fn get(
     Ok(Json(json!({ "name": name, "value": value })))
 }
 
-pub async fn list(State(functions): State<Functions>) -> Result<Json<Value>, ApiError> {
-    let secrets = functions
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let secrets = state
         .secrets()?
         .list()
         .await

@@ -65,6 +65,15 @@ pub trait RateLimiter: Send + Sync {
     async fn take(&self, bucket: &str, limit: Limit) -> Result<(), Duration>;
 }
 
+/// An invocation refused by a limit: which bucket, and how long until it has a token again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("rate limit of {what} reached: retry in {} ms", retry_after.as_millis())]
+pub struct RateLimited {
+    /// The bucket: `key:<key id>` or `function:<name>`.
+    pub what: String,
+    pub retry_after: Duration,
+}
+
 /// Invocation limits per API key and per function (none by default).
 #[derive(Clone, Default)]
 pub struct RateLimits {
@@ -74,20 +83,27 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub(crate) async fn take(
-        &self,
-        bucket: String,
-        limit: Option<Limit>,
-    ) -> Result<(), crate::service::ServiceError> {
+    /// The one place an invocation is counted against both limits: the calling key's (`None`: a
+    /// call without a key, all such calls sharing one bucket), then the function's. A call the
+    /// key's limit refuses takes nothing from the function's.
+    pub async fn admit(&self, key: Option<&str>, function: &str) -> Result<(), RateLimited> {
+        self.take_token(format!("key:{}", key.unwrap_or("(none)")), self.per_key)
+            .await?;
+        self.take_token(format!("function:{function}"), self.per_function)
+            .await
+    }
+
+    async fn take_token(&self, bucket: String, limit: Option<Limit>) -> Result<(), RateLimited> {
         let (Some(limit), Some(limiter)) = (limit, &self.limiter) else {
             return Ok(());
         };
-        limiter.take(&bucket, limit).await.map_err(|retry_after| {
-            crate::service::ServiceError::RateLimited {
+        limiter
+            .take(&bucket, limit)
+            .await
+            .map_err(|retry_after| RateLimited {
                 what: bucket,
                 retry_after,
-            }
-        })
+            })
     }
 }
 
@@ -168,5 +184,53 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(60));
         assert!(limiter.take_now("k", limit).is_ok(), "refilled");
+    }
+
+    /// `admit` takes the key's token, then the function's; a refusal names its bucket and a key's
+    /// refusal leaves the function's bucket alone.
+    #[tokio::test]
+    async fn admit_takes_both_limits_in_order() {
+        let one = Limit {
+            rate: 0.001,
+            burst: 1.0,
+        };
+        let limits = RateLimits {
+            per_key: Some(one),
+            per_function: Some(Limit {
+                rate: 0.001,
+                burst: 2.0,
+            }),
+            limiter: Some(Arc::new(LocalLimiter::default())),
+        };
+        limits.admit(Some("a"), "f").await.expect("first call");
+        let refused = limits.admit(Some("a"), "f").await.unwrap_err();
+        assert_eq!(refused.what, "key:a");
+        assert!(
+            refused.retry_after > Duration::from_secs(100),
+            "{refused:?}"
+        );
+        // Key a's refusal took nothing from f: b's call gets f's second token, c's finds none.
+        limits
+            .admit(Some("b"), "f")
+            .await
+            .expect("f's second token");
+        let refused = limits.admit(Some("c"), "f").await.unwrap_err();
+        assert_eq!(refused.what, "function:f");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("rate limit of function:f reached")
+        );
+        // Calls without a key share one bucket.
+        limits.admit(None, "g").await.expect("first anonymous call");
+        assert_eq!(
+            limits.admit(None, "h").await.unwrap_err().what,
+            "key:(none)"
+        );
+        // No limiter: everything passes.
+        let open = RateLimits::default();
+        for _ in 0..10 {
+            open.admit(Some("a"), "f").await.expect("unlimited");
+        }
     }
 }

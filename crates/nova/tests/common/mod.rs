@@ -55,12 +55,12 @@ impl TestDaemon {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let functions = nova::daemon::assemble(&settings, true)
+        let app = nova::daemon::assemble(&settings, true)
             .await
             .expect("assemble");
         let (stop, stopped) = oneshot::channel::<()>();
         let kv = nova::daemon::open_kv(&settings).await.expect("kv");
-        let task = tokio::spawn(nova::daemon::serve(listener, functions, Some(kv), async {
+        let task = tokio::spawn(nova::daemon::serve(listener, app, Some(kv), async {
             let _ = stopped.await;
         }));
         TestDaemon {
