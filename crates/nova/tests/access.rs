@@ -370,7 +370,7 @@ async fn a_redis_limit_is_shared_by_daemons_and_survives_redis_going_away() {
 #[tokio::test]
 async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
     // A database of its own: no API key was ever made there, so the API is open.
-    let db = common::databases::FreshDatabase::create().await;
+    let db = nova_store::testing::FreshDatabase::create().await;
     let keys = tempfile::tempdir().expect("tempdir");
     let config = format!(
         "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",

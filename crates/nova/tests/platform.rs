@@ -36,7 +36,7 @@ fn functions_run_on_a_comet_daemon_over_grpc() {
 #[test]
 fn two_daemons_share_functions_through_postgres() {
     // A database of its own: no API key was ever made there, so the API is open.
-    let db = common::databases::FreshDatabase::create_blocking();
+    let db = nova_store::testing::FreshDatabase::create_blocking();
     let dsn = db.dsn.clone();
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("tempdir"),

@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::databases::FreshDatabase;
 use common::process::{Daemon, NOVA};
 use common::{TestDaemon, python_function};
+use nova_store::testing::FreshDatabase;
 use serde_json::{Value, json};
 
 /// `nova daemon …` that must exit (not start); its status and standard error.

@@ -35,6 +35,8 @@ mod secrets;
 mod settings;
 mod sql;
 mod stores;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use breaker::Breaker;
 pub use database::Database;

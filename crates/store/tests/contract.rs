@@ -4,12 +4,10 @@
 //! [`Breaker`], which must change nothing while the database answers. Each case takes only its
 //! aggregate's trait, as the services do.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::FreshDatabase;
 use nova_api::{Function, Limits, Mode, Network, Runtime, code_hash};
+use nova_store::testing::FreshDatabase;
 use nova_store::{
     Breaker, FunctionStore, InvocationLog, KeyStore, Kind, ListQuery, LogQuery, LogStore,
     SecretRecord, SecretStore, SettingStore, SqlStore, StoreError, Stores, record_now,

@@ -2,9 +2,7 @@
 //! together, on SQLite and on a fresh Postgres database; a store opened again left as it was;
 //! shipped files never edited; and data from before a migration carried into it.
 
-mod common;
-
-use common::FreshDatabase;
+use nova_store::testing::FreshDatabase;
 use nova_store::{KeyStore as _, SettingStore as _, SqlStore};
 use sha2::{Digest as _, Sha256};
 
