@@ -7,6 +7,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use comet_util::prometheus::{self, Family};
+
 use crate::engine::Figures;
 
 /// The routes, as labelled in `/metrics`.
@@ -130,11 +132,12 @@ impl Metrics {
 
     fn render_requests(&self, out: &mut String) {
         let name = "comet_kv_requests_total";
-        let _ = writeln!(
+        prometheus::header(
             out,
-            "# HELP {name} KV requests by route, database and status."
+            name,
+            "counter",
+            "KV requests by route, database and status.",
         );
-        let _ = writeln!(out, "# TYPE {name} counter");
         for (db, route, cell) in self.cells() {
             for (slot, &status) in STATUSES.iter().enumerate() {
                 let n = cell.by_status[slot].load(Relaxed);
@@ -157,11 +160,12 @@ impl Metrics {
 
     fn render_latencies(&self, out: &mut String) {
         let name = "comet_kv_request_duration_seconds";
-        let _ = writeln!(
+        prometheus::header(
             out,
-            "# HELP {name} KV request latency by route and database."
+            name,
+            "histogram",
+            "KV request latency by route and database.",
         );
-        let _ = writeln!(out, "# TYPE {name} histogram");
         for (db, route, cell) in self.cells() {
             let counts: Vec<u64> = cell.buckets.iter().map(|b| b.load(Relaxed)).collect();
             let total: u64 = counts.iter().sum();
@@ -182,15 +186,8 @@ impl Metrics {
     }
 }
 
-type FigureFamily = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&Figures) -> u64,
-);
-
 fn render_figures(figures: &[(String, Figures)], out: &mut String) {
-    let families: [FigureFamily; 7] = [
+    let families: [Family<Figures>; 7] = [
         (
             "comet_kv_block_cache_hits_total",
             "counter",
@@ -234,12 +231,7 @@ fn render_figures(figures: &[(String, Figures)], out: &mut String) {
             |f| f.memtable_bytes,
         ),
     ];
-    for (name, kind, help, value) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (db, f) in figures {
-            let _ = writeln!(out, "{name}{{db=\"{db}\"}} {}", value(f));
-        }
-    }
+    prometheus::families(out, &families, "db", figures.iter().map(|(db, f)| (db, f)));
 }
 
 #[cfg(test)]

@@ -12,8 +12,12 @@
 //! - [`same_bytes`]: compare secrets (key digests, MACs) in a time that does not tell where they
 //!   differ.
 //! - [`parse_duration`]: how every setting spells a duration (`60s`, `500ms`, or plain seconds).
+//! - [`prometheus`]: the Prometheus text every `/metrics` writes (`# HELP`, `# TYPE`, a family
+//!   of figures per labelled thing).
 
 #![warn(missing_docs)]
+
+pub mod prometheus;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};

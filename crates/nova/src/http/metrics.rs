@@ -5,7 +5,6 @@
 //! service's figures.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use comet_kv::Kv;
+use comet_util::prometheus::{self, Family};
 use serde_json::{Value, json};
 
 use super::accepts;
@@ -72,13 +72,7 @@ pub async fn prometheus(
 ) -> Response {
     let figures = figures(&functions);
     let mut out = String::new();
-    type Family = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&Figures) -> u64,
-    );
-    let families: [Family; 5] = [
+    let families: [Family<Figures>; 5] = [
         (
             "nova_invocations_total",
             "counter",
@@ -110,12 +104,7 @@ pub async fn prometheus(
             |f| f.idle,
         ),
     ];
-    for (name, kind, help, value) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (function, f) in &figures {
-            let _ = writeln!(out, "{name}{{function=\"{function}\"}} {}", value(f));
-        }
-    }
+    prometheus::families(&mut out, &families, "function", figures.iter());
     if let Some(kv) = kv {
         kv.render_metrics(&mut out);
     }
