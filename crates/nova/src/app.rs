@@ -53,3 +53,9 @@ impl FromRef<AppState> for Arc<ApiKeys> {
         state.keys.clone()
     }
 }
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(state: &AppState) -> RateLimits {
+        state.limits.clone()
+    }
+}

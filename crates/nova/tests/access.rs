@@ -310,6 +310,17 @@ async fn invocations_are_limited_per_key_and_per_function() {
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, [200, 200, 200, 429], "per-key burst");
+    // A caller over its limit is refused before its body is read: a 429, not the 413 that a
+    // body over the invoke limit (6 MiB) gets once read.
+    let r = d
+        .client
+        .post(d.url("/functions/limited/invoke"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 7 << 20])
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(r.status(), 429, "refused before the body is read");
     // After the key bucket refills, the function's own bucket (1/s, burst 4) stops the third.
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     let (status, body) = d.invoke("limited", "{}").await;

@@ -1,11 +1,12 @@
 //! Handlers of the function routes.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use base64::Engine as _;
 use nova_api::{Function, FunctionConfig, FunctionPatch, InvokeResponse};
 use nova_store::ListQuery;
@@ -16,7 +17,7 @@ use serde_json::json;
 use super::accepts;
 use super::auth::Caller;
 use super::error::{ApiError, body_rejection};
-use crate::app::AppState;
+use crate::ratelimit::RateLimits;
 use crate::service::Functions;
 
 /// Most functions one `GET /functions` returns.
@@ -164,20 +165,36 @@ pub async fn delete(
 
 /// The body is the raw JSON event. A handler's own failure is still a 200 with `error` set (the
 /// function ran and answered); a timeout is a 504 with the same body.
-/// Both rate limits, the caller's key's and the function's, are taken here, before the function
-/// runs.
+/// Both rate limits of an invocation, the caller's key's and the function's, taken in one place
+/// ([`RateLimits::admit`]) before the body is read: a caller over its limit cannot make the
+/// daemon read megabytes first. Layered on the invoke route, inside the API-key guard.
+pub async fn admit(
+    State(limits): State<RateLimits>,
+    Path(name): Path<String>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default();
+    match limits.admit(caller.key(), &name).await {
+        Ok(()) => next.run(request).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Runs after [`admit`].
 pub async fn invoke(
-    State(state): State<AppState>,
-    caller: Option<Extension<Caller>>,
+    State(functions): State<Functions>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<InvokeResponse>), ApiError> {
-    let caller = caller.map(|Extension(c)| c).unwrap_or_default();
-    state.limits.admit(caller.key(), &name).await?;
     let body = body.map_err(body_rejection)?;
     let payload = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("payload is not valid UTF-8 JSON"))?;
-    let response = state.functions.invoke(&name, payload).await?;
+    let response = functions.invoke(&name, payload).await?;
     let status = if response.timed_out {
         StatusCode::GATEWAY_TIMEOUT
     } else {

@@ -38,6 +38,10 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
     metrics::started();
     let invoke = Router::new()
         .route("/functions/{name}/invoke", post(functions::invoke))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            functions::admit,
+        ))
         .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
     let api = Router::new()
         .route("/functions", post(functions::create).get(functions::list))
