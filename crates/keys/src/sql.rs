@@ -4,10 +4,9 @@
 //! keys against the store its Nova writes, read-only.
 
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row as _};
 
 use crate::key::ApiKeyRecord;
@@ -68,12 +67,7 @@ impl SqlKeys {
     /// file (a path or `sqlite://path`, normally `<data-dir>/nova.db`), read-only. Fails when it
     /// cannot be read or holds no API keys table.
     pub async fn open(location: &str) -> Result<SqlKeys, SourceError> {
-        sqlx::any::install_default_drivers();
-        let url = url_of(location);
-        let pool = AnyPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
+        let pool = comet_util::sql::open(&url_of(location), 2, &[])
             .await
             .map_err(|e| SourceError(format!("cannot open {}: {e}", redact(location))))?;
         let keys = SqlKeys { pool };

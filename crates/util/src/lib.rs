@@ -1,7 +1,8 @@
 //! The one home of the small things every crate of Nova + Comet would otherwise write again.
 //! Each is a few lines; keeping them here means one behaviour and one place to fix it. The crate
 //! depends on nothing but tokio (for [`AbortOnDrop`]) and humantime (for [`rfc3339`]), which
-//! every user already has, so any crate can use it without pulling anything heavy.
+//! every user already has, so any crate can use it without pulling anything heavy; sqlx comes
+//! only with the `sql` feature, which the crates with a database turn on.
 //!
 //! - [`now_ms`]: the wall clock as milliseconds since the Unix epoch, the unit of every stored
 //!   timestamp (logs, keys, context entries, the journal), and [`rfc3339`], how replies show one.
@@ -14,10 +15,14 @@
 //! - [`parse_duration`]: how every setting spells a duration (`60s`, `500ms`, or plain seconds).
 //! - [`prometheus`]: the Prometheus text every `/metrics` writes (`# HELP`, `# TYPE`, a family
 //!   of figures per labelled thing).
+//! - `sql` (the `sql` feature, which alone brings sqlx): how a pool on SQLite or Postgres is
+//!   opened, with the caller's SQLite pragmas on each connection.
 
 #![warn(missing_docs)]
 
 pub mod prometheus;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};

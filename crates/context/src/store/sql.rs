@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{ContextStore, Limits, Quota, Selection, StoreError};
@@ -90,22 +90,8 @@ impl SqlStore {
     }
 
     async fn connect(url: &str, connections: u32) -> Result<SqlStore, StoreError> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    if conn.backend_name() == "SQLite" {
-                        sqlx::query("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
-                            .execute(conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
+        let pragmas = &["PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000"];
+        let pool = comet_util::sql::open(url, connections, pragmas).await?;
         create_schema(&pool).await?;
         Ok(SqlStore {
             pool,

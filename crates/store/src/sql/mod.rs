@@ -15,7 +15,6 @@ mod settings;
 use std::path::Path;
 
 use async_trait::async_trait;
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Row as _};
 
 use crate::migrate::{CREATE_LEDGER, MIGRATIONS};
@@ -60,27 +59,12 @@ impl SqlStore {
         connections: u32,
         backend: &'static str,
     ) -> Result<SqlStore, sqlx::Error> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(connections)
-            // A database that does not answer is reported within seconds, not minutes.
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    if conn.backend_name() == "SQLite" {
-                        for pragma in [
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
+        let pragmas = &[
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA busy_timeout = 10000",
+            "PRAGMA foreign_keys = ON",
+        ];
+        let pool = comet_util::sql::open(url, connections, pragmas).await?;
         Ok(SqlStore { pool, backend })
     }
 
