@@ -303,6 +303,19 @@ pub struct Function {
     pub updated_at: String,
 }
 
+/// One immutable version of a function: the function as it stood when the version was made
+/// (`version` is its number, `updated_at` when it was made, `created_at` when the function was
+/// first registered) and the description it was published with, if any. Shown with the same
+/// fields as the function itself, plus `description`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionVersion {
+    #[serde(flatten)]
+    pub function: Function,
+    /// Given by `nova publish`; empty for a version no one described.
+    #[serde(default)]
+    pub description: String,
+}
+
 /// What the data plane runs: a function resolved to concrete settings, with its code.
 ///
 /// Comet never reads user configuration; it receives this.

@@ -13,7 +13,7 @@ mod validate;
 
 pub use addr::parse_listen_addr;
 pub use function::{
-    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec,
+    DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, FunctionVersion,
     IGNORED_FUNCTION_FIELDS, Limits, Mode, Network, Runtime, code_hash, drop_ignored_fields,
 };
 pub use invoke::{InvokeRequest, InvokeResponse};

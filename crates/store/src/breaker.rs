@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nova_api::Function;
+use nova_api::{Function, FunctionVersion};
 
 use crate::{
     ApiKeyRecord, Database, FunctionStore, InvocationLog, KeyStore, ListQuery, LogQuery, LogStore,
-    SecretRecord, SecretStore, SettingStore, StoreError,
+    SecretRecord, SecretStore, SettingStore, StoreError, VersionQuery, VersionStore,
 };
 
 /// How often the probe tries the database while the breaker is open.
@@ -167,6 +167,34 @@ impl<S: FunctionStore> FunctionStore for Breaker<S> {
 
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.guard(self.inner.get_code(hash)).await
+    }
+}
+
+#[async_trait]
+impl<S: VersionStore> VersionStore for Breaker<S> {
+    async fn list_versions(
+        &self,
+        function: &str,
+        query: &VersionQuery,
+    ) -> Result<Vec<FunctionVersion>, StoreError> {
+        self.guard(self.inner.list_versions(function, query)).await
+    }
+
+    async fn get_version(
+        &self,
+        function: &str,
+        number: u64,
+    ) -> Result<Option<FunctionVersion>, StoreError> {
+        self.guard(self.inner.get_version(function, number)).await
+    }
+
+    async fn publish_version(
+        &self,
+        function: &str,
+        description: &str,
+    ) -> Result<FunctionVersion, StoreError> {
+        self.guard(self.inner.publish_version(function, description))
+            .await
     }
 }
 

@@ -10,7 +10,10 @@ use crate::StoreError;
 /// Function metadata and code, by name and by code hash.
 ///
 /// Code is stored by its hash, once however many functions use it, and goes when the last
-/// function using it does. Errors about a function carry [`crate::Kind::Function`].
+/// function or version using it does. Each insert and replace also records the function's new
+/// state as its version (read through [`crate::VersionStore`]) in the same transaction, and a
+/// delete removes the function's versions. Errors about a function carry
+/// [`crate::Kind::Function`].
 #[async_trait]
 pub trait FunctionStore: Send + Sync + 'static {
     /// Adds a new function and its code. Fails with `AlreadyExists` if the name is taken.
@@ -31,10 +34,11 @@ pub trait FunctionStore: Send + Sync + 'static {
     /// Functions sorted by name.
     async fn list_functions(&self, query: &ListQuery) -> Result<Vec<Function>, StoreError>;
 
-    /// Removes a function; `false` if there was none. Code no function uses any more goes too.
+    /// Removes a function and its versions; `false` if there was none. Code no function or
+    /// version uses any more goes too.
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
 
-    /// The code whose hash is `hash`, if a function uses it.
+    /// The code whose hash is `hash`, if a function or a version uses it.
     async fn get_code(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 

@@ -5,6 +5,7 @@
 //! works on:
 //!
 //! - [`FunctionStore`]: functions and their code (by hash);
+//! - [`VersionStore`]: every version of every function, immutable (written as functions change);
 //! - [`LogStore`]: invocation records;
 //! - [`KeyStore`]: API key records and whether keys are required;
 //! - [`SecretStore`]: encrypted secrets;
@@ -37,6 +38,7 @@ mod sql;
 mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod versions;
 
 pub use breaker::Breaker;
 pub use database::Database;
@@ -48,3 +50,4 @@ pub use secrets::{SecretRecord, SecretStore};
 pub use settings::SettingStore;
 pub use sql::SqlStore;
 pub use stores::Stores;
+pub use versions::{VersionQuery, VersionStore};

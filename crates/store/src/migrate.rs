@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "settings",
         include_str!("../migrations/0007_settings.sql"),
     ),
+    (
+        8,
+        "versions",
+        include_str!("../migrations/0008_versions.sql"),
+    ),
 ];
 
 /// The ledger of applied migrations, created before anything else.

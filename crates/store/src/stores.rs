@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{FunctionStore, KeyStore, LogStore, SecretStore, SettingStore};
+use crate::{FunctionStore, KeyStore, LogStore, SecretStore, SettingStore, VersionStore};
 
 /// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
 /// the services, each of which keeps only the parts it uses.
@@ -14,6 +14,8 @@ use crate::{FunctionStore, KeyStore, LogStore, SecretStore, SettingStore};
 pub struct Stores {
     /// Functions and their code.
     pub functions: Arc<dyn FunctionStore>,
+    /// The versions of functions (read and published; written as functions change).
+    pub versions: Arc<dyn VersionStore>,
     /// Invocation logs.
     pub logs: Arc<dyn LogStore>,
     /// API keys.
@@ -28,11 +30,12 @@ impl Stores {
     /// Every aggregate from `store`, one shared instance behind all of them.
     pub fn of<S>(store: S) -> Stores
     where
-        S: FunctionStore + LogStore + KeyStore + SecretStore + SettingStore,
+        S: FunctionStore + VersionStore + LogStore + KeyStore + SecretStore + SettingStore,
     {
         let store = Arc::new(store);
         Stores {
             functions: store.clone(),
+            versions: store.clone(),
             logs: store.clone(),
             keys: store.clone(),
             secrets: store.clone(),

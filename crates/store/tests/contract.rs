@@ -4,6 +4,9 @@
 //! [`Breaker`], which must change nothing while the database answers. Each case takes only its
 //! aggregate's trait, as the services do.
 
+#[path = "contract/versions.rs"]
+mod versions;
+
 use std::collections::BTreeMap;
 
 use nova_api::{Function, Limits, Mode, Network, Runtime, code_hash};
@@ -39,6 +42,7 @@ fn function(name: &str, code: &[u8], version: u64) -> Function {
 /// Every case, against the aggregates of one fresh store; `p` prefixes every name.
 async fn contract(stores: Stores, p: &str) {
     functions(stores.functions.as_ref(), p).await;
+    versions::versions(stores.functions.as_ref(), stores.versions.as_ref(), p).await;
     invocation_logs(stores.logs.as_ref(), p).await;
     settings(stores.settings.as_ref(), p).await;
     api_keys(stores.keys.as_ref(), p).await;
@@ -130,8 +134,11 @@ async fn functions(store: &dyn FunctionStore, p: &str) {
             .version,
         2
     );
-    // The old code is gone with its last user; the new one is there.
-    assert_eq!(store.get_code(&f.code_hash).await.expect("code"), None);
+    // The old code stays while version 1 uses it; the new one is there.
+    assert_eq!(
+        store.get_code(&f.code_hash).await.expect("code"),
+        Some(code.clone())
+    );
     assert_eq!(
         store.get_code(&v2.code_hash).await.expect("code"),
         Some(new_code)
@@ -190,6 +197,11 @@ async fn functions(store: &dyn FunctionStore, p: &str) {
     assert!(store.delete_function(&name).await.expect("delete"));
     assert!(!store.delete_function(&name).await.expect("delete"));
     assert_eq!(store.get_function(&name).await.expect("get"), None);
+    assert_eq!(
+        store.get_code(&f.code_hash).await.expect("code"),
+        None,
+        "gone with its function's versions"
+    );
     for n in ["a_b", "axb", "a%c", "Zeta"] {
         assert!(
             store

@@ -71,6 +71,10 @@ fn shipped_migrations_are_never_edited() {
             "0007_settings.sql",
             "c88084a6fd678d6389ea7d15cd8327d882707e0330ccaaf30e833b4637ae4bc4",
         ),
+        (
+            "0008_versions.sql",
+            "4db3eae25488a003cc828573bc79001b19fd50bf039686555823b2faf4af3f07",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()
@@ -229,5 +233,73 @@ async fn the_mark_is_backfilled_from_existing_keys() {
             Some("1"),
             "backfilled ({location})"
         );
+    }
+}
+
+/// A store that had functions before versions were kept gets each one's current state as a
+/// version when migration 8 runs (both databases), its code kept by it, so upgrading loses
+/// nothing.
+#[tokio::test]
+async fn current_functions_become_versions() {
+    use nova_store::{FunctionStore as _, VersionQuery, VersionStore as _};
+    let db = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = format!("sqlite://{}", dir.path().join("nova.db").display());
+    for (location, postgres) in [(db.dsn.clone(), true), (sqlite, false)] {
+        let open = || async {
+            if postgres {
+                SqlStore::postgres(&location).await
+            } else {
+                SqlStore::sqlite(&dir.path().join("nova.db")).await
+            }
+            .expect("open")
+        };
+        let store = open().await;
+        let code = b"print('kept')".to_vec();
+        let now = nova_store::record_now();
+        let function = nova_api::Function {
+            id: "id-1".into(),
+            name: "old".into(),
+            runtime: nova_api::Runtime::Python,
+            handler: "main.handler".into(),
+            mode: nova_api::Mode::Process,
+            network: nova_api::Network::None,
+            memory_mb: 64,
+            timeout_s: 5,
+            min_replicas: 0,
+            max_replicas: 0,
+            instance_concurrency: 1,
+            env_vars: Default::default(),
+            limits: Default::default(),
+            version: 7,
+            code_hash: nova_api::code_hash(&code),
+            code_size: code.len() as u64,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        store
+            .insert_function(&function, &code)
+            .await
+            .expect("insert");
+        drop(store);
+        // As the store was before migration 8.
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&location)
+            .await
+            .expect("connect");
+        sqlx::raw_sql(
+            "DROP TABLE function_versions; DELETE FROM nova_migrations WHERE version = 8",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("undo migration 8");
+        let store = open().await;
+        let versions = store
+            .list_versions("old", &VersionQuery::default())
+            .await
+            .expect("list");
+        assert_eq!(versions.len(), 1, "{location}");
+        assert_eq!(versions[0].function, function, "{location}");
+        assert!(store.delete_function("old").await.expect("delete"));
     }
 }

@@ -1,4 +1,5 @@
-//! [`FunctionStore`] in SQL: the `functions` table and the code they use in `code_blobs`.
+//! [`FunctionStore`] in SQL: the `functions` table and the code they use in `code_blobs`. Each
+//! write records the function's new state in `function_versions` in the same transaction.
 
 use async_trait::async_trait;
 use nova_api::Function;
@@ -6,7 +7,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AnyConnection, Connection as _, Row as _};
 
 use super::row::{COLUMNS, Row};
-use super::{SqlStore, placeholders};
+use super::{SqlStore, placeholders, versions};
 use crate::{FunctionStore, Kind, ListQuery, StoreError};
 
 impl SqlStore {
@@ -28,9 +29,12 @@ impl SqlStore {
     }
 
     async fn drop_unused_code(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM code_blobs WHERE hash NOT IN (SELECT code_hash FROM functions)")
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "DELETE FROM code_blobs WHERE hash NOT IN (SELECT code_hash FROM functions) \
+             AND hash NOT IN (SELECT code_hash FROM function_versions)",
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
@@ -54,6 +58,8 @@ impl FunctionStore for SqlStore {
             }
             other => other?,
         };
+        versions::forget(&mut tx, &function.name).await?;
+        versions::record(&mut tx, &function.name, "").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -97,6 +103,7 @@ impl FunctionStore for SqlStore {
                 None => StoreError::not_found(Kind::Function, &function.name),
             });
         }
+        versions::record(&mut tx, &function.name, "").await?;
         Self::drop_unused_code(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -143,6 +150,7 @@ impl FunctionStore for SqlStore {
             .bind(name.to_string())
             .execute(&mut *tx)
             .await?;
+        versions::forget(&mut tx, name).await?;
         Self::drop_unused_code(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
@@ -181,7 +189,7 @@ fn bind_row<'q>(q: Query<'q>, r: &Row) -> Query<'q> {
         .bind(r.updated_at)
 }
 
-fn read_row(row: &AnyRow) -> Result<Function, StoreError> {
+pub(super) fn read_row(row: &AnyRow) -> Result<Function, StoreError> {
     Row {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -11,6 +11,7 @@ mod logs;
 mod row;
 mod secrets;
 mod settings;
+mod versions;
 
 use std::path::Path;
 
