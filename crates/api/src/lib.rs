@@ -9,6 +9,7 @@ mod addr;
 mod function;
 mod invoke;
 mod logs;
+mod qualifier;
 mod validate;
 
 pub use addr::parse_listen_addr;
@@ -18,4 +19,5 @@ pub use function::{
 };
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use logs::InvocationEntry;
+pub use qualifier::{LATEST, Qualifier, QualifierError};
 pub use validate::{ValidationError, validate_env_key, validate_name};

@@ -181,3 +181,41 @@ pub fn entry(
         created_at: rfc3339(log.created_at),
     }
 }
+
+/// The log record of one invocation.
+pub fn record_of(
+    spec: &nova_api::FunctionSpec,
+    id: String,
+    input_bytes: u64,
+    started: std::time::Instant,
+    created_at: i64,
+    result: &Result<nova_api::InvokeResponse, comet::InvokeError>,
+) -> InvocationLog {
+    use nova_store::LOG_STREAM_LIMIT;
+    let mut log = InvocationLog {
+        id,
+        function: spec.name.clone(),
+        version: spec.version,
+        duration_us: started.elapsed().as_micros() as u64,
+        cold_start: false,
+        success: false,
+        error: None,
+        input_bytes,
+        output_bytes: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+        created_at,
+    };
+    match result {
+        Ok(r) => {
+            log.cold_start = r.cold_start;
+            log.success = r.error.is_none();
+            log.error = r.error.clone();
+            log.output_bytes = r.output.as_ref().map_or(0, |o| o.get().len() as u64);
+            log.stdout = bounded(&r.stdout, LOG_STREAM_LIMIT);
+            log.stderr = bounded(&r.stderr, LOG_STREAM_LIMIT);
+        }
+        Err(e) => log.error = Some(e.to_string()),
+    }
+    log
+}

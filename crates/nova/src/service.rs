@@ -8,17 +8,22 @@ use std::sync::{Arc, RwLock};
 use comet::{DataPlane, InvokeError};
 use nova_api::{
     Function, FunctionConfig, FunctionPatch, FunctionSpec, InvocationEntry, InvokeRequest,
-    InvokeResponse, ValidationError,
+    InvokeResponse, Qualifier, QualifierError, ValidationError,
 };
 use serde_json::value::RawValue;
 use thiserror::Error;
+
+mod gate;
+mod secrets;
+mod versions;
 
 use crate::code::{self, CodeError};
 pub use crate::counters::{Counters, Counts};
 use nova_store::{
     FunctionStore, InvocationLog, Kind, ListQuery, LogQuery, LogStore, SecretStore, StoreError,
-    record_now,
+    VersionStore, record_now,
 };
+pub use versions::MAX_DESCRIPTION;
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, Error)]
@@ -31,6 +36,14 @@ pub enum ServiceError {
     Unsupported(nova_api::Runtime, &'static str),
     #[error("function '{0}' not found")]
     NotFound(String),
+    #[error("function '{function}' has no version {version}")]
+    NoVersion { function: String, version: u64 },
+    #[error("function '{function}' has no version or alias '{qualifier}'")]
+    NoQualifier { function: String, qualifier: String },
+    #[error(transparent)]
+    BadQualifier(#[from] QualifierError),
+    #[error("description is too long: {0} characters, at most {MAX_DESCRIPTION}")]
+    LongDescription(usize),
     #[error(
         "env var {var} refers to secret '{secret}', which does not exist: create it first (nova secret set {secret})"
     )]
@@ -81,6 +94,8 @@ pub struct Functions {
 pub struct Parts {
     /// Functions and their code (behind the Redis cache when there is one).
     pub store: Arc<dyn FunctionStore>,
+    /// The functions' versions (written by `store` as functions change).
+    pub versions: Arc<dyn VersionStore>,
     /// Where invocation records are read.
     pub logs: Arc<dyn LogStore>,
     /// Where a function's `$SECRET:` references are checked (even without the master key).
@@ -100,13 +115,18 @@ pub struct Parts {
 struct Inner {
     /// Functions and their code (behind the Redis cache when there is one).
     functions: Arc<dyn FunctionStore>,
+    /// The functions' versions.
+    versions: Arc<dyn VersionStore>,
+    /// Which version each function's pool runs, for calls of old versions.
+    gate: gate::Gate,
     /// Where `logs` reads invocation records.
     log_store: Arc<dyn LogStore>,
     /// Where secret references are checked.
     secret_store: Arc<dyn SecretStore>,
     /// Embedded, remote or a cluster: which one is the deployment's business.
     dataplane: Arc<dyn DataPlane>,
-    /// Resolved specs by name, so a warm call touches no database.
+    /// Resolved specs by name (old versions' by `name:number`), so a warm call touches no
+    /// database.
     specs: RwLock<HashMap<String, Arc<FunctionSpec>>>,
     /// Whether to keep `min_replicas` warm (the daemon does; a one-off CLI run does not).
     prewarm: bool,
@@ -125,6 +145,7 @@ impl Functions {
     pub fn new(parts: Parts) -> Functions {
         let Parts {
             store,
+            versions,
             logs,
             secret_store,
             dataplane,
@@ -138,6 +159,8 @@ impl Functions {
         let functions = Functions {
             inner: Arc::new(Inner {
                 functions: store,
+                versions,
+                gate: gate::Gate::default(),
                 log_store: logs,
                 secret_store,
                 dataplane,
@@ -160,50 +183,6 @@ impl Functions {
         functions
     }
 
-    pub fn secrets(&self) -> Result<&crate::secrets::Secrets, ServiceError> {
-        self.inner
-            .secrets
-            .as_deref()
-            .ok_or_else(crate::app::secrets_unavailable)
-    }
-
-    /// Sets a secret; functions that use it get the new value on their next cold start.
-    pub async fn set_secret(&self, name: &str, value: &str) -> Result<(), ServiceError> {
-        self.secrets()?.set(name, value).await?;
-        self.secret_changed(name).await
-    }
-
-    pub async fn delete_secret(&self, name: &str) -> Result<bool, ServiceError> {
-        let deleted = self.secrets()?.delete(name).await?;
-        self.secret_changed(name).await?;
-        Ok(deleted)
-    }
-
-    /// Drops cached specs and the instances of every function whose env names the secret.
-    async fn secret_changed(&self, name: &str) -> Result<(), ServiceError> {
-        self.write_specs().clear();
-        self.announce(crate::invalidation::EVERYTHING);
-        let mut offset = 0;
-        loop {
-            let query = ListQuery {
-                search: None,
-                limit: 500,
-                offset,
-            };
-            let page = self.inner.functions.list_functions(&query).await?;
-            for f in page
-                .iter()
-                .filter(|f| crate::secrets::refers_to(&f.env_vars, name))
-            {
-                self.inner.dataplane.evict(&f.name).await;
-            }
-            if page.len() < 500 {
-                return Ok(());
-            }
-            offset += 500;
-        }
-    }
-
     /// The spec the data plane runs: `$SECRET:` references replaced by their values.
     async fn resolved(
         &self,
@@ -224,8 +203,12 @@ impl Functions {
     /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
     async fn changed_elsewhere(&self, name: &str) {
         if name == crate::invalidation::EVERYTHING {
-            let names: Vec<String> = self.read_specs().keys().cloned().collect();
+            let names: Vec<String> = (self.read_specs().keys())
+                .filter(|k| !k.contains(':'))
+                .cloned()
+                .collect();
             self.write_specs().clear();
+            self.inner.gate.reset_all();
             for name in names {
                 self.inner.dataplane.evict(&name).await;
             }
@@ -398,10 +381,24 @@ impl Functions {
         Ok(())
     }
 
-    /// Runs the function once with `payload` (raw JSON text; empty means `{}`).
+    /// Runs the newest version of the function once with `payload` (raw JSON text; empty means
+    /// `{}`).
     pub async fn invoke(&self, name: &str, payload: &str) -> Result<InvokeResponse, ServiceError> {
+        self.invoke_at(name, &Qualifier::Latest, payload).await
+    }
+
+    /// Runs the version `qualifier` names once with `payload`; the response and the log say
+    /// which version ran.
+    pub async fn invoke_at(
+        &self,
+        name: &str,
+        qualifier: &Qualifier,
+        payload: &str,
+    ) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
-        let spec = self.spec(name).await?;
+        let (spec, newest) = self.resolve(name, qualifier).await?;
+        let dataplane = self.inner.dataplane.as_ref();
+        let _pass = self.inner.gate.enter(&spec, newest, dataplane).await;
         let request = InvokeRequest {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             payload,
@@ -419,7 +416,7 @@ impl Functions {
         let created_at = crate::logs::now_ms();
         let result = self.inner.dataplane.invoke(spec.clone(), request).await;
         self.inner.counters.record(name, &result);
-        logger.record(invocation_log(
+        logger.record(crate::logs::record_of(
             &spec,
             id,
             input_bytes,
@@ -538,8 +535,11 @@ impl Functions {
             .map_err(|e| ServiceError::Code(CodeError::Rejected(e.to_string())))
     }
 
+    /// Forgets the specs of `name` (its newest and its versions') and what its pool holds.
     fn forget_spec(&self, name: &str) {
-        self.write_specs().remove(name);
+        self.write_specs()
+            .retain(|key, _| !versions::is_key_of(key, name));
+        self.inner.gate.reset(name);
     }
 
     fn read_specs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionSpec>>> {
@@ -552,45 +552,6 @@ impl Functions {
 }
 
 /// The event as raw JSON; an empty body is the empty object.
-/// The log record of one invocation.
-fn invocation_log(
-    spec: &FunctionSpec,
-    id: String,
-    input_bytes: u64,
-    started: std::time::Instant,
-    created_at: i64,
-    result: &Result<InvokeResponse, InvokeError>,
-) -> InvocationLog {
-    use crate::logs::bounded;
-    use nova_store::LOG_STREAM_LIMIT;
-    let mut log = InvocationLog {
-        id,
-        function: spec.name.clone(),
-        version: spec.version,
-        duration_us: started.elapsed().as_micros() as u64,
-        cold_start: false,
-        success: false,
-        error: None,
-        input_bytes,
-        output_bytes: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        created_at,
-    };
-    match result {
-        Ok(r) => {
-            log.cold_start = r.cold_start;
-            log.success = r.error.is_none();
-            log.error = r.error.clone();
-            log.output_bytes = r.output.as_ref().map_or(0, |o| o.get().len() as u64);
-            log.stdout = bounded(&r.stdout, LOG_STREAM_LIMIT);
-            log.stderr = bounded(&r.stderr, LOG_STREAM_LIMIT);
-        }
-        Err(e) => log.error = Some(e.to_string()),
-    }
-    log
-}
-
 fn parse_payload(payload: &str) -> Result<Box<RawValue>, ServiceError> {
     let trimmed = payload.trim();
     let text = if trimmed.is_empty() { "{}" } else { trimmed };

@@ -243,6 +243,12 @@ mod tests {
         let get = Method::GET;
         assert_eq!(scope_of(&get, "/health"), None);
         assert_eq!(scope_of(&get, "/functions"), Some(Scope::Read));
+        assert_eq!(scope_of(&get, "/functions/f/versions"), Some(Scope::Read));
+        assert_eq!(scope_of(&get, "/functions/f/versions/2"), Some(Scope::Read));
+        assert_eq!(
+            scope_of(&Method::POST, "/functions/f/versions"),
+            Some(Scope::Admin)
+        );
         assert_eq!(scope_of(&get, "/apikeys"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/api-keys"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/admin/databases/x"), Some(Scope::Admin));

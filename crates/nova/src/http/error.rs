@@ -70,10 +70,14 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Unsupported(..)
             | ServiceError::EmptyUpdate
             | ServiceError::MissingSecret { .. }
-            | ServiceError::BadPayload(_) => StatusCode::BAD_REQUEST,
+            | ServiceError::BadPayload(_)
+            | ServiceError::BadQualifier(_)
+            | ServiceError::LongDescription(_) => StatusCode::BAD_REQUEST,
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_)
+            | ServiceError::NoVersion { .. }
+            | ServiceError::NoQualifier { .. }
             | ServiceError::Secret(crate::secrets::SecretError::NotFound(_)) => {
                 StatusCode::NOT_FOUND
             }

@@ -185,16 +185,20 @@ pub async fn admit(
     }
 }
 
-/// Runs after [`admit`].
+/// Runs after [`admit`]. The version is the one `?qualifier=` or `X-Nova-Qualifier` names, the
+/// newest by default.
 pub async fn invoke(
     State(functions): State<Functions>,
     Path(name): Path<String>,
+    params: Result<Query<super::versions::InvokeParams>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<InvokeResponse>), ApiError> {
+    let qualifier = super::versions::qualifier(params, &headers)?;
     let body = body.map_err(body_rejection)?;
     let payload = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("payload is not valid UTF-8 JSON"))?;
-    let response = functions.invoke(&name, payload).await?;
+    let response = functions.invoke_at(&name, &qualifier, payload).await?;
     let status = if response.timed_out {
         StatusCode::GATEWAY_TIMEOUT
     } else {

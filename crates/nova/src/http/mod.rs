@@ -4,7 +4,8 @@
 //! Routes, compatible with the original Nova (its CLI `orbit` works unchanged) where they
 //! overlap: `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
 //! `GET|PUT /functions/{name}/code`, `POST /functions/{name}/invoke`,
-//! `GET /functions/{name}/logs`, `GET /invocations`, `GET /health`, `GET /metrics`,
+//! `GET /functions/{name}/logs`, `GET|POST /functions/{name}/versions`,
+//! `GET /functions/{name}/versions/{version}`, `GET /invocations`, `GET /health`, `GET /metrics`,
 //! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
 //! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
 
@@ -14,6 +15,7 @@ mod functions;
 mod logs;
 mod metrics;
 mod secrets;
+mod versions;
 
 use std::sync::Arc;
 
@@ -56,6 +58,11 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
             get(functions::code).put(functions::put_code),
         )
         .route("/functions/{name}/logs", get(logs::function_logs))
+        .route(
+            "/functions/{name}/versions",
+            get(versions::list).post(versions::publish),
+        )
+        .route("/functions/{name}/versions/{version}", get(versions::get))
         .route("/invocations", get(logs::invocations))
         .route("/apikeys", post(auth::create).get(auth::list))
         .route(
