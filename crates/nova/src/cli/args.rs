@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Examples:\n  \
         nova register hello -r python -c examples/python/hello.py\n  \
         nova invoke hello -p '{\"name\": \"World\"}'\n  \
+        nova invoke hello:1          (version 1 of hello)\n  \
         nova daemon --http 127.0.0.1:8080 --idle-ttl 60s"
 )]
 pub struct Cli {
@@ -76,8 +77,19 @@ pub enum Command {
     Update(UpdateArgs),
     /// List functions.
     List(ListArgs),
-    /// Show one function.
+    /// Show one function, or one of its versions (--version).
     Get(GetArgs),
+    /// Publish the function as it is now as a version, with a description.
+    #[command(
+        long_about = "Publish the function as it is now as a version, with a description.\n\n\
+            Every register and every update already records a new version (numbered like the \
+            function's `version`), so publishing never copies one: it gives the newest version \
+            the description if it has none yet, and prints that version either way. Run an old \
+            version with `nova invoke NAME:N`; `$LATEST` (the default) is the newest."
+    )]
+    Publish(PublishArgs),
+    /// List a function's versions, newest first (every change of code or settings is one).
+    Versions(VersionsArgs),
     /// Delete a function and stop its instances.
     Delete(NameArg),
     /// Invoke a function and print its result.
@@ -221,6 +233,31 @@ pub struct ListArgs {
 pub struct GetArgs {
     /// Function name.
     pub name: String,
+    /// Show this version (a number, as `nova versions` lists them) rather than the function as
+    /// it is now.
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Function name.
+    pub name: String,
+    /// What this version is (at most 256 characters); kept if the version already has one.
+    #[arg(short, long, default_value = "")]
+    pub description: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// Function name.
+    pub name: String,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
@@ -284,7 +321,9 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
-    /// Function name.
+    /// Function name, or NAME:VERSION for one of its versions (NAME:$LATEST, the default, is
+    /// the newest).
+    #[arg(value_name = "NAME[:VERSION]")]
     pub name: String,
     /// The JSON event.
     #[arg(short, long, default_value = "{}", conflicts_with = "payload_file")]

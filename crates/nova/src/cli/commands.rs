@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use nova_api::{FunctionConfig, FunctionPatch, Limits, validate_env_key};
+use nova_api::{FunctionConfig, FunctionPatch, Limits, Qualifier, validate_env_key};
 
 use super::args::{
     ApikeyCommand, Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output,
@@ -90,11 +90,43 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
                 Output::Table => print::function_table(&functions),
             }
         }
-        Command::Get(args) => {
-            let f = target.get(&args.name).await?;
+        Command::Get(args) => match args.version {
+            Some(number) => {
+                let v = target.version(&args.name, number).await?;
+                match args.output {
+                    Output::Json => print::json(&v),
+                    Output::Table => print::version_details(&v),
+                }
+            }
+            None => {
+                let f = target.get(&args.name).await?;
+                match args.output {
+                    Output::Json => print::json(&f),
+                    Output::Table => print::function_details(&f),
+                }
+            }
+        },
+        Command::Publish(args) => {
+            let v = target.publish(&args.name, &args.description).await?;
             match args.output {
-                Output::Json => print::json(&f),
-                Output::Table => print::function_details(&f),
+                Output::Json => print::json(&v),
+                Output::Table if v.description.is_empty() => {
+                    println!(
+                        "Published {} version {}",
+                        v.function.name, v.function.version
+                    )
+                }
+                Output::Table => println!(
+                    "Published {} version {}: {}",
+                    v.function.name, v.function.version, v.description
+                ),
+            }
+        }
+        Command::Versions(args) => {
+            let versions = target.versions(&args.name).await?;
+            match args.output {
+                Output::Json => print::json(&versions),
+                Output::Table => print::version_table(&versions),
             }
         }
         Command::Apikey(command) => apikey(target, command).await?,
@@ -137,7 +169,11 @@ async fn invoke(target: &Target, args: InvokeArgs) -> Result<ExitCode> {
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
         bail!("--payload is not valid JSON: {e}");
     }
-    let response = target.invoke(&args.name, payload).await?;
+    let (name, qualifier) = match args.name.split_once(':') {
+        Some((name, qualifier)) => (name, qualifier.parse::<Qualifier>()?),
+        None => (args.name.as_str(), Qualifier::Latest),
+    };
+    let response = target.invoke(name, &qualifier, payload).await?;
     match args.output {
         Output::Json => print::json(&response),
         Output::Table => print::invocation(&response),

@@ -1,6 +1,6 @@
 //! How results look in a terminal.
 
-use nova_api::{Function, InvokeResponse};
+use nova_api::{Function, FunctionVersion, InvokeResponse};
 
 pub fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -106,6 +106,37 @@ pub fn function_details(f: &Function) {
     }
 }
 
+/// A version: the function as it stood, then its description.
+pub fn version_details(v: &FunctionVersion) {
+    function_details(&v.function);
+    let description = if v.description.is_empty() {
+        "-"
+    } else {
+        &v.description
+    };
+    println!("{:<15} {description}", "Description:");
+}
+
+/// Versions, newest first: number, code, the settings that most often change, when, what.
+pub fn version_table(versions: &[FunctionVersion]) {
+    println!(
+        "{:<8} {:<12} {:>8} {:>8}  {:<24}  DESCRIPTION",
+        "VERSION", "CODE", "MEMORY", "TIMEOUT", "CREATED (UTC)"
+    );
+    for v in versions {
+        let f = &v.function;
+        println!(
+            "{:<8} {:<12} {:>5} MB {:>6} s  {:<24}  {}",
+            f.version,
+            &f.code_hash[..f.code_hash.len().min(12)],
+            f.memory_mb,
+            f.timeout_s,
+            f.updated_at,
+            v.description
+        );
+    }
+}
+
 fn replicas_max(max: u32) -> String {
     if max == 0 {
         "unlimited".into()
@@ -118,6 +149,9 @@ fn replicas_max(max: u32) -> String {
 pub fn invocation(r: &InvokeResponse) {
     println!("Request ID: {}", r.request_id);
     println!("Cold Start: {}", r.cold_start);
+    if let Some(version) = r.version {
+        println!("Version:    {version}");
+    }
     println!("Duration:   {}", duration(r));
     match (&r.output, &r.error) {
         (Some(output), None) => {

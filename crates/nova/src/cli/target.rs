@@ -3,8 +3,11 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use nova_api::{Function, FunctionConfig, FunctionPatch, InvocationEntry, InvokeResponse};
-use nova_store::{ListQuery, LogQuery};
+use nova_api::{
+    Function, FunctionConfig, FunctionPatch, FunctionVersion, InvocationEntry, InvokeResponse,
+    Qualifier,
+};
+use nova_store::{ListQuery, LogQuery, VersionQuery};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -74,6 +77,55 @@ impl Target {
                     .await
             }
             Target::Local(f) => Ok(f.functions.get(name).await?),
+        }
+    }
+
+    /// Version `number` of `name`.
+    pub async fn version(&self, name: &str, number: u64) -> Result<FunctionVersion> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/versions/{number}");
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Target::Local(f) => Ok(f.functions.version(name, number).await?),
+        }
+    }
+
+    /// Every version of `name`, newest first.
+    pub async fn versions(&self, name: &str) -> Result<Vec<FunctionVersion>> {
+        let mut all = Vec::new();
+        let limit = 1000u32;
+        loop {
+            let query = VersionQuery {
+                limit,
+                offset: all.len() as u32,
+            };
+            let page: Vec<FunctionVersion> = match self {
+                Target::Remote { .. } => {
+                    let path = format!(
+                        "/functions/{name}/versions?limit={limit}&offset={}",
+                        query.offset
+                    );
+                    self.call(Method::GET, &path, None::<&()>).await?
+                }
+                Target::Local(f) => f.functions.versions(name, &query).await?,
+            };
+            let done = page.len() < limit as usize;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    pub async fn publish(&self, name: &str, description: &str) -> Result<FunctionVersion> {
+        match self {
+            Target::Remote { .. } => {
+                let body = serde_json::json!({ "description": description });
+                let path = format!("/functions/{name}/versions");
+                self.call(Method::POST, &path, Some(&body)).await
+            }
+            Target::Local(f) => Ok(f.functions.publish(name, description).await?),
         }
     }
 
@@ -275,11 +327,21 @@ impl Target {
         }
     }
 
-    pub async fn invoke(&self, name: &str, payload: String) -> Result<InvokeResponse> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        qualifier: &Qualifier,
+        payload: String,
+    ) -> Result<InvokeResponse> {
         match self {
             Target::Remote { client, url } => {
+                let mut path = format!("{url}/functions/{name}/invoke");
+                if *qualifier != Qualifier::Latest {
+                    let q = nova::config::percent_encode(&qualifier.to_string());
+                    path.push_str(&format!("?qualifier={q}"));
+                }
                 let resp = client
-                    .post(format!("{url}/functions/{name}/invoke"))
+                    .post(path)
                     .header("content-type", "application/json")
                     .body(payload)
                     .send()
@@ -295,7 +357,7 @@ impl Target {
                 decode(resp).await
             }
             Target::Local(f) => {
-                let result = f.functions.invoke(name, &payload).await;
+                let result = f.functions.invoke_at(name, qualifier, &payload).await;
                 f.functions.dataplane().shutdown().await;
                 Ok(result?)
             }
