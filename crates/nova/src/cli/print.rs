@@ -125,6 +125,11 @@ pub fn version_table(versions: &[FunctionVersion]) {
     );
     for v in versions {
         let f = &v.function;
+        let description = if v.description.is_empty() {
+            "-"
+        } else {
+            &v.description
+        };
         println!(
             "{:<8} {:<12} {:>5} MB {:>6} s  {:<24}  {}",
             f.version,
@@ -132,7 +137,7 @@ pub fn version_table(versions: &[FunctionVersion]) {
             f.memory_mb,
             f.timeout_s,
             f.updated_at,
-            v.description
+            description
         );
     }
 }
