@@ -404,7 +404,7 @@ impl Functions {
             payload,
         };
         let Some(logger) = &self.inner.logger else {
-            let result = self.inner.dataplane.invoke(spec, request).await;
+            let result = self.inner.dataplane.invoke(spec.clone(), request).await;
             self.inner.counters.record(name, &result);
             return Ok(result?);
         };

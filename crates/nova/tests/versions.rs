@@ -350,3 +350,88 @@ async fn a_read_key_lists_versions_but_cannot_publish() {
     );
     d.stop().await;
 }
+
+/// Two daemons on one Postgres (and Redis, as they are deployed): versions made on one are
+/// listed, run and published on the other, and a delete on one reaches the other's cache of
+/// old versions' specs.
+#[tokio::test]
+async fn daemons_sharing_postgres_share_versions() {
+    let db = nova_store::testing::FreshDatabase::create().await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
+        db.dsn,
+        common::databases::master_key_config(keys.path())
+    );
+    let (a, b) = (
+        TestDaemon::start_with_config(&config).await,
+        TestDaemon::start_with_config(&config).await,
+    );
+    three_versions(&a).await;
+    let (status, list) = call(&b, "GET", "/functions/greet/versions", None, &[]).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
+    let (status, body) = invoke_at(&b, "?qualifier=1", &[]).await;
+    assert_eq!(
+        (status, &body["output"]["says"]),
+        (200, &json!("one")),
+        "{body}"
+    );
+    let (status, body) = invoke_at(&b, "", &[]).await;
+    assert_eq!((status, &body["version"]), (200, &json!(3)), "{body}");
+    let described = Some(json!({"description": "from b"}));
+    let (status, _) = call(&b, "POST", "/functions/greet/versions", described, &[]).await;
+    assert_eq!(status, 200);
+    let (_, newest) = call(&a, "GET", "/functions/greet/versions/3", None, &[]).await;
+    assert_eq!(newest["description"], "from b");
+
+    let (status, _) = call(&a, "DELETE", "/functions/greet", None, &[]).await;
+    assert_eq!(status, 204);
+    let (status, reply) = call(&b, "GET", "/functions/greet/versions", None, &[]).await;
+    assert_eq!(status, 404, "{reply}");
+    let mut gone = false;
+    for _ in 0..100 {
+        let (status, _) = invoke_at(&b, "?qualifier=1", &[]).await;
+        if status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "b forgot version 1 of the deleted function");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Calls of an old version and of the newest at once each run their own version's code: the
+/// data plane's one-version pool is switched between them, never shared.
+#[tokio::test]
+async fn concurrent_calls_of_two_versions_each_run_their_own_code() {
+    let d = TestDaemon::start().await;
+    three_versions(&d).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (client, url) = (d.client.clone(), d.url.clone());
+        calls.spawn(async move {
+            let (query, says, version) = if i % 2 == 0 {
+                ("?qualifier=1", "one", 1)
+            } else {
+                ("", "two", 3)
+            };
+            let request = client
+                .post(format!("{url}/functions/greet/invoke{query}"))
+                .json(&json!({}));
+            let (status, body) = status_and_json(request.send().await.expect("send")).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                (&body["output"]["says"], &body["version"]),
+                (&json!(says), &json!(version)),
+                "{body}"
+            );
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.expect("a call");
+    }
+    d.stop().await;
+}
