@@ -171,10 +171,16 @@ impl Gate {
         }
     }
 
-    /// Forgets what the pool of `function` holds: it changed, was deleted or was evicted.
+    /// Forgets what the pool of `function` holds: it changed, was deleted or was evicted. A slot
+    /// with no call in it goes altogether, so deleted functions leave nothing behind.
     pub fn reset(&self, function: &str) {
-        if let Some(slot) = comet_util::lock(&self.slots).get_mut(function) {
-            slot.adopted = None;
+        let mut slots = comet_util::lock(&self.slots);
+        if let Some(slot) = slots.get_mut(function) {
+            if slot.newest_calls == 0 && slot.old.is_none() {
+                slots.remove(function);
+            } else {
+                slot.adopted = None;
+            }
         }
     }
 
