@@ -6,6 +6,7 @@
 //! speak these types, so each concept has exactly one home.
 
 mod addr;
+mod alias;
 mod function;
 mod invoke;
 mod logs;
@@ -13,6 +14,9 @@ mod qualifier;
 mod validate;
 
 pub use addr::parse_listen_addr;
+pub use alias::{
+    AliasError, FunctionAlias, MAX_ALIAS_DESCRIPTION, parse_weight, validate_alias_name,
+};
 pub use function::{
     DEFAULT_HANDLER, Function, FunctionConfig, FunctionPatch, FunctionSpec, FunctionVersion,
     IGNORED_FUNCTION_FIELDS, Limits, Mode, Network, Runtime, code_hash, drop_ignored_fields,

@@ -1,6 +1,6 @@
 //! Qualifiers: which version of a function a call names. `$LATEST` (the default) is the newest
-//! version; a number names one version; any other name is an alias's (aliases come later, so
-//! none resolves yet). The CLI writes one as `NAME:QUALIFIER`, HTTP as `?qualifier=` or the
+//! version; a number names one version; any other name is an alias's ([`crate::FunctionAlias`],
+//! resolved by Nova to the version it points at). The CLI writes one as `NAME:QUALIFIER`, HTTP as `?qualifier=` or the
 //! `X-Nova-Qualifier` header.
 
 use std::fmt;

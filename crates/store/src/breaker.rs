@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nova_api::{Function, FunctionVersion};
+use nova_api::{Function, FunctionAlias, FunctionVersion};
 
 use crate::{
-    ApiKeyRecord, Database, FunctionStore, InvocationLog, KeyStore, ListQuery, LogQuery, LogStore,
-    SecretRecord, SecretStore, SettingStore, StoreError, VersionQuery, VersionStore,
+    AliasStore, ApiKeyRecord, Database, FunctionStore, InvocationLog, KeyStore, ListQuery,
+    LogQuery, LogStore, SecretRecord, SecretStore, SettingStore, StoreError, VersionQuery,
+    VersionStore,
 };
 
 /// How often the probe tries the database while the breaker is open.
@@ -195,6 +196,33 @@ impl<S: VersionStore> VersionStore for Breaker<S> {
     ) -> Result<FunctionVersion, StoreError> {
         self.guard(self.inner.publish_version(function, description))
             .await
+    }
+}
+
+#[async_trait]
+impl<S: AliasStore> AliasStore for Breaker<S> {
+    async fn put_alias(
+        &self,
+        alias: &FunctionAlias,
+        replace: bool,
+    ) -> Result<FunctionAlias, StoreError> {
+        self.guard(self.inner.put_alias(alias, replace)).await
+    }
+
+    async fn get_alias(
+        &self,
+        function: &str,
+        name: &str,
+    ) -> Result<Option<FunctionAlias>, StoreError> {
+        self.guard(self.inner.get_alias(function, name)).await
+    }
+
+    async fn list_aliases(&self, function: &str) -> Result<Vec<FunctionAlias>, StoreError> {
+        self.guard(self.inner.list_aliases(function)).await
+    }
+
+    async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError> {
+        self.guard(self.inner.delete_alias(function, name)).await
     }
 }
 

@@ -14,6 +14,10 @@ pub enum Kind {
     ApiKey,
     /// A secret ([`crate::SecretStore`]).
     Secret,
+    /// A version of a function ([`crate::VersionStore`]), named by its number.
+    Version,
+    /// An alias of a function ([`crate::AliasStore`]).
+    Alias,
 }
 
 impl fmt::Display for Kind {
@@ -22,6 +26,8 @@ impl fmt::Display for Kind {
             Kind::Function => "function",
             Kind::ApiKey => "API key",
             Kind::Secret => "secret",
+            Kind::Version => "version",
+            Kind::Alias => "alias",
         })
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! - [`FunctionStore`]: functions and their code (by hash);
 //! - [`VersionStore`]: every version of every function, immutable (written as functions change);
+//! - [`AliasStore`]: names that point at a version of a function (with an optional canary);
 //! - [`LogStore`]: invocation records;
 //! - [`KeyStore`]: API key records and whether keys are required;
 //! - [`SecretStore`]: encrypted secrets;
@@ -25,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod aliases;
 mod breaker;
 mod database;
 mod error;
@@ -40,6 +42,7 @@ mod stores;
 pub mod testing;
 mod versions;
 
+pub use aliases::AliasStore;
 pub use breaker::Breaker;
 pub use database::Database;
 pub use error::{Kind, StoreError};

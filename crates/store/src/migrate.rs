@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "versions",
         include_str!("../migrations/0008_versions.sql"),
     ),
+    (9, "aliases", include_str!("../migrations/0009_aliases.sql")),
 ];
 
 /// The ledger of applied migrations, created before anything else.

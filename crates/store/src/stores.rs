@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::{FunctionStore, KeyStore, LogStore, SecretStore, SettingStore, VersionStore};
+use crate::{
+    AliasStore, FunctionStore, KeyStore, LogStore, SecretStore, SettingStore, VersionStore,
+};
 
 /// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
 /// the services, each of which keeps only the parts it uses.
@@ -16,6 +18,8 @@ pub struct Stores {
     pub functions: Arc<dyn FunctionStore>,
     /// The versions of functions (read and published; written as functions change).
     pub versions: Arc<dyn VersionStore>,
+    /// The aliases of functions.
+    pub aliases: Arc<dyn AliasStore>,
     /// Invocation logs.
     pub logs: Arc<dyn LogStore>,
     /// API keys.
@@ -30,12 +34,19 @@ impl Stores {
     /// Every aggregate from `store`, one shared instance behind all of them.
     pub fn of<S>(store: S) -> Stores
     where
-        S: FunctionStore + VersionStore + LogStore + KeyStore + SecretStore + SettingStore,
+        S: FunctionStore
+            + VersionStore
+            + AliasStore
+            + LogStore
+            + KeyStore
+            + SecretStore
+            + SettingStore,
     {
         let store = Arc::new(store);
         Stores {
             functions: store.clone(),
             versions: store.clone(),
+            aliases: store.clone(),
             logs: store.clone(),
             keys: store.clone(),
             secrets: store.clone(),

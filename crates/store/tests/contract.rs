@@ -4,6 +4,8 @@
 //! [`Breaker`], which must change nothing while the database answers. Each case takes only its
 //! aggregate's trait, as the services do.
 
+#[path = "contract/aliases.rs"]
+mod aliases;
 #[path = "contract/versions.rs"]
 mod versions;
 
@@ -43,6 +45,7 @@ fn function(name: &str, code: &[u8], version: u64) -> Function {
 async fn contract(stores: Stores, p: &str) {
     functions(stores.functions.as_ref(), p).await;
     versions::versions(stores.functions.as_ref(), stores.versions.as_ref(), p).await;
+    aliases::aliases(stores.functions.as_ref(), stores.aliases.as_ref(), p).await;
     invocation_logs(stores.logs.as_ref(), p).await;
     settings(stores.settings.as_ref(), p).await;
     api_keys(stores.keys.as_ref(), p).await;

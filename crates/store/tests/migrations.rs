@@ -75,6 +75,10 @@ fn shipped_migrations_are_never_edited() {
             "0008_versions.sql",
             "4db3eae25488a003cc828573bc79001b19fd50bf039686555823b2faf4af3f07",
         ),
+        (
+            "0009_aliases.sql",
+            "65ec786f68b6e6b18a669e20b54cbf5f9a8701b5b71559f6e88982934c90c811",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

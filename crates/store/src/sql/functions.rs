@@ -1,5 +1,6 @@
 //! [`FunctionStore`] in SQL: the `functions` table and the code they use in `code_blobs`. Each
-//! write records the function's new state in `function_versions` in the same transaction.
+//! write records the function's new state in `function_versions` in the same transaction; a
+//! delete takes the function's versions and aliases with it.
 
 use async_trait::async_trait;
 use nova_api::Function;
@@ -7,7 +8,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AnyConnection, Connection as _, Row as _};
 
 use super::row::{COLUMNS, Row};
-use super::{SqlStore, placeholders, versions};
+use super::{SqlStore, aliases, placeholders, versions};
 use crate::{FunctionStore, Kind, ListQuery, StoreError};
 
 impl SqlStore {
@@ -59,6 +60,7 @@ impl FunctionStore for SqlStore {
             other => other?,
         };
         versions::forget(&mut tx, &function.name).await?;
+        aliases::forget(&mut tx, &function.name).await?;
         versions::record(&mut tx, &function.name, "").await?;
         tx.commit().await?;
         Ok(())
@@ -151,6 +153,7 @@ impl FunctionStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         versions::forget(&mut tx, name).await?;
+        aliases::forget(&mut tx, name).await?;
         Self::drop_unused_code(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)

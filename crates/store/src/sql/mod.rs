@@ -5,6 +5,7 @@
 //!
 //! This file opens and migrates the database; each aggregate's statements are in its own file.
 
+mod aliases;
 mod functions;
 mod keys;
 mod logs;
