@@ -1,4 +1,5 @@
-//! The executor: one pool per function, a maintenance loop, and the invoke path.
+//! The executor: one pool per version of each function, a maintenance loop, and the invoke
+//! path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,12 +11,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::InvokeError;
-use crate::pool::Pool;
+use crate::pool::Versions;
 
 /// Settings of the executor itself (per-function settings come with each spec).
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
-    /// How long an idle instance is kept before it is stopped (never below `min_replicas`).
+    /// How long an idle instance is kept before it is stopped (never below the newest version's
+    /// `min_replicas`).
     pub idle_ttl: Duration,
 }
 
@@ -27,7 +29,7 @@ impl Default for ExecutorConfig {
     }
 }
 
-/// A snapshot of one function's pool.
+/// A snapshot of one function's pools (every version's instances together).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolStats {
     pub function: String,
@@ -48,7 +50,8 @@ pub struct Executor {
 struct Inner {
     backend: Arc<dyn Backend>,
     config: ExecutorConfig,
-    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Each function's pools, one per version.
+    pools: Mutex<HashMap<String, Arc<Versions>>>,
     shutdown: watch::Sender<bool>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
 }
@@ -70,7 +73,7 @@ impl Executor {
         &self.inner.backend
     }
 
-    /// Runs one invocation of `spec`.
+    /// Runs one invocation of `spec`, on an instance of exactly that spec.
     pub async fn invoke(
         &self,
         spec: Arc<FunctionSpec>,
@@ -83,7 +86,8 @@ impl Executor {
         {
             return Err(InvokeError::Unsupported { backend, runtime });
         }
-        let pool = self.pool(&spec.name)?;
+        let versions = self.function(&spec.name)?;
+        let pool = versions.pool(&spec).await?;
         let timeout = Duration::from_secs(u64::from(spec.timeout_s.max(1)));
         let mut lease = match tokio::time::timeout(timeout, pool.acquire(&spec, backend)).await {
             Ok(lease) => lease?,
@@ -107,14 +111,14 @@ impl Executor {
             }
             Err(source) => {
                 lease.discard();
-                pool.record(false);
+                versions.record(false);
                 return Err(InvokeError::Instance {
                     function: spec.name.clone(),
                     source,
                 });
             }
         };
-        pool.record(resp.error.is_none());
+        versions.record(resp.error.is_none());
         let elapsed = started.elapsed();
         Ok(InvokeResponse {
             request_id: request.request_id,
@@ -135,13 +139,14 @@ impl Executor {
         if spec.min_replicas == 0 {
             return Ok(0);
         }
-        self.pool(&spec.name)?
+        self.function(&spec.name)?
             .prewarm(&spec, &self.inner.backend)
             .await
     }
 
-    /// Stops every instance of a function and forgets its pool (after a delete, or to force new
-    /// code). Instances busy right now are stopped when their call returns.
+    /// Stops every instance of every version of a function and forgets its pools (after a
+    /// delete, or to force new code). Instances busy right now are stopped when their call
+    /// returns.
     pub async fn evict(&self, function: &str) {
         let pool = lock(&self.inner.pools).remove(function);
         if let Some(pool) = pool {
@@ -149,18 +154,14 @@ impl Executor {
         }
     }
 
-    /// Stops idle instances older than the TTL (keeping `min_replicas`) and replaces dead ones.
-    /// Takes the current time so tests can move the clock.
+    /// Stops idle instances older than the TTL (keeping the newest version's `min_replicas`),
+    /// replaces dead ones and forgets old versions' empty pools. Takes the current time so tests
+    /// can move the clock.
     pub async fn sweep(&self, now: Instant) {
-        let pools: Vec<Arc<Pool>> = lock(&self.inner.pools).values().cloned().collect();
-        for pool in pools {
-            pool.sweep(now, self.inner.config.idle_ttl).await;
-            let Some(spec) = pool.spec_needing_replicas() else {
-                continue;
-            };
-            if let Err(e) = pool.prewarm(&spec, &self.inner.backend).await {
-                tracing::warn!(function = %spec.name, error = %e, "could not keep min_replicas warm");
-            }
+        let functions: Vec<Arc<Versions>> = lock(&self.inner.pools).values().cloned().collect();
+        for versions in functions {
+            let ttl = self.inner.config.idle_ttl;
+            versions.sweep(now, ttl, &self.inner.backend).await;
         }
     }
 
@@ -191,7 +192,7 @@ impl Executor {
         if let Some(task) = task {
             let _ = task.await;
         }
-        let pools: Vec<Arc<Pool>> = lock(&self.inner.pools).drain().map(|(_, p)| p).collect();
+        let pools: Vec<Arc<Versions>> = lock(&self.inner.pools).drain().map(|(_, p)| p).collect();
         for pool in pools {
             pool.close().await;
         }
@@ -208,7 +209,7 @@ impl Executor {
         stats
     }
 
-    fn pool(&self, function: &str) -> Result<Arc<Pool>, InvokeError> {
+    fn function(&self, function: &str) -> Result<Arc<Versions>, InvokeError> {
         let mut pools = lock(&self.inner.pools);
         // Checked under the lock that shutdown drains with: no pool appears after the drain.
         if *self.inner.shutdown.borrow() {
@@ -216,7 +217,7 @@ impl Executor {
         }
         Ok(pools
             .entry(function.to_string())
-            .or_insert_with(|| Arc::new(Pool::new(function)))
+            .or_insert_with(|| Arc::new(Versions::new(function)))
             .clone())
     }
 }

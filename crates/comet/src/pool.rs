@@ -1,9 +1,12 @@
-//! One function's warm instances.
+//! One version's warm instances ([`Pool`]), and a function's pools, one per version
+//! ([`Versions`]).
 //!
-//! Invariants, all under one short std mutex: `live` counts instances that are idle, leased or
-//! being created; at most one creation runs at a time (concurrent cold callers share it and
-//! otherwise wait for a released instance); `live` never exceeds `max_replicas` (0 = unlimited);
-//! idle instances always run the newest spec, older ones are stopped as soon as they come back.
+//! Invariants of a pool, all under one short std mutex: `live` counts instances that are idle,
+//! leased or being created; at most one creation runs at a time (concurrent cold callers share it
+//! and otherwise wait for a released instance); `live` never exceeds `max_replicas` (0 =
+//! unlimited); idle instances always run the spec the pool was last given, so a spec of the same
+//! version with other code replaces the pool's (its instances stop, idle now and leased as soon
+//! as they come back).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,18 +19,39 @@ use tokio::sync::{Notify, oneshot};
 use crate::error::InvokeError;
 use crate::executor::{PoolStats, lock};
 
+mod versions;
+
+pub(crate) use versions::Versions;
+
 pub(crate) struct Pool {
     name: String,
     state: Mutex<State>,
     /// Signalled whenever an instance is released or a creation finishes.
     available: Notify,
+    /// Shared by the pools of one function's versions, so its figures outlive an old version's
+    /// pool.
+    tallies: Arc<Tallies>,
+}
+
+/// A function's call counts.
+#[derive(Default)]
+pub(crate) struct Tallies {
     invocations: AtomicU64,
     cold_starts: AtomicU64,
     errors: AtomicU64,
 }
 
+impl Tallies {
+    pub fn record(&self, success: bool) {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        if !success {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 struct State {
-    /// The newest spec seen; idle instances run it.
+    /// The spec last given; idle instances run it.
     spec: Option<Arc<FunctionSpec>>,
     generation: u64,
     idle: Vec<Idle>,
@@ -47,15 +71,22 @@ struct Idle {
 /// What a caller does next, decided under the lock.
 enum Step {
     Warm(Box<dyn Instance>, u64),
-    /// Create an instance of this spec (the pool's newest, which may be newer than the
-    /// caller's: an instance tagged current must run current code).
+    /// Create an instance of this spec (the pool's current one, which a caller with other
+    /// code of the same version may have replaced meanwhile: an instance tagged current must
+    /// run current code).
     Create(u64, Arc<FunctionSpec>),
     Wait,
     Closed,
 }
 
 impl Pool {
+    #[cfg(test)]
     pub fn new(name: &str) -> Pool {
+        Pool::sharing(name, Arc::default())
+    }
+
+    /// A pool whose call counts go to `tallies`.
+    pub fn sharing(name: &str, tallies: Arc<Tallies>) -> Pool {
         Pool {
             name: name.to_string(),
             state: Mutex::new(State {
@@ -68,9 +99,7 @@ impl Pool {
                 managed: false,
             }),
             available: Notify::new(),
-            invocations: AtomicU64::new(0),
-            cold_starts: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            tallies,
         }
     }
 
@@ -144,7 +173,7 @@ impl Pool {
         });
         match rx.await {
             Ok(Ok(instance)) => {
-                self.cold_starts.fetch_add(1, Ordering::Relaxed);
+                self.tallies.cold_starts.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease::new(self, instance, generation, true))
             }
             Ok(Err(source)) => Err(start_error(&spec.name, source)),
@@ -209,11 +238,15 @@ impl Pool {
         stop_all(vec![instance]);
     }
 
-    /// Stops idle instances unused for `ttl` (keeping `min_replicas`) and any that died.
-    pub async fn sweep(&self, now: Instant, ttl: Duration) {
+    /// Stops idle instances unused for `ttl` (keeping `min_replicas` when `keep_min`: the
+    /// function's newest version) and any that died.
+    pub async fn sweep(&self, now: Instant, ttl: Duration, keep_min: bool) {
         let stale = {
             let mut st = lock(&self.state);
-            let keep = st.spec.as_ref().map_or(0, |s| s.min_replicas as usize);
+            let keep = match &st.spec {
+                Some(spec) if keep_min => spec.min_replicas as usize,
+                _ => 0,
+            };
             let mut stale = Vec::new();
             let mut kept = Vec::with_capacity(st.idle.len());
             // Oldest first: `idle` is pushed in release order.
@@ -244,6 +277,16 @@ impl Pool {
         (st.managed && !st.closed && st.live < spec.min_replicas as usize).then(|| spec.clone())
     }
 
+    /// Has the daemon keep this pool at `min_replicas` from now on, as [`Pool::prewarm`] does.
+    pub fn manage(&self) {
+        lock(&self.state).managed = true;
+    }
+
+    /// True when no instance exists or is being created.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.state).live == 0
+    }
+
     /// Stops every idle instance and refuses new calls; leased ones stop when released.
     pub async fn close(&self) {
         let idle = {
@@ -257,19 +300,25 @@ impl Pool {
         stop_and_wait(idle).await;
     }
 
-    pub fn record(&self, success: bool) {
-        self.invocations.fetch_add(1, Ordering::Relaxed);
-        if !success {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
+    /// (instances, idle) of this pool.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = lock(&self.state);
+        (st.live, st.idle.len())
     }
 
+    #[cfg(test)]
     pub fn stats(&self) -> PoolStats {
-        let st = lock(&self.state);
+        let (instances, idle) = self.counts();
+        self.tallies.stats(&self.name, instances, idle)
+    }
+}
+
+impl Tallies {
+    pub fn stats(&self, function: &str, instances: usize, idle: usize) -> PoolStats {
         PoolStats {
-            function: self.name.clone(),
-            instances: st.live,
-            idle: st.idle.len(),
+            function: function.to_string(),
+            instances,
+            idle,
             invocations: self.invocations.load(Ordering::Relaxed),
             cold_starts: self.cold_starts.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
@@ -278,16 +327,14 @@ impl Pool {
 }
 
 impl State {
-    /// Makes `spec` current if it is newer; returns the idle instances of the old one.
+    /// Makes `spec` current if it is another one than the pool's (a pool holds one version: the
+    /// same version with other code); returns the idle instances of the old one.
     fn adopt(&mut self, spec: &Arc<FunctionSpec>) -> Vec<Box<dyn Instance>> {
-        let newer = match &self.spec {
+        let other = match &self.spec {
             None => true,
-            Some(cur) => {
-                spec.version > cur.version
-                    || (spec.version == cur.version && spec.code_hash != cur.code_hash)
-            }
+            Some(cur) => spec.version != cur.version || spec.code_hash != cur.code_hash,
         };
-        if !newer {
+        if !other {
             return Vec::new();
         }
         let replaced = self.spec.is_some();
@@ -341,7 +388,7 @@ impl State {
         }
     }
 
-    /// The newest spec this pool has seen (never older than `fallback`, which it adopted).
+    /// The spec this pool runs (`fallback`'s, which it adopted, unless another replaced it).
     fn current(&self, fallback: &Arc<FunctionSpec>) -> Arc<FunctionSpec> {
         self.spec.clone().unwrap_or_else(|| fallback.clone())
     }

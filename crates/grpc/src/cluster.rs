@@ -387,7 +387,8 @@ impl DataPlane for Cluster {
     }
 
     /// Tells every worker at once, each within two seconds; one that does not hear it drops the
-    /// old instances when it next sees the function (a worker notices a version going backwards).
+    /// old instances when it next sees the function (a worker notices a version number that comes
+    /// back with other code) or at the idle TTL.
     async fn evict(&self, function: &str) {
         let mut calls = tokio::task::JoinSet::new();
         for worker in &self.workers {

@@ -33,12 +33,13 @@ pub const CODE_MISSING: &str = "code-missing";
 /// [`Failure::NotRun`] and [`Failure::Busy`] marks).
 pub const NOT_RUN: &str = "not-run";
 
+/// Each call runs the spec it carries: the executor keeps every version's pool apart and lets an
+/// older version's instances go at the idle TTL. A function deleted and registered again while
+/// an evict could not reach this worker starts over at version 1 with other code, and the
+/// executor replaces that version (and drops the ones above it) when it sees it.
 pub struct Service {
     local: Arc<Embedded>,
     codes: Mutex<CodeCache>,
-    /// The (version, code hash) each function was last seen with: a function deleted and
-    /// registered again starts over at version 1, and its old instances must not serve it.
-    seen: Mutex<HashMap<String, (u64, String)>>,
     running_async: Arc<tokio::sync::Semaphore>,
 }
 
@@ -75,29 +76,12 @@ impl Service {
         Service {
             local,
             codes: Mutex::new(CodeCache::default()),
-            seen: Mutex::new(HashMap::new()),
             running_async: Arc::new(tokio::sync::Semaphore::new(MAX_ASYNC)),
         }
     }
 
     fn codes(&self) -> std::sync::MutexGuard<'_, CodeCache> {
         comet_util::lock(&self.codes)
-    }
-
-    /// Drops the instances of a function whose identity went backwards (deleted and registered
-    /// again while an evict could not reach this worker).
-    async fn forget_replaced(&self, spec: &nova_api::FunctionSpec) {
-        let replaced = {
-            let mut seen = comet_util::lock(&self.seen);
-            let now = (spec.version, spec.code_hash.clone());
-            match seen.insert(spec.name.clone(), now.clone()) {
-                Some((version, hash)) => version > now.0 || (version == now.0 && hash != now.1),
-                None => false,
-            }
-        };
-        if replaced {
-            self.local.evict(&spec.name).await;
-        }
     }
 
     /// The spec of a call, with its code from the message (checked against its hash) or the
@@ -201,7 +185,6 @@ impl data_plane_server::DataPlane for Service {
             request_id: request_id(r.request_id),
             payload: payload(r.payload)?,
         };
-        self.forget_replaced(&spec).await;
         let response = self.local.invoke(spec, call).await.map_err(status_of)?;
         Ok(Response::new(convert::response_message(
             response,
@@ -304,7 +287,6 @@ impl data_plane_server::DataPlane for Service {
         request: Request<proto::PrewarmRequest>,
     ) -> Result<Response<proto::PrewarmResponse>, Status> {
         let spec = self.spec(request.into_inner().spec)?;
-        self.forget_replaced(&spec).await;
         let started = self.local.prewarm(spec).await.map_err(status_of)?;
         Ok(Response::new(proto::PrewarmResponse {
             started: started as u32,

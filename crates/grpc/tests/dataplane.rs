@@ -452,3 +452,59 @@ async fn a_worker_with_a_token_admits_only_callers_that_present_it() {
     right.shutdown().await;
     worker.stop().await;
 }
+
+/// The spec of `name` at `version` running `code`.
+fn versioned(name: &str, version: u64, code: &str) -> Arc<FunctionSpec> {
+    Arc::new(FunctionSpec {
+        version,
+        ..(*spec(name, code)).clone()
+    })
+}
+
+/// A worker runs the version each call carries and keeps old versions warm beside the newest (a
+/// lower version number no longer evicts); only version 1 coming back with other code (the
+/// function deleted and registered again) replaces what it had.
+#[tokio::test]
+async fn a_worker_keeps_two_versions_warm_side_by_side() {
+    let worker = Worker::open("node-a").await;
+    let cluster = connect(&[&worker], None);
+    let (v1, v3) = (versioned("two", 1, "one"), versioned("two", 3, "three"));
+    let mut ran = Vec::new();
+    for (i, s) in [&v3, &v1, &v3, &v1, &v1, &v3].into_iter().enumerate() {
+        let r = call(&cluster, s, &format!("r{i}"), serde_json::json!({}))
+            .await
+            .expect("call");
+        let out = output(&r);
+        ran.push((r.version, out["code"].clone(), r.cold_start));
+    }
+    let expected: Vec<(Option<u64>, Value, bool)> = [
+        (3, "three", true),
+        (1, "one", true),
+        (3, "three", false),
+        (1, "one", false),
+        (1, "one", false),
+        (3, "three", false),
+    ]
+    .into_iter()
+    .map(|(v, code, cold)| (Some(v), Value::from(code), cold))
+    .collect();
+    assert_eq!(ran, expected);
+    assert_eq!(worker.local.stats()[0].instances, 2);
+
+    let again = versioned("two", 1, "registered again");
+    let r = call(&cluster, &again, "r9", serde_json::json!({}))
+        .await
+        .expect("call");
+    assert!(
+        r.cold_start,
+        "new code under an old number is not served warm"
+    );
+    assert_eq!(output(&r)["code"], "registered again");
+    assert_eq!(
+        worker.local.stats()[0].instances,
+        1,
+        "the old versions' instances were stopped"
+    );
+    cluster.shutdown().await;
+    worker.stop().await;
+}

@@ -14,7 +14,7 @@ use nova_api::{FunctionSpec, Runtime};
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use super::{Lease, Pool};
+use super::{Lease, Pool, Versions};
 use crate::error::InvokeError;
 
 const TTL: Duration = Duration::from_secs(60);
@@ -355,18 +355,18 @@ async fn idle_instances_expire_after_the_ttl_but_never_below_min_replicas() {
     for lease in leases {
         lease.release();
     }
-    pool.sweep(Instant::now(), TTL).await;
+    pool.sweep(Instant::now(), TTL, true).await;
     assert_eq!(counts(&pool), (3, 3, 3), "nothing expired yet");
     assert_eq!(fake.stopped(), Vec::<String>::new());
 
-    pool.sweep(Instant::now() + TTL, TTL).await;
+    pool.sweep(Instant::now() + TTL, TTL, true).await;
     assert_eq!(
         fake.stopped(),
         ids[..2],
         "the least recently used go first, and stop before the sweep returns"
     );
     assert_eq!(counts(&pool), (1, 1, 3), "min_replicas stays");
-    pool.sweep(Instant::now() + 10 * TTL, TTL).await;
+    pool.sweep(Instant::now() + 10 * TTL, TTL, true).await;
     assert_eq!(counts(&pool), (1, 1, 3), "still min_replicas, however long");
     let mut kept = pool.acquire(&s, &backend).await.expect("kept");
     assert_eq!(id_of(&mut kept), ids[2]);
@@ -378,7 +378,7 @@ async fn without_min_replicas_every_idle_instance_expires_and_the_next_call_is_c
     let (fake, pool, s) = (Fake::new(), Arc::new(Pool::new("f")), spec(1));
     let backend = fake.backend();
     pool.acquire(&s, &backend).await.expect("a").release();
-    pool.sweep(Instant::now() + TTL, TTL).await;
+    pool.sweep(Instant::now() + TTL, TTL, true).await;
     assert_eq!(fake.stopped(), ["i1"]);
     assert_eq!(counts(&pool), (0, 0, 1));
     let mut next = pool.acquire(&s, &backend).await.expect("next");
@@ -398,7 +398,7 @@ async fn a_sweep_stops_dead_idle_instances_even_below_min_replicas() {
     );
     assert!(pool.spec_needing_replicas().is_none());
     fake.kill("i1");
-    pool.sweep(Instant::now(), TTL).await;
+    pool.sweep(Instant::now(), TTL, true).await;
     assert_eq!(fake.stopped(), ["i1"]);
     assert_eq!(counts(&pool), (1, 1, 0));
     let needed = pool.spec_needing_replicas().expect("below min_replicas");
@@ -407,4 +407,5 @@ async fn a_sweep_stops_dead_idle_instances_even_below_min_replicas() {
     assert_eq!(fake.created(), ["i1", "i2", "i3"]);
 }
 
+mod side_by_side;
 mod versions_and_deaths;

@@ -1,63 +1,11 @@
-//! The pool against the fake: new versions, dead instances, abandoned leases, closing.
+//! The pool against the fake: replaced code, dead instances, abandoned leases, closing.
 
 use super::*;
 
+/// A pool holds one version: the same version with other code (a replaced spec) stops the
+/// instances of the old code. Versions side by side are `side_by_side`'s.
 #[tokio::test(start_paused = true)]
-async fn a_new_version_stops_old_instances_idle_now_and_leased_on_return() {
-    let (fake, pool) = (Fake::new(), Arc::new(Pool::new("f")));
-    let backend = fake.backend();
-    let (v1, v2) = (spec(1), spec(2));
-    let mut idle = pool.acquire(&v1, &backend).await.expect("idle");
-    let mut busy = pool.acquire(&v1, &backend).await.expect("busy");
-    let (idle_id, busy_id) = (id_of(&mut idle), id_of(&mut busy));
-    idle.release();
-
-    let mut new = pool.acquire(&v2, &backend).await.expect("v2");
-    assert!(new.cold_start(), "v2 must not run on a v1 instance");
-    let new_id = id_of(&mut new);
-    assert_eq!(fake.version_of(&new_id), 2);
-    settle().await;
-    assert_eq!(
-        fake.stopped(),
-        [idle_id.as_str()],
-        "the idle v1 instance stops at once"
-    );
-
-    busy.release();
-    settle().await;
-    assert_eq!(
-        fake.stopped(),
-        [idle_id.as_str(), &busy_id],
-        "the leased v1 instance stops when it comes back"
-    );
-    new.release();
-    assert_eq!(counts(&pool), (1, 1, 3));
-    let mut warm = pool.acquire(&v2, &backend).await.expect("warm v2");
-    assert_eq!(id_of(&mut warm), new_id);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_call_carrying_an_older_spec_gets_the_newest_code() {
-    let (fake, pool) = (Fake::new(), Arc::new(Pool::new("f")));
-    let backend = fake.backend();
-    pool.acquire(&spec(2), &backend)
-        .await
-        .expect("v2")
-        .release();
-    pool.sweep(Instant::now() + TTL, TTL).await;
-    assert_eq!(counts(&pool), (0, 0, 1));
-    // It read the spec before the update; the instance it starts is tagged current, so it must
-    // run current code.
-    let mut late = pool.acquire(&spec(1), &backend).await.expect("late v1");
-    assert!(late.cold_start());
-    assert_eq!(fake.version_of(&id_of(&mut late)), 2);
-    late.release();
-    let warm = pool.acquire(&spec(2), &backend).await.expect("v2 again");
-    assert!(!warm.cold_start(), "the instance it started serves v2");
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_same_version_with_new_code_also_evicts() {
+async fn the_same_version_with_new_code_replaces_the_old_code() {
     let (fake, pool) = (Fake::new(), Arc::new(Pool::new("f")));
     let backend = fake.backend();
     pool.acquire(&spec(1), &backend)
