@@ -115,6 +115,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<AppState, Sta
     let functions = Functions::new(Parts {
         store: stores.functions.clone(),
         versions: stores.versions.clone(),
+        aliases: stores.aliases.clone(),
         logs: stores.logs.clone(),
         secret_store: stores.secrets.clone(),
         dataplane,

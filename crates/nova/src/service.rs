@@ -13,6 +13,7 @@ use nova_api::{
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+mod aliases;
 mod gate;
 mod secrets;
 mod versions;
@@ -20,9 +21,10 @@ mod versions;
 use crate::code::{self, CodeError};
 pub use crate::counters::{Counters, Counts};
 use nova_store::{
-    FunctionStore, InvocationLog, Kind, ListQuery, LogQuery, LogStore, SecretStore, StoreError,
-    VersionStore, record_now,
+    AliasStore, FunctionStore, InvocationLog, Kind, ListQuery, LogQuery, LogStore, SecretStore,
+    StoreError, VersionStore, record_now,
 };
+pub use aliases::{ALIASES_CHANGED, AliasFailure, AliasPatch};
 pub use versions::MAX_DESCRIPTION;
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
@@ -42,6 +44,8 @@ pub enum ServiceError {
     NoQualifier { function: String, qualifier: String },
     #[error(transparent)]
     BadQualifier(#[from] QualifierError),
+    #[error(transparent)]
+    Alias(#[from] AliasFailure),
     #[error("description is too long: {0} characters, at most {MAX_DESCRIPTION}")]
     LongDescription(usize),
     #[error(
@@ -96,6 +100,8 @@ pub struct Parts {
     pub store: Arc<dyn FunctionStore>,
     /// The functions' versions (written by `store` as functions change).
     pub versions: Arc<dyn VersionStore>,
+    /// The functions' aliases.
+    pub aliases: Arc<dyn AliasStore>,
     /// Where invocation records are read.
     pub logs: Arc<dyn LogStore>,
     /// Where a function's `$SECRET:` references are checked (even without the master key).
@@ -117,6 +123,9 @@ struct Inner {
     functions: Arc<dyn FunctionStore>,
     /// The functions' versions.
     versions: Arc<dyn VersionStore>,
+    /// The functions' aliases, and those read by `function:alias` (cached like specs).
+    aliases: Arc<dyn AliasStore>,
+    alias_cache: aliases::AliasCache,
     /// Which version each function's pool runs, for calls of old versions.
     gate: gate::Gate,
     /// Where `logs` reads invocation records.
@@ -146,6 +155,7 @@ impl Functions {
         let Parts {
             store,
             versions,
+            aliases,
             logs,
             secret_store,
             dataplane,
@@ -160,6 +170,8 @@ impl Functions {
             inner: Arc::new(Inner {
                 functions: store,
                 versions,
+                aliases,
+                alias_cache: aliases::AliasCache::default(),
                 gate: gate::Gate::default(),
                 log_store: logs,
                 secret_store,
@@ -202,12 +214,17 @@ impl Functions {
 
     /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
     async fn changed_elsewhere(&self, name: &str) {
+        if let Some(function) = aliases::changed(name) {
+            self.inner.alias_cache.forget(function);
+            return;
+        }
         if name == crate::invalidation::EVERYTHING {
             let names: Vec<String> = (self.read_specs().keys())
                 .filter(|k| !k.contains(':'))
                 .cloned()
                 .collect();
             self.write_specs().clear();
+            self.inner.alias_cache.clear();
             self.inner.gate.reset_all();
             for name in names {
                 self.inner.dataplane.evict(&name).await;
@@ -535,8 +552,10 @@ impl Functions {
             .map_err(|e| ServiceError::Code(CodeError::Rejected(e.to_string())))
     }
 
-    /// Forgets the specs of `name` (its newest and its versions') and what its pool holds.
+    /// Forgets the specs of `name` (its newest and its versions'), its aliases and what its pool
+    /// holds.
     fn forget_spec(&self, name: &str) {
+        self.inner.alias_cache.forget(name);
         self.write_specs()
             .retain(|key, _| !versions::is_key_of(key, name));
         self.inner.gate.reset(name);

@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         nova register hello -r python -c examples/python/hello.py\n  \
         nova invoke hello -p '{\"name\": \"World\"}'\n  \
         nova invoke hello:1          (version 1 of hello)\n  \
+        nova invoke hello:live       (the version alias live points at)\n  \
         nova daemon --http 127.0.0.1:8080 --idle-ttl 60s"
 )]
 pub struct Cli {
@@ -90,6 +91,27 @@ pub enum Command {
     Publish(PublishArgs),
     /// List a function's versions, newest first (every change of code or settings is one).
     Versions(VersionsArgs),
+    /// Manage aliases: names that point at a version (live -> 3), optionally sending a share of
+    /// the calls to a second version (a canary). Invoke one as NAME:ALIAS.
+    #[command(
+        subcommand,
+        long_about = "Manage aliases: names that point at a version of a function.\n\n\
+            Callers invoke NAME:ALIAS (over HTTP ?qualifier=ALIAS or the X-Nova-Qualifier \
+            header); moving the alias with `nova alias set` moves them all. With \
+            --weight M=PCT the alias sends PCT percent of the calls to version M and the rest \
+            to --version, for canaries; each invocation prints the version that ran.\n\n\
+            An alias points only at versions that exist (see `nova versions NAME`), and a \
+            version an alias points at is kept with its code. Alias names use the characters \
+            of function names and are never only digits (those are version numbers) nor \
+            $LATEST. Deleting the function deletes its aliases.",
+        after_help = "Examples:\n  \
+            nova alias set hello live --version 3\n  \
+            nova alias set hello live --version 3 --weight 4=10   (10 % to version 4)\n  \
+            nova invoke hello:live\n  \
+            nova alias list hello\n  \
+            nova alias delete hello live"
+    )]
+    Alias(AliasCommand),
     /// Delete a function and stop its instances.
     Delete(NameArg),
     /// Invoke a function and print its result.
@@ -264,6 +286,54 @@ pub struct VersionsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Create an alias or move it to other versions.
+    Set {
+        /// Function name.
+        name: String,
+        /// Alias name (letters, digits, '-', '_'; not only digits, not $LATEST).
+        alias: String,
+        /// The version that takes the calls (the rest, with --weight).
+        #[arg(long, value_name = "N")]
+        version: u64,
+        /// A second version M taking PCT percent of the calls (0 < PCT < 100), for canaries.
+        #[arg(long, value_name = "M=PCT")]
+        weight: Option<String>,
+        /// What the alias is for (at most 256 characters).
+        #[arg(short, long, default_value = "")]
+        description: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// List a function's aliases.
+    List {
+        /// Function name.
+        name: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Show one alias.
+    Get {
+        /// Function name.
+        name: String,
+        /// Alias name.
+        alias: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Delete an alias (its versions stay).
+    Delete {
+        /// Function name.
+        name: String,
+        /// Alias name.
+        alias: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SecretCommand {
     /// Set a secret; the value is read from standard input unless --value is given (which
     /// leaves it in your shell history).
@@ -322,7 +392,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
     /// Function name, or NAME:VERSION for one of its versions (NAME:$LATEST, the default, is
-    /// the newest).
+    /// the newest), or NAME:ALIAS for the version an alias sends the call to.
     #[arg(value_name = "NAME[:VERSION]")]
     pub name: String,
     /// The JSON event.

@@ -20,6 +20,7 @@ macro_rules! print {
     };
 }
 
+mod aliases;
 pub mod args;
 mod commands;
 mod print;

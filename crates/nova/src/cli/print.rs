@@ -1,6 +1,6 @@
 //! How results look in a terminal.
 
-use nova_api::{Function, FunctionVersion, InvokeResponse};
+use nova_api::{Function, FunctionAlias, FunctionVersion, InvokeResponse};
 
 pub fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -139,6 +139,60 @@ pub fn version_table(versions: &[FunctionVersion]) {
             f.updated_at,
             description
         );
+    }
+}
+
+/// Where an alias sends calls: `3`, or `3 (90%), 4 (10%)`.
+pub fn alias_targets(a: &FunctionAlias) -> String {
+    if a.routing.is_empty() {
+        return a.version.to_string();
+    }
+    let weighted: u32 = a.routing.values().map(|&p| u32::from(p)).sum();
+    let mut text = format!("{} ({}%)", a.version, 100 - weighted);
+    for (version, percent) in &a.routing {
+        text.push_str(&format!(", {version} ({percent}%)"));
+    }
+    text
+}
+
+/// Aliases by name: where each sends calls, when it last changed, what it is for.
+pub fn alias_table(aliases: &[FunctionAlias]) {
+    println!(
+        "{:<20} {:<24}  {:<24}  DESCRIPTION",
+        "ALIAS", "VERSIONS", "UPDATED (UTC)"
+    );
+    for a in aliases {
+        let description = if a.description.is_empty() {
+            "-"
+        } else {
+            &a.description
+        };
+        println!(
+            "{:<20} {:<24}  {:<24}  {description}",
+            a.name,
+            alias_targets(a),
+            a.updated_at
+        );
+    }
+}
+
+/// One alias, a field a line.
+pub fn alias_details(a: &FunctionAlias) {
+    let description = if a.description.is_empty() {
+        "-"
+    } else {
+        &a.description
+    };
+    let rows = [
+        ("Alias", a.name.clone()),
+        ("Function", a.function.clone()),
+        ("Versions", alias_targets(a)),
+        ("Description", description.to_string()),
+        ("Created", a.created_at.clone()),
+        ("Updated", a.updated_at.clone()),
+    ];
+    for (k, v) in rows {
+        println!("{:<15} {v}", format!("{k}:"));
     }
 }
 

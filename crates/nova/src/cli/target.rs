@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use nova_api::{
-    Function, FunctionConfig, FunctionPatch, FunctionVersion, InvocationEntry, InvokeResponse,
-    Qualifier,
+    Function, FunctionAlias, FunctionConfig, FunctionPatch, FunctionVersion, InvocationEntry,
+    InvokeResponse, Qualifier,
 };
 use nova_store::{ListQuery, LogQuery, VersionQuery};
 use reqwest::{Method, StatusCode};
@@ -126,6 +126,49 @@ impl Target {
                 self.call(Method::POST, &path, Some(&body)).await
             }
             Target::Local(f) => Ok(f.functions.publish(name, description).await?),
+        }
+    }
+
+    /// Creates or moves `alias` (of `alias.function`).
+    pub async fn set_alias(&self, alias: &FunctionAlias) -> Result<FunctionAlias> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{}/aliases/{}", alias.function, alias.name);
+                self.call(Method::PUT, &path, Some(alias)).await
+            }
+            Target::Local(f) => Ok(f.functions.set_alias(alias.clone(), true).await?),
+        }
+    }
+
+    /// The aliases of `name`, by name.
+    pub async fn aliases(&self, name: &str) -> Result<Vec<FunctionAlias>> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/aliases");
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Target::Local(f) => Ok(f.functions.aliases(name).await?),
+        }
+    }
+
+    pub async fn alias(&self, name: &str, alias: &str) -> Result<FunctionAlias> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/aliases/{alias}");
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Target::Local(f) => Ok(f.functions.alias(name, alias).await?),
+        }
+    }
+
+    pub async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/aliases/{alias}");
+                self.send(Method::DELETE, &path, None::<&()>).await?;
+                Ok(())
+            }
+            Target::Local(f) => Ok(f.functions.delete_alias(name, alias).await?),
         }
     }
 

@@ -40,11 +40,16 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     }
     Some(match *method {
         _ if read => Scope::Read,
-        Method::POST if path.ends_with("/invoke") && path.starts_with("/functions/") => {
-            Scope::Invoke
-        }
+        Method::POST if is_invocation(path) => Scope::Invoke,
         _ => Scope::Admin,
     })
+}
+
+/// `/functions/{name}/invoke` exactly (not, say, an alias named `invoke`).
+fn is_invocation(path: &str) -> bool {
+    (path.strip_prefix("/functions/"))
+        .and_then(|rest| rest.strip_suffix("/invoke"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// The key a request presents: `X-API-Key: <key>` (what the original Nova's CLI sends),
@@ -267,6 +272,23 @@ mod tests {
         assert_eq!(
             scope_of(&Method::POST, "/functions/f/invoke"),
             Some(Scope::Invoke)
+        );
+        // Aliases: reading them needs read, changing them admin (not invoke).
+        for path in ["/functions/f/aliases", "/functions/f/aliases/live"] {
+            assert_eq!(scope_of(&get, path), Some(Scope::Read), "{path}");
+        }
+        for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let path = if m == Method::POST {
+                "/functions/f/aliases"
+            } else {
+                "/functions/f/aliases/live"
+            };
+            assert_eq!(scope_of(&m, path), Some(Scope::Admin), "{m} {path}");
+        }
+        assert_eq!(
+            scope_of(&Method::POST, "/functions/f/aliases/invoke"),
+            Some(Scope::Admin),
+            "an alias named invoke is still an alias"
         );
     }
 

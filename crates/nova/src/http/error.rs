@@ -12,7 +12,7 @@ use nova_store::StoreError;
 use serde_json::json;
 
 use crate::code::CodeError;
-use crate::service::ServiceError;
+use crate::service::{AliasFailure, ServiceError};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -72,12 +72,16 @@ impl From<ServiceError> for ApiError {
             | ServiceError::MissingSecret { .. }
             | ServiceError::BadPayload(_)
             | ServiceError::BadQualifier(_)
-            | ServiceError::LongDescription(_) => StatusCode::BAD_REQUEST,
+            | ServiceError::LongDescription(_)
+            | ServiceError::Alias(AliasFailure::Invalid(_) | AliasFailure::NoVersion { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
             ServiceError::Code(CodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Code(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_)
             | ServiceError::NoVersion { .. }
             | ServiceError::NoQualifier { .. }
+            | ServiceError::Alias(AliasFailure::NotFound { .. })
             | ServiceError::Secret(crate::secrets::SecretError::NotFound(_)) => {
                 StatusCode::NOT_FOUND
             }

@@ -5,10 +5,12 @@
 //! overlap: `POST /functions`, `GET /functions`, `GET|PATCH|DELETE /functions/{name}`,
 //! `GET|PUT /functions/{name}/code`, `POST /functions/{name}/invoke`,
 //! `GET /functions/{name}/logs`, `GET|POST /functions/{name}/versions`,
-//! `GET /functions/{name}/versions/{version}`, `GET /invocations`, `GET /health`, `GET /metrics`,
+//! `GET /functions/{name}/versions/{version}`, `GET|POST /functions/{name}/aliases`,
+//! `GET|PUT|PATCH|DELETE /functions/{name}/aliases/{alias}`, `GET /invocations`, `GET /health`, `GET /metrics`,
 //! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
 //! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
 
+mod aliases;
 mod auth;
 mod error;
 mod functions;
@@ -63,6 +65,17 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
             get(versions::list).post(versions::publish),
         )
         .route("/functions/{name}/versions/{version}", get(versions::get))
+        .route(
+            "/functions/{name}/aliases",
+            get(aliases::list).post(aliases::create),
+        )
+        .route(
+            "/functions/{name}/aliases/{alias}",
+            get(aliases::get)
+                .put(aliases::put)
+                .patch(aliases::patch)
+                .delete(aliases::delete),
+        )
         .route("/invocations", get(logs::invocations))
         .route("/apikeys", post(auth::create).get(auth::list))
         .route(

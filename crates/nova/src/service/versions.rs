@@ -1,5 +1,6 @@
 //! Versions of functions: listing and reading them, publishing one, and resolving the version a
-//! call's qualifier names into the spec the data plane runs.
+//! call's qualifier names (a number, `$LATEST`, or the version an alias picks) into the spec the
+//! data plane runs.
 //!
 //! Every register and every update records the function's new state as a version (the store
 //! does it in the same transaction), so the newest version is always the function as it is now.
@@ -65,7 +66,19 @@ impl Functions {
         Ok(version)
     }
 
-    /// The spec of the version `qualifier` names, and whether it is the newest one.
+    /// The version a call naming `qualifier` runs now (through a weighted alias, one roll of
+    /// its weights).
+    pub async fn version_of(&self, name: &str, qualifier: &Qualifier) -> Result<u64, ServiceError> {
+        let latest = self.spec(name).await?;
+        Ok(match qualifier {
+            Qualifier::Latest => latest.version,
+            Qualifier::Version(n) => *n,
+            Qualifier::Alias(alias) => self.alias_version(name, alias).await?,
+        })
+    }
+
+    /// The spec of the version `qualifier` names (an alias's: the version it picks), and whether
+    /// it is the newest one.
     pub(super) async fn resolve(
         &self,
         name: &str,
@@ -74,15 +87,12 @@ impl Functions {
         let latest = self.spec(name).await?;
         let number = match qualifier {
             Qualifier::Latest => return Ok((latest, true)),
-            Qualifier::Version(n) if *n == latest.version => return Ok((latest, true)),
             Qualifier::Version(n) => *n,
-            Qualifier::Alias(alias) => {
-                return Err(ServiceError::NoQualifier {
-                    function: name.to_string(),
-                    qualifier: alias.clone(),
-                });
-            }
+            Qualifier::Alias(alias) => self.alias_version(name, alias).await?,
         };
+        if number == latest.version {
+            return Ok((latest, true));
+        }
         let key = versioned_key(name, number);
         if let Some(spec) = self.read_specs().get(&key) {
             return Ok((spec.clone(), false));
