@@ -14,17 +14,16 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 mod aliases;
-mod gate;
 mod secrets;
 mod versions;
 
 use crate::code::{self, CodeError};
 pub use crate::counters::{Counters, Counts};
+pub use aliases::{ALIASES_CHANGED, AliasFailure, AliasPatch};
 use nova_store::{
     AliasStore, FunctionStore, InvocationLog, Kind, ListQuery, LogQuery, LogStore, SecretStore,
     StoreError, VersionStore, record_now,
 };
-pub use aliases::{ALIASES_CHANGED, AliasFailure, AliasPatch};
 pub use versions::MAX_DESCRIPTION;
 
 /// Why a control-plane operation failed. The HTTP layer maps each variant to a status code.
@@ -126,8 +125,6 @@ struct Inner {
     /// The functions' aliases, and those read by `function:alias` (cached like specs).
     aliases: Arc<dyn AliasStore>,
     alias_cache: aliases::AliasCache,
-    /// Which version each function's pool runs, for calls of old versions.
-    gate: gate::Gate,
     /// Where `logs` reads invocation records.
     log_store: Arc<dyn LogStore>,
     /// Where secret references are checked.
@@ -172,7 +169,6 @@ impl Functions {
                 versions,
                 aliases,
                 alias_cache: aliases::AliasCache::default(),
-                gate: gate::Gate::default(),
                 log_store: logs,
                 secret_store,
                 dataplane,
@@ -225,7 +221,6 @@ impl Functions {
                 .collect();
             self.write_specs().clear();
             self.inner.alias_cache.clear();
-            self.inner.gate.reset_all();
             for name in names {
                 self.inner.dataplane.evict(&name).await;
             }
@@ -364,7 +359,8 @@ impl Functions {
             .replace_function(&function, new_code.as_deref(), current.version)
             .await?;
         tracing::info!(function = %name, version = function.version, "updated");
-        self.inner.dataplane.evict(name).await;
+        // No evict: the new version gets a pool of its own, calls of the old one in flight end
+        // normally, and its idle instances go at the idle TTL.
         self.after_change(&function, Some(code_for_check)).await;
         Ok(function)
     }
@@ -413,9 +409,7 @@ impl Functions {
         payload: &str,
     ) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
-        let (spec, newest) = self.resolve(name, qualifier).await?;
-        let dataplane = self.inner.dataplane.as_ref();
-        let _pass = self.inner.gate.enter(&spec, newest, dataplane).await;
+        let (spec, _) = self.resolve(name, qualifier).await?;
         let request = InvokeRequest {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             payload,
@@ -552,13 +546,11 @@ impl Functions {
             .map_err(|e| ServiceError::Code(CodeError::Rejected(e.to_string())))
     }
 
-    /// Forgets the specs of `name` (its newest and its versions'), its aliases and what its pool
-    /// holds.
+    /// Forgets the specs of `name` (its newest and its versions') and its aliases.
     fn forget_spec(&self, name: &str) {
         self.inner.alias_cache.forget(name);
         self.write_specs()
             .retain(|key, _| !versions::is_key_of(key, name));
-        self.inner.gate.reset(name);
     }
 
     fn read_specs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionSpec>>> {

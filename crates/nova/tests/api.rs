@@ -334,8 +334,9 @@ async fn fifty_concurrent_http_invocations_with_max_replicas() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_update_evicts_and_delete_stops_instances() {
-    let d = TestDaemon::start().await;
+async fn an_update_leaves_the_old_version_to_the_ttl_and_delete_stops_instances() {
+    // The old version's instance is not evicted by the new one; the idle TTL reclaims it.
+    let d = TestDaemon::start_with_ttl("2s").await;
     let mut f = python_function("ver", "def handler(e):\n    return 1\n");
     f["mode"] = json!("persistent");
     f["min_replicas"] = json!(1);
@@ -361,7 +362,14 @@ async fn code_update_evicts_and_delete_stops_instances() {
         (after["output"].clone(), after["version"].clone()),
         (json!(2), json!(2))
     );
-    eventually("only the new version's instance", || {
+    let request = d.client.post(d.url("/functions/ver/invoke?qualifier=1"));
+    let (_, old) = status_and_json(request.json(&json!({})).send().await.expect("send")).await;
+    assert_eq!(
+        (old["output"].clone(), old["cold_start"].clone()),
+        (json!(1), json!(false)),
+        "version 1 is still warm after the update"
+    );
+    eventually("only the new version's instance, after the TTL", || {
         agents_under(&instances) == 1
     })
     .await;

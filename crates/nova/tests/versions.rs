@@ -403,8 +403,8 @@ async fn daemons_sharing_postgres_share_versions() {
     b.stop().await;
 }
 
-/// Calls of an old version and of the newest at once each run their own version's code: the
-/// data plane's one-version pool is switched between them, never shared.
+/// Calls of an old version and of the newest at once each run their own version's code, and
+/// both versions stay warm side by side: once both ran, alternating calls are warm.
 #[tokio::test]
 async fn concurrent_calls_of_two_versions_each_run_their_own_code() {
     let d = TestDaemon::start().await;
@@ -433,5 +433,24 @@ async fn concurrent_calls_of_two_versions_each_run_their_own_code() {
     while let Some(done) = calls.join_next().await {
         done.expect("a call");
     }
+    let mut ran = Vec::new();
+    for query in [
+        "?qualifier=1",
+        "",
+        "?qualifier=1",
+        "?qualifier=3",
+        "",
+        "?qualifier=1",
+    ] {
+        let (status, body) = invoke_at(&d, query, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        ran.push((body["version"].clone(), body["cold_start"].clone()));
+    }
+    let warm = |v: u64| (json!(v), json!(false));
+    assert_eq!(
+        ran,
+        [warm(1), warm(3), warm(1), warm(3), warm(3), warm(1)],
+        "a switch of version is no cold start"
+    );
     d.stop().await;
 }

@@ -29,7 +29,6 @@ impl Functions {
     /// Drops cached specs and the instances of every function whose env names the secret.
     async fn secret_changed(&self, name: &str) -> Result<(), ServiceError> {
         self.write_specs().clear();
-        self.inner.gate.reset_all();
         self.announce(crate::invalidation::EVERYTHING);
         let mut offset = 0;
         loop {
