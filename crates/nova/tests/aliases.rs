@@ -74,6 +74,10 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
     let again = json!({"name": "live", "version": 2});
     let (status, taken) = call(&d, "POST", "/functions/greet/aliases", Some(again), &[]).await;
     assert_eq!(status, 409, "{taken}");
+    assert_eq!(
+        taken["error"],
+        "alias 'live' already exists (of function 'greet'): PUT /functions/greet/aliases/live replaces it"
+    );
 
     for (query, headers) in [
         ("?qualifier=live", &[][..]),

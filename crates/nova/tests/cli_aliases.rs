@@ -118,6 +118,8 @@ fn aliases_through(env: &Env) {
     env.fails(&["invoke", "greet:nope"], "has no version or alias 'nope'");
 
     env.ok(&["alias", "set", "greet", "live", "--version", "2"]);
+    let moved = env.ok(&["alias", "get", "greet", "live"]);
+    assert!(moved.contains("Description:    stable"), "kept: {moved}");
     let out = env.ok(&["invoke", "greet:live"]);
     assert!(out.contains("Version:    2"), "{out}");
     let deleted = env.ok(&["alias", "delete", "greet", "canary"]);

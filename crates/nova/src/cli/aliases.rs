@@ -23,6 +23,13 @@ pub async fn alias(target: &Target, command: AliasCommand) -> Result<()> {
                 Some(text) => BTreeMap::from([parse_weight(&text)?]),
                 None => BTreeMap::new(),
             };
+            let description = match description {
+                Some(text) => text,
+                // Moving an alias keeps what it is for.
+                None => (target.alias(&name, &alias).await)
+                    .map(|a| a.description)
+                    .unwrap_or_default(),
+            };
             let alias = FunctionAlias {
                 function: name,
                 name: alias,

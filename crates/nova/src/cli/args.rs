@@ -299,9 +299,10 @@ pub enum AliasCommand {
         /// A second version M taking PCT percent of the calls (0 < PCT < 100), for canaries.
         #[arg(long, value_name = "M=PCT")]
         weight: Option<String>,
-        /// What the alias is for (at most 256 characters).
-        #[arg(short, long, default_value = "")]
-        description: String,
+        /// What the alias is for (at most 256 characters) [default: the alias's own, if it
+        /// exists].
+        #[arg(short, long)]
+        description: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,

@@ -127,6 +127,12 @@ impl Functions {
                     version,
                 }));
             }
+            Err(e @ StoreError::AlreadyExists { .. }) => {
+                return Err(ServiceError::Conflict(format!(
+                    "{e} (of function '{}'): PUT /functions/{}/aliases/{} replaces it",
+                    alias.function, alias.function, alias.name
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
         tracing::info!(
