@@ -38,7 +38,9 @@ pub trait DataPlane: Send + Sync + 'static {
     ) -> Result<InvokeResponse, InvokeError>;
     /// Starts instances until `spec.min_replicas` exist.
     async fn prewarm(&self, spec: Arc<FunctionSpec>) -> Result<usize, InvokeError>;
-    /// Stops the instances of a function that changed or was deleted.
+    /// Stops the instances of every version of a function that was deleted or must restart
+    /// (its secrets changed). A new version needs no evict: it runs beside the old ones, whose
+    /// idle instances go at the idle TTL.
     async fn evict(&self, function: &str);
     /// Pool figures of this process (empty for a remote plane).
     fn stats(&self) -> Vec<PoolStats>;
