@@ -34,7 +34,7 @@ pub enum QualifierError {
     )]
     Malformed(String),
     /// `0`, or a number too large to be a version.
-    #[error("invalid version '{0}': version numbers start at 1")]
+    #[error("invalid version '{0}': version numbers start at 1 and fit in 64 bits")]
     BadNumber(String),
 }
 
