@@ -20,6 +20,7 @@ use crate::{
     LogQuery, LogStore, SecretRecord, SecretStore, SettingStore, StoreError, VersionQuery,
     VersionStore,
 };
+use crate::{AsyncInvocation, AsyncQuery, NewAsyncInvocation, Outcome, QueueStore, Retried};
 
 /// How often the probe tries the database while the breaker is open.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -223,6 +224,49 @@ impl<S: AliasStore> AliasStore for Breaker<S> {
 
     async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError> {
         self.guard(self.inner.delete_alias(function, name)).await
+    }
+}
+
+#[async_trait]
+impl<S: QueueStore> QueueStore for Breaker<S> {
+    async fn enqueue(
+        &self,
+        new: &NewAsyncInvocation,
+    ) -> Result<(AsyncInvocation, bool), StoreError> {
+        self.guard(self.inner.enqueue(new)).await
+    }
+
+    async fn claim(
+        &self,
+        limit: u32,
+        busy: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<AsyncInvocation>, StoreError> {
+        self.guard(self.inner.claim(limit, busy, lease_ms)).await
+    }
+
+    async fn renew(&self, ids: &[String], lease_ms: i64) -> Result<(), StoreError> {
+        self.guard(self.inner.renew(ids, lease_ms)).await
+    }
+
+    async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError> {
+        self.guard(self.inner.finish(id, attempt, outcome)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.guard(self.inner.next_due()).await
+    }
+
+    async fn get_async(&self, id: &str) -> Result<Option<AsyncInvocation>, StoreError> {
+        self.guard(self.inner.get_async(id)).await
+    }
+
+    async fn list_async(&self, query: &AsyncQuery) -> Result<Vec<AsyncInvocation>, StoreError> {
+        self.guard(self.inner.list_async(query)).await
+    }
+
+    async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {
+        self.guard(self.inner.retry_async(id)).await
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Kind {
     Version,
     /// An alias of a function ([`crate::AliasStore`]).
     Alias,
+    /// An async invocation ([`crate::QueueStore`]), named by its id.
+    AsyncInvocation,
 }
 
 impl fmt::Display for Kind {
@@ -28,6 +30,7 @@ impl fmt::Display for Kind {
             Kind::Secret => "secret",
             Kind::Version => "version",
             Kind::Alias => "alias",
+            Kind::AsyncInvocation => "async invocation",
         })
     }
 }

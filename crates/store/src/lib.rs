@@ -10,6 +10,7 @@
 //! - [`LogStore`]: invocation records;
 //! - [`KeyStore`]: API key records and whether keys are required;
 //! - [`SecretStore`]: encrypted secrets;
+//! - [`QueueStore`]: async invocations, queued durably and claimed under leases;
 //! - [`SettingStore`]: named values every daemon sharing the store agrees on;
 //! - [`Database`]: the database itself, apart from any aggregate (ping, identity).
 //!
@@ -34,6 +35,7 @@ mod functions;
 mod keys;
 mod logs;
 mod migrate;
+mod queue;
 mod secrets;
 mod settings;
 mod sql;
@@ -49,6 +51,10 @@ pub use error::{Kind, StoreError};
 pub use functions::{FunctionStore, ListQuery, record_now};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use logs::{InvocationLog, LOG_STREAM_LIMIT, LogQuery, LogStore};
+pub use queue::{
+    AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation, Outcome,
+    QueueStore, Retried,
+};
 pub use secrets::{SecretRecord, SecretStore};
 pub use settings::SettingStore;
 pub use sql::SqlStore;

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_versions.sql"),
     ),
     (9, "aliases", include_str!("../migrations/0009_aliases.sql")),
+    (10, "async", include_str!("../migrations/0010_async.sql")),
 ];
 
 /// The ledger of applied migrations, created before anything else.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    AliasStore, FunctionStore, KeyStore, LogStore, SecretStore, SettingStore, VersionStore,
+    AliasStore, FunctionStore, KeyStore, LogStore, QueueStore, SecretStore, SettingStore,
+    VersionStore,
 };
 
 /// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
@@ -28,6 +29,8 @@ pub struct Stores {
     pub secrets: Arc<dyn SecretStore>,
     /// The store's settings.
     pub settings: Arc<dyn SettingStore>,
+    /// The queue of async invocations.
+    pub queue: Arc<dyn QueueStore>,
 }
 
 impl Stores {
@@ -40,7 +43,8 @@ impl Stores {
             + LogStore
             + KeyStore
             + SecretStore
-            + SettingStore,
+            + SettingStore
+            + QueueStore,
     {
         let store = Arc::new(store);
         Stores {
@@ -50,7 +54,8 @@ impl Stores {
             logs: store.clone(),
             keys: store.clone(),
             secrets: store.clone(),
-            settings: store,
+            settings: store.clone(),
+            queue: store,
         }
     }
 }

@@ -6,6 +6,8 @@
 
 #[path = "contract/aliases.rs"]
 mod aliases;
+#[path = "contract/queue.rs"]
+mod queue;
 #[path = "contract/versions.rs"]
 mod versions;
 
@@ -50,6 +52,7 @@ async fn contract(stores: Stores, p: &str) {
     settings(stores.settings.as_ref(), p).await;
     api_keys(stores.keys.as_ref(), p).await;
     secrets(stores.secrets.as_ref(), p).await;
+    queue::queue(stores.queue.as_ref(), p).await;
 }
 
 /// Functions and code: unique names, optimistic concurrency, search, code kept while used.

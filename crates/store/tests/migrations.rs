@@ -79,6 +79,10 @@ fn shipped_migrations_are_never_edited() {
             "0009_aliases.sql",
             "65ec786f68b6e6b18a669e20b54cbf5f9a8701b5b71559f6e88982934c90c811",
         ),
+        (
+            "0010_async.sql",
+            "379cb8fd17cd251b06c75b62be214f891fbc9f683f548a7e0bd55adbf4e62efe",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

@@ -9,6 +9,7 @@ mod aliases;
 mod functions;
 mod keys;
 mod logs;
+mod queue;
 mod row;
 mod secrets;
 mod settings;

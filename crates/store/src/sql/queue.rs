@@ -1,0 +1,324 @@
+//! [`QueueStore`] in SQL: the `async_invocations` table and the idempotency keys beside it.
+//!
+//! A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`: atomic on SQLite (one
+//! writer), and on Postgres the inner select takes `FOR UPDATE SKIP LOCKED`, so daemons claiming
+//! together each get other rows instead of waiting for one another. Every change of an attempt's
+//! outcome is guarded by the attempt number, so a daemon whose lease expired cannot overwrite
+//! what the next claimer does.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, placeholders};
+use crate::queue::{
+    AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation, Outcome,
+    QueueStore, Retried,
+};
+use crate::{Kind, StoreError};
+
+const COLUMNS: &str = "id, function_name, qualifier, version, payload, status, attempts, \
+    max_attempts, errors, result, idempotency_key, next_attempt_at, lease_until, created_at, \
+    updated_at";
+
+/// Which rows a claim may take: due and waiting, or running under an expired lease.
+const CLAIMABLE: &str = "((status IN ('queued', 'failed') AND next_attempt_at <= $1) \
+    OR (status = 'running' AND lease_until < $1))";
+
+fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("async invocation '{id}': {what}: {e}"))
+}
+
+fn read(row: &AnyRow) -> Result<AsyncInvocation, StoreError> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let payload: String = row.try_get("payload")?;
+    let errors: String = row.try_get("errors")?;
+    let result: Option<String> = row.try_get("result")?;
+    let version: Option<i64> = row.try_get("version")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    Ok(AsyncInvocation {
+        function: row.try_get("function_name")?,
+        qualifier: row.try_get("qualifier")?,
+        version: version.map(|v| v as u64),
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(&id, "payload", e))?,
+        status: AsyncStatus::parse(&status).ok_or_else(|| corrupt(&id, "status", &status))?,
+        attempts: attempts as u32,
+        max_attempts: max_attempts as u32,
+        errors: serde_json::from_str(&errors).map_err(|e| corrupt(&id, "errors", e))?,
+        result: result
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| corrupt(&id, "result", e))?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        next_attempt_at_ms: row.try_get("next_attempt_at")?,
+        lease_until_ms: row.try_get("lease_until")?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+        id,
+    })
+}
+
+impl SqlStore {
+    async fn fetch_async(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<AsyncInvocation>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM async_invocations WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
+        row.map(|r| read(&r)).transpose()
+    }
+}
+
+#[async_trait]
+impl QueueStore for SqlStore {
+    async fn enqueue(
+        &self,
+        new: &NewAsyncInvocation,
+    ) -> Result<(AsyncInvocation, bool), StoreError> {
+        let now = comet_util::now_ms();
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = &new.idempotency_key {
+            // The first writer of a key holds its row until the window passes; a concurrent one
+            // waits on the primary key and then finds the first's id.
+            sqlx::query(
+                "INSERT INTO async_idempotency (function_name, key, id, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (function_name, key) DO UPDATE \
+                 SET id = excluded.id, created_at = excluded.created_at \
+                 WHERE async_idempotency.created_at <= $5",
+            )
+            .bind(new.function.clone())
+            .bind(key.clone())
+            .bind(new.id.clone())
+            .bind(now)
+            .bind(now - new.dedupe_window_ms)
+            .execute(&mut *tx)
+            .await?;
+            let first: String = sqlx::query_scalar(
+                "SELECT id FROM async_idempotency WHERE function_name = $1 AND key = $2",
+            )
+            .bind(new.function.clone())
+            .bind(key.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+            if first != new.id {
+                let found = self.fetch_async(&mut tx, &first).await?;
+                tx.commit().await?;
+                let found = found.ok_or_else(|| corrupt(&first, "idempotency key", "no row"))?;
+                return Ok((found, false));
+            }
+        }
+        let payload = new.payload.to_string();
+        let sql = format!(
+            "INSERT INTO async_invocations ({COLUMNS}) VALUES \
+             ($1, $2, $3, NULL, $4, 'queued', 0, $5, '[]', NULL, $6, $7, NULL, $7, $7)"
+        );
+        sqlx::query(&sql)
+            .bind(new.id.clone())
+            .bind(new.function.clone())
+            .bind(new.qualifier.clone())
+            .bind(payload)
+            .bind(i64::from(new.max_attempts))
+            .bind(new.idempotency_key.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let stored = self.fetch_async(&mut tx, &new.id).await?;
+        tx.commit().await?;
+        let stored = stored.ok_or_else(|| corrupt(&new.id, "insert", "no row"))?;
+        Ok((stored, true))
+    }
+
+    async fn claim(
+        &self,
+        limit: u32,
+        busy: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<AsyncInvocation>, StoreError> {
+        let now = comet_util::now_ms();
+        let skip = if busy.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND function_name NOT IN ({})",
+                placeholders(4, busy.len()).join(", ")
+            )
+        };
+        let lock = if self.backend == "SQLite" {
+            ""
+        } else {
+            " FOR UPDATE SKIP LOCKED"
+        };
+        let sql = format!(
+            "UPDATE async_invocations SET status = 'running', attempts = attempts + 1, \
+             lease_until = $2, updated_at = $1 WHERE id IN (SELECT id FROM async_invocations \
+             WHERE {CLAIMABLE}{skip} ORDER BY next_attempt_at LIMIT $3{lock}) RETURNING {COLUMNS}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now)
+            .bind(now + lease_ms)
+            .bind(i64::from(limit));
+        for function in busy {
+            query = query.bind(function.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut claimed = rows.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|c| c.next_attempt_at_ms);
+        Ok(claimed)
+    }
+
+    async fn renew(&self, ids: &[String], lease_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE async_invocations SET lease_until = $1 \
+             WHERE status = 'running' AND id IN ({})",
+            placeholders(2, ids.len()).join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(comet_util::now_ms() + lease_ms);
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError> {
+        let now = comet_util::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let Some(current) = self.fetch_async(&mut tx, id).await? else {
+            return Ok(false);
+        };
+        if current.status != AsyncStatus::Running || current.attempts != attempt {
+            return Ok(false);
+        }
+        let mut errors = current.errors;
+        let (status, version, result, next) = match outcome {
+            Outcome::Succeeded { result, version } => (
+                AsyncStatus::Succeeded,
+                Some(*version),
+                Some(result.to_string()),
+                current.next_attempt_at_ms,
+            ),
+            Outcome::Retry {
+                error,
+                next_attempt_at_ms,
+                version,
+            } => {
+                errors.push(AttemptError {
+                    attempt,
+                    at_ms: now,
+                    error: error.clone(),
+                });
+                (AsyncStatus::Failed, *version, None, *next_attempt_at_ms)
+            }
+            Outcome::DeadLetter { error, version } => {
+                errors.push(AttemptError {
+                    attempt,
+                    at_ms: now,
+                    error: error.clone(),
+                });
+                (
+                    AsyncStatus::DeadLettered,
+                    *version,
+                    None,
+                    current.next_attempt_at_ms,
+                )
+            }
+        };
+        let errors = serde_json::to_string(&errors).map_err(|e| corrupt(id, "errors", e))?;
+        let done = sqlx::query(
+            "UPDATE async_invocations SET status = $1, version = COALESCE($2, version), \
+             result = $3, errors = $4, next_attempt_at = $5, lease_until = NULL, updated_at = $6 \
+             WHERE id = $7 AND status = 'running' AND attempts = $8",
+        )
+        .bind(status.as_str())
+        .bind(version.map(|v| v as i64))
+        .bind(result)
+        .bind(errors)
+        .bind(next)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(i64::from(attempt))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM async_invocations \
+             WHERE status IN ('queued', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
+    async fn get_async(&self, id: &str) -> Result<Option<AsyncInvocation>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.fetch_async(&mut conn, id).await
+    }
+
+    async fn list_async(&self, query: &AsyncQuery) -> Result<Vec<AsyncInvocation>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(function) = &query.function {
+            binds.push(function.clone());
+            conditions.push(format!("function_name = ${}", binds.len()));
+        }
+        if let Some(status) = query.status {
+            binds.push(status.as_str().to_string());
+            conditions.push(format!("status = ${}", binds.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM async_invocations{filter} \
+             ORDER BY created_at DESC, id LIMIT ${} OFFSET ${}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut q = sqlx::query(&sql);
+        for bind in binds {
+            q = q.bind(bind);
+        }
+        let rows = q
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(read).collect()
+    }
+
+    async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {
+        let now = comet_util::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE async_invocations SET status = 'queued', attempts = 0, next_attempt_at = $1, \
+             lease_until = NULL, updated_at = $1 WHERE id = $2 AND status = 'dead_lettered'",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let found = self.fetch_async(&mut tx, id).await?;
+        tx.commit().await?;
+        let found = found.ok_or_else(|| StoreError::not_found(Kind::AsyncInvocation, id))?;
+        Ok(if done.rows_affected() == 1 {
+            Retried::Queued(Box::new(found))
+        } else {
+            Retried::NotDeadLettered(found.status)
+        })
+    }
+}
