@@ -304,9 +304,9 @@ pub struct Function {
 }
 
 /// One immutable version of a function: the function as it stood when the version was made
-/// (`version` is its number, `updated_at` when it was made, `created_at` when the function was
-/// first registered) and the description it was published with, if any. Shown with the same
-/// fields as the function itself, plus `description`.
+/// (`version` is its number; `created_at` and `updated_at` are both when the version was made)
+/// and the description it was published with, if any. Shown with the same fields as the
+/// function itself, plus `description`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionVersion {
     #[serde(flatten)]

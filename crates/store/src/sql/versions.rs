@@ -40,9 +40,13 @@ pub(super) async fn forget(conn: &mut AnyConnection, name: &str) -> Result<(), s
     Ok(())
 }
 
+/// A version's `created_at` is when the version was made (the row's `updated_at`), not when the
+/// function was first registered: that is what a list of versions shows.
 fn read_version(row: &AnyRow) -> Result<FunctionVersion, StoreError> {
+    let mut function = read_row(row)?;
+    function.created_at = function.updated_at.clone();
     Ok(FunctionVersion {
-        function: read_row(row)?,
+        function,
         description: row.try_get("description")?,
     })
 }

@@ -23,6 +23,7 @@ pub async fn versions(functions: &dyn FunctionStore, store: &dyn VersionStore, p
     let v3 = Function {
         memory_mb: 256,
         version: 3,
+        updated_at: "2030-01-02T03:04:05.006Z".into(),
         ..v2.clone()
     };
     functions
@@ -50,6 +51,12 @@ pub async fn versions(functions: &dyn FunctionStore, store: &dyn VersionStore, p
         ]
     );
     assert!(all.iter().all(|v| v.description.is_empty()));
+    // A version's created_at is when the version was made, not when the function was.
+    assert_eq!(all[0].function.created_at, "2030-01-02T03:04:05.006Z");
+    assert!(
+        all.iter()
+            .all(|v| v.function.created_at == v.function.updated_at)
+    );
     let first = store.get_version(&name, 1).await.expect("get").expect("v1");
     assert_eq!(first.function, v1, "version 1 is the function as it was");
     assert_eq!(store.get_version(&name, 4).await.expect("get"), None);
@@ -81,7 +88,13 @@ pub async fn versions(functions: &dyn FunctionStore, store: &dyn VersionStore, p
         (published.function.version, published.description.as_str()),
         (3, "first release")
     );
-    assert_eq!(published.function, v3);
+    assert_eq!(
+        published.function,
+        Function {
+            created_at: v3.updated_at.clone(),
+            ..v3.clone()
+        }
+    );
     let again = store.publish_version(&name, "other").await.expect("again");
     assert_eq!(again, published, "nothing changed: the same version");
     assert_eq!(
