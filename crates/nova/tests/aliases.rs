@@ -8,33 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{TestDaemon, python_function, status_and_json};
+use common::{TestDaemon, python_function, says, status_and_json};
 use nova::config::{Overrides, Settings};
 use nova_api::{FunctionAlias, Qualifier};
 use nova_store::AliasStore as _;
 use serde_json::{Value, json};
-
-fn says(word: &str) -> String {
-    format!("def handler(event, context=None):\n    return {{'says': '{word}'}}\n")
-}
-
-async fn call(
-    d: &TestDaemon,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = d.client.request(method, d.url(path));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    status_and_json(request.send().await.expect("send")).await
-}
 
 /// `greet` at versions 1 ("one"), 2 ("two") and 3 ("three").
 async fn three_versions(d: &TestDaemon) {
@@ -44,14 +22,14 @@ async fn three_versions(d: &TestDaemon) {
     assert_eq!(status, 201, "{body}");
     for word in ["two", "three"] {
         let code = json!({ "code": says(word) });
-        let (status, body) = call(d, "PATCH", "/functions/greet", Some(code), &[]).await;
+        let (status, body) = d.call("PATCH", "/functions/greet", Some(code), &[]).await;
         assert_eq!(status, 200, "{body}");
     }
 }
 
 async fn invoke(d: &TestDaemon, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let path = format!("/functions/greet/invoke{query}");
-    call(d, "POST", &path, Some(json!({})), headers).await
+    d.call("POST", &path, Some(json!({})), headers).await
 }
 
 #[tokio::test]
@@ -60,7 +38,9 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
     three_versions(&d).await;
 
     let live = json!({"name": "live", "version": 1, "description": "what users get"});
-    let (status, created) = call(&d, "POST", "/functions/greet/aliases", Some(live), &[]).await;
+    let (status, created) = d
+        .call("POST", "/functions/greet/aliases", Some(live), &[])
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(
         (
@@ -72,7 +52,9 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
         "{created}"
     );
     let again = json!({"name": "live", "version": 2});
-    let (status, taken) = call(&d, "POST", "/functions/greet/aliases", Some(again), &[]).await;
+    let (status, taken) = d
+        .call("POST", "/functions/greet/aliases", Some(again), &[])
+        .await;
     assert_eq!(status, 409, "{taken}");
     assert_eq!(
         taken["error"],
@@ -94,7 +76,9 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
     // Moved with PUT (what a GET returned, changed), then PATCHed: calls follow at once.
     let mut moved = created.clone();
     moved["version"] = json!(2);
-    let (status, body) = call(&d, "PUT", "/functions/greet/aliases/live", Some(moved), &[]).await;
+    let (status, body) = d
+        .call("PUT", "/functions/greet/aliases/live", Some(moved), &[])
+        .await;
     assert_eq!((status, &body["version"]), (200, &json!(2)), "{body}");
     assert_eq!(body["created_at"], created["created_at"], "created_at kept");
     let (_, body) = invoke(&d, "?qualifier=live", &[]).await;
@@ -103,14 +87,9 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
         (&json!("two"), &json!(2))
     );
     let patch = json!({"version": 3});
-    let (status, body) = call(
-        &d,
-        "PATCH",
-        "/functions/greet/aliases/live",
-        Some(patch),
-        &[],
-    )
-    .await;
+    let (status, body) = d
+        .call("PATCH", "/functions/greet/aliases/live", Some(patch), &[])
+        .await;
     assert_eq!(
         (status, &body["description"]),
         (200, &json!("what users get")),
@@ -121,14 +100,16 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
 
     // PUT creates too; the original Nova's traffic_split is read as version + routing.
     let split = json!({"traffic_split": {"1": 80, "2": 20}});
-    let (status, beta) = call(&d, "PUT", "/functions/greet/aliases/beta", Some(split), &[]).await;
+    let (status, beta) = d
+        .call("PUT", "/functions/greet/aliases/beta", Some(split), &[])
+        .await;
     assert_eq!(status, 200, "{beta}");
     assert_eq!(
         (&beta["version"], &beta["routing"]),
         (&json!(1), &json!({"2": 20}))
     );
 
-    let (status, list) = call(&d, "GET", "/functions/greet/aliases", None, &[]).await;
+    let (status, list) = d.call("GET", "/functions/greet/aliases", None, &[]).await;
     assert_eq!(status, 200, "{list}");
     let names: Vec<&Value> = list
         .as_array()
@@ -137,27 +118,33 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
         .map(|a| &a["name"])
         .collect();
     assert_eq!(names, [&json!("beta"), &json!("live")]);
-    let (status, one) = call(&d, "GET", "/functions/greet/aliases/beta", None, &[]).await;
+    let (status, one) = d
+        .call("GET", "/functions/greet/aliases/beta", None, &[])
+        .await;
     assert_eq!((status, &one), (200, &beta));
 
-    let (status, _) = call(&d, "DELETE", "/functions/greet/aliases/beta", None, &[]).await;
+    let (status, _) = d
+        .call("DELETE", "/functions/greet/aliases/beta", None, &[])
+        .await;
     assert_eq!(status, 204);
-    let (status, gone) = call(&d, "GET", "/functions/greet/aliases/beta", None, &[]).await;
+    let (status, gone) = d
+        .call("GET", "/functions/greet/aliases/beta", None, &[])
+        .await;
     assert_eq!(status, 404, "{gone}");
     assert_eq!(gone["error"], "function 'greet' has no alias 'beta'");
     let (status, body) = invoke(&d, "?qualifier=beta", &[]).await;
     assert_eq!(status, 404, "{body}");
 
     // Deleting the function takes its aliases: a new `greet` has none.
-    let (status, _) = call(&d, "DELETE", "/functions/greet", None, &[]).await;
+    let (status, _) = d.call("DELETE", "/functions/greet", None, &[]).await;
     assert_eq!(status, 204);
-    let (status, _) = call(&d, "GET", "/functions/greet/aliases", None, &[]).await;
+    let (status, _) = d.call("GET", "/functions/greet/aliases", None, &[]).await;
     assert_eq!(status, 404);
     let (status, _) = d
         .post_json("/functions", &python_function("greet", &says("new")))
         .await;
     assert_eq!(status, 201);
-    let (status, list) = call(&d, "GET", "/functions/greet/aliases", None, &[]).await;
+    let (status, list) = d.call("GET", "/functions/greet/aliases", None, &[]).await;
     assert_eq!((status, list), (200, json!([])));
     d.stop().await;
 }
@@ -258,7 +245,7 @@ async fn bad_aliases_are_refused_and_nothing_is_stored() {
     ];
     for (method, path, body, message) in cases {
         let path = format!("/functions/greet/aliases{path}");
-        let (status, reply) = call(&d, method, &path, Some(body.clone()), &[]).await;
+        let (status, reply) = d.call(method, &path, Some(body.clone()), &[]).await;
         assert_eq!(status, 400, "{body}: {reply}");
         let error = reply["error"].as_str().unwrap_or_default();
         assert!(error.contains(message), "{body}: {error}");
@@ -278,20 +265,28 @@ async fn bad_aliases_are_refused_and_nothing_is_stored() {
             .as_str()
             .is_some_and(|e| e.contains("invalid JSON body"))
     );
-    let (status, list) = call(&d, "GET", "/functions/greet/aliases", None, &[]).await;
+    let (status, list) = d.call("GET", "/functions/greet/aliases", None, &[]).await;
     assert_eq!((status, list), (200, json!([])), "nothing stored");
 
-    let (status, _) = call(&d, "GET", "/functions/greet/aliases/nope", None, &[]).await;
+    let (status, _) = d
+        .call("GET", "/functions/greet/aliases/nope", None, &[])
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = call(&d, "DELETE", "/functions/greet/aliases/nope", None, &[]).await;
+    let (status, _) = d
+        .call("DELETE", "/functions/greet/aliases/nope", None, &[])
+        .await;
     assert_eq!(status, 404);
     let patch = Some(json!({"version": 2}));
-    let (status, _) = call(&d, "PATCH", "/functions/greet/aliases/nope", patch, &[]).await;
+    let (status, _) = d
+        .call("PATCH", "/functions/greet/aliases/nope", patch, &[])
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = call(&d, "GET", "/functions/nothing/aliases", None, &[]).await;
+    let (status, _) = d.call("GET", "/functions/nothing/aliases", None, &[]).await;
     assert_eq!(status, 404);
     let live = Some(json!({"name": "live", "version": 1}));
-    let (status, _) = call(&d, "POST", "/functions/nothing/aliases", live, &[]).await;
+    let (status, _) = d
+        .call("POST", "/functions/nothing/aliases", live, &[])
+        .await;
     assert_eq!(status, 404);
     d.stop().await;
 }
@@ -302,7 +297,9 @@ async fn a_weighted_alias_runs_both_versions() {
     let d = TestDaemon::start().await;
     three_versions(&d).await;
     let canary = json!({"name": "canary", "version": 1, "routing": {"3": 50}});
-    let (status, body) = call(&d, "POST", "/functions/greet/aliases", Some(canary), &[]).await;
+    let (status, body) = d
+        .call("POST", "/functions/greet/aliases", Some(canary), &[])
+        .await;
     assert_eq!(status, 201, "{body}");
     let mut ran = BTreeMap::new();
     for _ in 0..40 {
@@ -314,7 +311,9 @@ async fn a_weighted_alias_runs_both_versions() {
         *ran.entry(version).or_insert(0) += 1;
     }
     assert_eq!(ran.keys().copied().collect::<Vec<_>>(), [1, 3], "{ran:?}");
-    let (status, logs) = call(&d, "GET", "/functions/greet/logs?tail=100", None, &[]).await;
+    let (status, logs) = d
+        .call("GET", "/functions/greet/logs?tail=100", None, &[])
+        .await;
     assert_eq!(status, 200, "{logs}");
     let logged: Vec<u64> = (logs.as_array().expect("logs").iter())
         .filter_map(|l| l["version"].as_u64())
@@ -418,12 +417,14 @@ async fn daemons_sharing_postgres_follow_alias_changes() {
     );
     three_versions(&a).await;
     let live = Some(json!({"name": "live", "version": 1}));
-    let (status, _) = call(&a, "POST", "/functions/greet/aliases", live, &[]).await;
+    let (status, _) = a.call("POST", "/functions/greet/aliases", live, &[]).await;
     assert_eq!(status, 201);
     let (status, body) = invoke(&b, "?qualifier=live", &[]).await;
     assert_eq!((status, &body["version"]), (200, &json!(1)), "{body}");
     let patch = Some(json!({"version": 2}));
-    let (status, _) = call(&a, "PATCH", "/functions/greet/aliases/live", patch, &[]).await;
+    let (status, _) = a
+        .call("PATCH", "/functions/greet/aliases/live", patch, &[])
+        .await;
     assert_eq!(status, 200);
     let mut moved = false;
     for _ in 0..100 {
@@ -449,52 +450,43 @@ async fn a_read_key_reads_aliases_but_cannot_change_them() {
     assert_eq!(status, 201, "{admin}");
     let admin = format!("Bearer {}", admin["key"].as_str().expect("key"));
     let as_admin = [("authorization", admin.as_str())];
-    let (status, reader) = call(
-        &d,
-        "POST",
-        "/apikeys",
-        Some(key("r", &["read", "invoke"])),
-        &as_admin,
-    )
-    .await;
+    let (status, reader) = d
+        .call(
+            "POST",
+            "/apikeys",
+            Some(key("r", &["read", "invoke"])),
+            &as_admin,
+        )
+        .await;
     assert_eq!(status, 201, "{reader}");
     let reader = format!("Bearer {}", reader["key"].as_str().expect("key"));
     let as_reader = [("authorization", reader.as_str())];
 
     let live = Some(json!({"name": "live", "version": 1}));
-    let (status, _) = call(
-        &d,
-        "POST",
-        "/functions/greet/aliases",
-        live.clone(),
-        &as_reader,
-    )
-    .await;
+    let (status, _) = d
+        .call("POST", "/functions/greet/aliases", live.clone(), &as_reader)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = call(&d, "POST", "/functions/greet/aliases", live, &as_admin).await;
+    let (status, _) = d
+        .call("POST", "/functions/greet/aliases", live, &as_admin)
+        .await;
     assert_eq!(status, 201);
-    let (status, _) = call(&d, "GET", "/functions/greet/aliases", None, &as_reader).await;
+    let (status, _) = d
+        .call("GET", "/functions/greet/aliases", None, &as_reader)
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = call(&d, "GET", "/functions/greet/aliases/live", None, &as_reader).await;
+    let (status, _) = d
+        .call("GET", "/functions/greet/aliases/live", None, &as_reader)
+        .await;
     assert_eq!(status, 200);
     let patch = Some(json!({"version": 2}));
-    let (status, _) = call(
-        &d,
-        "PATCH",
-        "/functions/greet/aliases/live",
-        patch,
-        &as_reader,
-    )
-    .await;
+    let (status, _) = d
+        .call("PATCH", "/functions/greet/aliases/live", patch, &as_reader)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = call(
-        &d,
-        "DELETE",
-        "/functions/greet/aliases/live",
-        None,
-        &as_reader,
-    )
-    .await;
+    let (status, _) = d
+        .call("DELETE", "/functions/greet/aliases/live", None, &as_reader)
+        .await;
     assert_eq!(status, 403);
     let (status, body) = invoke(&d, "?qualifier=live", &as_reader).await;
     assert_eq!((status, &body["version"]), (200, &json!(1)), "{body}");

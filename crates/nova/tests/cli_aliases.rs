@@ -4,18 +4,12 @@
 mod common;
 
 use common::process::{Daemon, Env};
-
-fn says(dir: &std::path::Path, word: &str) -> String {
-    let path = dir.join(format!("{word}.py"));
-    let source = format!("def handler(event, context=None):\n    return {{'says': '{word}'}}\n");
-    std::fs::write(&path, source).expect("write code");
-    path.display().to_string()
-}
+use common::says_file;
 
 /// `greet` at versions 1 and 2, aliased, invoked through the aliases, and cleaned up.
 fn aliases_through(env: &Env) {
     let code = tempfile::tempdir().expect("tempdir");
-    let (one, two) = (says(code.path(), "one"), says(code.path(), "two"));
+    let (one, two) = (says_file(code.path(), "one"), says_file(code.path(), "two"));
     env.ok(&["register", "greet", "-r", "python", "-c", &one]);
     env.ok(&["update", "greet", "-c", &two]);
 

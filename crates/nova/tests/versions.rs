@@ -5,33 +5,11 @@
 
 mod common;
 
-use common::{TestDaemon, python_function, status_and_json};
+use common::{TestDaemon, python_function, says, status_and_json};
 use serde_json::{Value, json};
-
-fn says(word: &str) -> String {
-    format!("def handler(event, context=None):\n    return {{'says': '{word}'}}\n")
-}
 
 /// A query, the headers sent with it, and what is expected back.
 type Case<'a, A, B> = (&'a str, &'a [(&'a str, &'a str)], A, B);
-
-async fn call(
-    d: &TestDaemon,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = d.client.request(method, d.url(path));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    status_and_json(request.send().await.expect("send")).await
-}
 
 /// `greet` at three versions: one (code "one"), two (code "two"), three (code "two", 256 MB).
 async fn three_versions(d: &TestDaemon) -> Value {
@@ -40,17 +18,17 @@ async fn three_versions(d: &TestDaemon) -> Value {
         .await;
     assert_eq!(status, 201, "{v1}");
     let code = json!({ "code": says("two") });
-    let (status, body) = call(d, "PATCH", "/functions/greet", Some(code), &[]).await;
+    let (status, body) = d.call("PATCH", "/functions/greet", Some(code), &[]).await;
     assert_eq!((status, &body["version"]), (200, &json!(2)), "{body}");
     let memory = json!({ "memory_mb": 256 });
-    let (status, body) = call(d, "PATCH", "/functions/greet", Some(memory), &[]).await;
+    let (status, body) = d.call("PATCH", "/functions/greet", Some(memory), &[]).await;
     assert_eq!((status, &body["version"]), (200, &json!(3)), "{body}");
     v1
 }
 
 async fn invoke_at(d: &TestDaemon, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let path = format!("/functions/greet/invoke{query}");
-    call(d, "POST", &path, Some(json!({})), headers).await
+    d.call("POST", &path, Some(json!({})), headers).await
 }
 
 #[tokio::test]
@@ -58,7 +36,7 @@ async fn every_change_is_a_version_that_runs_again() {
     let d = TestDaemon::start().await;
     let v1 = three_versions(&d).await;
 
-    let (status, list) = call(&d, "GET", "/functions/greet/versions", None, &[]).await;
+    let (status, list) = d.call("GET", "/functions/greet/versions", None, &[]).await;
     assert_eq!(status, 200, "{list}");
     let list = list.as_array().expect("a list").clone();
     let field = |name: &str| list.iter().map(|v| v[name].clone()).collect::<Vec<_>>();
@@ -71,21 +49,25 @@ async fn every_change_is_a_version_that_runs_again() {
     assert_eq!(field("description"), [json!(""), json!(""), json!("")]);
 
     // One version: the function as it stood; $LATEST is the newest; paging as /functions.
-    let (status, one) = call(&d, "GET", "/functions/greet/versions/1", None, &[]).await;
+    let (status, one) = d
+        .call("GET", "/functions/greet/versions/1", None, &[])
+        .await;
     assert_eq!(status, 200, "{one}");
     for key in ["memory_mb", "code_hash", "handler", "runtime", "env_vars"] {
         assert_eq!(one[key], v1[key], "{key}");
     }
-    let (status, latest) = call(&d, "GET", "/functions/greet/versions/$LATEST", None, &[]).await;
+    let (status, latest) = d
+        .call("GET", "/functions/greet/versions/$LATEST", None, &[])
+        .await;
     assert_eq!((status, &latest["version"]), (200, &json!(3)), "{latest}");
-    let (status, page) = call(
-        &d,
-        "GET",
-        "/functions/greet/versions?limit=1&offset=1",
-        None,
-        &[],
-    )
-    .await;
+    let (status, page) = d
+        .call(
+            "GET",
+            "/functions/greet/versions?limit=1&offset=1",
+            None,
+            &[],
+        )
+        .await;
     assert_eq!((status, &page[0]["version"]), (200, &json!(2)), "{page}");
     assert_eq!(page.as_array().map(Vec::len), Some(1));
 
@@ -110,7 +92,9 @@ async fn every_change_is_a_version_that_runs_again() {
         assert_eq!(body["version"], version, "{query} {headers:?}: {body}");
     }
     // The log says which version ran.
-    let (_, logs) = call(&d, "GET", "/functions/greet/logs?tail=10", None, &[]).await;
+    let (_, logs) = d
+        .call("GET", "/functions/greet/logs?tail=10", None, &[])
+        .await;
     let ran: Vec<u64> = (logs.as_array().expect("logs").iter())
         .map(|l| l["version"].as_u64().expect("version"))
         .collect();
@@ -122,7 +106,7 @@ async fn every_change_is_a_version_that_runs_again() {
 async fn publishing_describes_the_current_version_once() {
     let d = TestDaemon::start().await;
     three_versions(&d).await;
-    let publish = |body: Option<Value>| call(&d, "POST", "/functions/greet/versions", body, &[]);
+    let publish = |body: Option<Value>| d.call("POST", "/functions/greet/versions", body, &[]);
     let (status, first) = publish(Some(json!({"description": "first release"}))).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(
@@ -138,15 +122,17 @@ async fn publishing_describes_the_current_version_once() {
         (200, &first),
         "an empty body publishes too"
     );
-    let (_, list) = call(&d, "GET", "/functions/greet/versions", None, &[]).await;
+    let (_, list) = d.call("GET", "/functions/greet/versions", None, &[]).await;
     assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
     // After a change, the new version gets the next description.
     let change = json!({ "timeout_s": 7 });
-    call(&d, "PATCH", "/functions/greet", Some(change), &[]).await;
+    d.call("PATCH", "/functions/greet", Some(change), &[]).await;
     let (status, second) = publish(Some(json!({"description": "second"}))).await;
     assert_eq!((status, &second["version"]), (200, &json!(4)), "{second}");
     assert_eq!(second["timeout_s"], 7);
-    let (_, three) = call(&d, "GET", "/functions/greet/versions/3", None, &[]).await;
+    let (_, three) = d
+        .call("GET", "/functions/greet/versions/3", None, &[])
+        .await;
     assert_eq!(three["description"], "first release");
 
     // Bad bodies are refused and change nothing.
@@ -184,9 +170,11 @@ async fn publishing_describes_the_current_version_once() {
     let (status, reply) = status_and_json(text).await;
     assert_eq!(status, 415, "{reply}");
     assert!(reply["error"].is_string(), "{reply}");
-    let (_, four) = call(&d, "GET", "/functions/greet/versions/4", None, &[]).await;
+    let (_, four) = d
+        .call("GET", "/functions/greet/versions/4", None, &[])
+        .await;
     assert_eq!(four["description"], "second", "unchanged by bad requests");
-    let (status, reply) = call(&d, "POST", "/functions/nope/versions", None, &[]).await;
+    let (status, reply) = d.call("POST", "/functions/nope/versions", None, &[]).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (404, Some("function 'nope' not found"))
@@ -199,7 +187,7 @@ async fn bad_qualifiers_unknown_versions_and_deletion() {
     let daemon = TestDaemon::start().await;
     let d = &daemon;
     three_versions(d).await;
-    let get = |path: String| async move { call(d, "GET", &path, None, &[]).await };
+    let get = |path: String| async move { d.call("GET", &path, None, &[]).await };
     let cases = [
         (
             "/functions/greet/versions/abc",
@@ -267,14 +255,16 @@ async fn bad_qualifiers_unknown_versions_and_deletion() {
         let error = reply["error"].as_str().expect("a JSON error");
         assert!(error.contains(says), "{query}: {error}");
     }
-    let (status, reply) = call(d, "POST", "/functions/nope/invoke?qualifier=1", None, &[]).await;
+    let (status, reply) = d
+        .call("POST", "/functions/nope/invoke?qualifier=1", None, &[])
+        .await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (404, Some("function 'nope' not found"))
     );
 
     // Deleting the function deletes its versions; registered again, it starts at 1.
-    let (status, _) = call(d, "DELETE", "/functions/greet", None, &[]).await;
+    let (status, _) = d.call("DELETE", "/functions/greet", None, &[]).await;
     assert_eq!(status, 204);
     let (status, reply) = get("/functions/greet/versions".into()).await;
     assert_eq!(status, 404, "{reply}");
@@ -306,43 +296,44 @@ async fn a_read_key_lists_versions_but_cannot_publish() {
     let bearer = |k: &str| format!("Bearer {k}");
     let as_admin = [("authorization", bearer(&admin))];
     let as_admin: Vec<(&str, &str)> = as_admin.iter().map(|(h, v)| (*h, v.as_str())).collect();
-    let (status, reader) = call(
-        &d,
-        "POST",
-        "/apikeys",
-        Some(key("reader", &["read"])),
-        &as_admin,
-    )
-    .await;
+    let (status, reader) = d
+        .call(
+            "POST",
+            "/apikeys",
+            Some(key("reader", &["read"])),
+            &as_admin,
+        )
+        .await;
     assert_eq!(status, 201, "{reader}");
     let reader = bearer(reader["key"].as_str().expect("key"));
     let as_reader = [("authorization", reader.as_str())];
 
-    let (status, list) = call(&d, "GET", "/functions/greet/versions", None, &as_reader).await;
+    let (status, list) = d
+        .call("GET", "/functions/greet/versions", None, &as_reader)
+        .await;
     assert_eq!(status, 200, "{list}");
-    let (status, one) = call(&d, "GET", "/functions/greet/versions/1", None, &as_reader).await;
+    let (status, one) = d
+        .call("GET", "/functions/greet/versions/1", None, &as_reader)
+        .await;
     assert_eq!(status, 200, "{one}");
     let described = Some(json!({"description": "mine"}));
-    let (status, reply) = call(
-        &d,
-        "POST",
-        "/functions/greet/versions",
-        described.clone(),
-        &as_reader,
-    )
-    .await;
+    let (status, reply) = d
+        .call(
+            "POST",
+            "/functions/greet/versions",
+            described.clone(),
+            &as_reader,
+        )
+        .await;
     assert_eq!(status, 403, "{reply}");
     assert!(reply["error"].is_string(), "{reply}");
-    let (_, newest) = call(&d, "GET", "/functions/greet/versions/3", None, &as_admin).await;
+    let (_, newest) = d
+        .call("GET", "/functions/greet/versions/3", None, &as_admin)
+        .await;
     assert_eq!(newest["description"], "", "nothing stored");
-    let (status, reply) = call(
-        &d,
-        "POST",
-        "/functions/greet/versions",
-        described,
-        &as_admin,
-    )
-    .await;
+    let (status, reply) = d
+        .call("POST", "/functions/greet/versions", described, &as_admin)
+        .await;
     assert_eq!(
         (status, &reply["description"]),
         (200, &json!("mine")),
@@ -368,7 +359,7 @@ async fn daemons_sharing_postgres_share_versions() {
         TestDaemon::start_with_config(&config).await,
     );
     three_versions(&a).await;
-    let (status, list) = call(&b, "GET", "/functions/greet/versions", None, &[]).await;
+    let (status, list) = b.call("GET", "/functions/greet/versions", None, &[]).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
     let (status, body) = invoke_at(&b, "?qualifier=1", &[]).await;
@@ -380,14 +371,18 @@ async fn daemons_sharing_postgres_share_versions() {
     let (status, body) = invoke_at(&b, "", &[]).await;
     assert_eq!((status, &body["version"]), (200, &json!(3)), "{body}");
     let described = Some(json!({"description": "from b"}));
-    let (status, _) = call(&b, "POST", "/functions/greet/versions", described, &[]).await;
+    let (status, _) = b
+        .call("POST", "/functions/greet/versions", described, &[])
+        .await;
     assert_eq!(status, 200);
-    let (_, newest) = call(&a, "GET", "/functions/greet/versions/3", None, &[]).await;
+    let (_, newest) = a
+        .call("GET", "/functions/greet/versions/3", None, &[])
+        .await;
     assert_eq!(newest["description"], "from b");
 
-    let (status, _) = call(&a, "DELETE", "/functions/greet", None, &[]).await;
+    let (status, _) = a.call("DELETE", "/functions/greet", None, &[]).await;
     assert_eq!(status, 204);
-    let (status, reply) = call(&b, "GET", "/functions/greet/versions", None, &[]).await;
+    let (status, reply) = b.call("GET", "/functions/greet/versions", None, &[]).await;
     assert_eq!(status, 404, "{reply}");
     let mut gone = false;
     for _ in 0..100 {

@@ -107,6 +107,25 @@ impl TestDaemon {
         status_and_json(resp).await
     }
 
+    /// Any request: `method` on `path`, with a JSON body when given and extra headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        status_and_json(request.send().await.expect("send")).await
+    }
+
     pub async fn invoke(&self, name: &str, payload: &str) -> (u16, serde_json::Value) {
         let resp = self
             .client
@@ -129,6 +148,18 @@ pub async fn status_and_json(resp: reqwest::Response) -> (u16, serde_json::Value
 
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A Python handler that answers `{"says": word}`: tells versions of a function apart.
+pub fn says(word: &str) -> String {
+    format!("def handler(event, context=None):\n    return {{'says': '{word}'}}\n")
+}
+
+/// [`says`] written to `<dir>/<word>.py`; its path, for the CLI's `-c`.
+pub fn says_file(dir: &Path, word: &str) -> String {
+    let path = dir.join(format!("{word}.py"));
+    std::fs::write(&path, says(word)).expect("write code");
+    path.display().to_string()
 }
 
 pub fn python_function(name: &str, source: &str) -> serde_json::Value {
