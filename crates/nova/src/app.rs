@@ -23,6 +23,8 @@ pub struct AppState {
     pub secrets: Option<Arc<Secrets>>,
     /// Where invocation records go; none in a one-off CLI run or with `logs.enabled: false`.
     pub logger: Option<Arc<Logger>>,
+    /// Async invocations (the dispatcher runs them in the daemon only).
+    pub queue: crate::queue::Queue,
     /// Both invocation limits, per API key and per function, taken in one place
     /// ([`RateLimits::admit`]).
     pub limits: RateLimits,
@@ -51,6 +53,12 @@ impl FromRef<AppState> for Functions {
 impl FromRef<AppState> for Arc<ApiKeys> {
     fn from_ref(state: &AppState) -> Arc<ApiKeys> {
         state.keys.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::queue::Queue {
+    fn from_ref(state: &AppState) -> crate::queue::Queue {
+        state.queue.clone()
     }
 }
 

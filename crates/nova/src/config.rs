@@ -5,10 +5,12 @@
 //! settings of their own are read once into an [`Environment`]; both reach [`Settings::resolve`]
 //! in [`Overrides`], and nothing below it reads the process environment.
 
+mod asynchronous;
 mod environment;
 #[cfg(test)]
 mod tests;
 
+pub use asynchronous::{AsyncSection, AsyncSettings, FunctionAsync};
 pub use environment::Environment;
 
 use std::net::SocketAddr;
@@ -25,111 +27,15 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// A commented config file with every key at its default (`nova config print-default`).
 /// The kv section comes from the KV crate, so both daemons document it the same way.
 pub fn default_file() -> String {
-    format!("{NOVA_SECTIONS}\n{}", comet_kv::config::DEFAULT_SECTION)
+    format!(
+        "{NOVA_SECTIONS}\n{}\n{}",
+        asynchronous::DEFAULT_SECTION,
+        comet_kv::config::DEFAULT_SECTION
+    )
 }
 
-const NOVA_SECTIONS: &str = r#"# nova.yaml: every key is optional; environment variables and flags override the file.
-
-# Where Nova keeps its database (nova.db), unpacked code and instance files.
-# Env NOVA_DATA_DIR, flag --data-dir. Default: $XDG_DATA_HOME/nova or ~/.local/share/nova.
-# data_dir: /var/lib/nova
-
-http:
-  # Address of the HTTP API. ":8080" means every interface. Env NOVA_HTTP_ADDR, flag --http.
-  addr: "127.0.0.1:8080"
-  # Host names the API answers to besides localhost and IP addresses: a request whose Host is
-  # anything else is refused (403), so a web page cannot reach the API through a DNS name it
-  # points at this machine. "*" turns the check off. Flag --allowed-host (repeatable), env
-  # NOVA_ALLOWED_HOSTS (comma-separated).
-  allowed_hosts: []
-  # Origins (scheme://host:port) whose web pages may call the API besides the API's own; any
-  # other Origin is refused (403). Flag --allowed-origin, env NOVA_ALLOWED_ORIGINS.
-  allowed_origins: []
-  # A client must send a request's headers within this time (an idle keep-alive connection is
-  # closed after it too).
-  header_timeout: 30s
-  # Most connections open at once; more are answered 503 and closed.
-  max_connections: 4096
-  # On shutdown, how long requests in flight get to finish before their connections are closed.
-  drain_timeout: 10s
-
-pool:
-  # How long an idle instance stays warm (never fewer than a function's min_replicas).
-  # Env NOVA_IDLE_TTL, flag --idle-ttl.
-  idle_ttl: 60s
-
-sandbox:
-  # auto: all the isolation this host allows (namespaces, cgroups and seccomp as root; rlimits
-  # and seccomp otherwise); required: refuse to start without namespaces and cgroups; off: none.
-  # Env NOVA_ISOLATION.
-  isolation: auto
-  # The unprivileged user and group functions run as.
-  uid: 65534
-  gid: 65534
-  # Most processes one instance may have (a fork bomb stops here), and open files per process.
-  pids_max: 128
-  nofile: 1024
-  # Size of each instance's private /tmp, in MiB.
-  tmp_size_mb: 64
-
-redis:
-  # Shared state for several daemons: with it, rate limits hold across all of them and function
-  # changes reach every daemon's cache. Flags --redis, --redis-pass, --redis-db; env
-  # NOVA_REDIS_ADDR, NOVA_REDIS_PASSWORD, NOVA_REDIS_DB. Default: none (limits are per daemon).
-  # addr: 127.0.0.1:6379
-  # password: secret
-  # db: 0
-
-limits:
-  # Invocations allowed per API key and per function: N/s, N/m or N/h, optionally with a burst
-  # (100/s:200). Over the limit: 429 with Retry-After. Default: unlimited.
-  # per_key: 100/s
-  # per_function: 1000/s
-
-auth:
-  # Once an API key has existed, every request needs one, even after every key has expired or
-  # was revoked or deleted. true lets requests without a key through while no key is active (to
-  # recover; an active key closes the API again). Flag --allow-anonymous, env
-  # NOVA_ALLOW_ANONYMOUS. Without it, make a new key with the daemon stopped:
-  # nova apikey create NAME --scopes admin (same data directory or --pg-dsn).
-  allow_anonymous: false
-
-secrets:
-  # The master key that encrypts secrets: env NOVA_MASTER_KEY (base64 of 32 bytes), else this
-  # file (env NOVA_MASTER_KEY_FILE), else <data_dir>/master.key, created on first use. Back it up:
-  # without it, stored secrets cannot be read.
-  # master_key_file: /etc/nova/master.key
-
-logs:
-  # Record every invocation (nova logs, GET /invocations), and for how long.
-  enabled: true
-  retention: 7d
-
-postgres:
-  # Keep functions in Postgres so several Nova daemons share them. Env NOVA_PG_DSN, flag
-  # --pg-dsn. Default: SQLite (nova.db) in the data directory.
-  # dsn: postgres://nova:secret@db.example/nova
-
-comet:
-  # Where functions run. embedded: in this process. remote: on comet daemons over gRPC
-  # (endpoint: one daemon; endpoints: a cluster). Flags --comet-endpoint / --comet-endpoints,
-  # env NOVA_COMET_ENDPOINT / NOVA_COMET_ENDPOINTS.
-  mode: embedded
-  # endpoint: "10.0.0.5:9090"
-  # endpoints: ["10.0.0.5:9090", "10.0.0.6:9090"]
-  # How long a call may take beyond the function's own timeout.
-  timeout: 10s
-  # The token the workers require (their grpc.token), or an API key with the admin scope when
-  # they check Nova's keys (their grpc.api_keys_from). Env NOVA_COMET_TOKEN.
-  # token: a-long-random-string
-
-runtimes:
-  # The Python interpreter for python functions. Env NOVA_PYTHON.
-  # Default: /usr/bin/python3, else the real path of python3 on PATH.
-  # python: /usr/bin/python3
-  # The comet-agent binary. Env COMET_AGENT. Default: beside the nova binary, else on PATH.
-  # agent: /usr/local/bin/comet-agent
-"#;
+/// Nova's own sections of the default file (kept as YAML beside this file).
+const NOVA_SECTIONS: &str = include_str!("config/default.yaml");
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -180,6 +86,9 @@ pub struct FileConfig {
     /// The KV service Nova serves embedded (`/databases/...`).
     #[serde(default)]
     pub kv: comet_kv::KvConfig,
+    /// Async invocations: attempts, back-off, concurrency.
+    #[serde(default, rename = "async")]
+    pub async_queue: AsyncSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -340,6 +249,8 @@ pub struct Settings {
     pub http_limits: comet_httpd::Limits,
     /// Which Host names and Origins the HTTP API accepts.
     pub http_guard: comet_httpd::GuardConfig,
+    /// How the daemon runs async invocations.
+    pub async_queue: AsyncSettings,
 }
 
 impl Settings {
@@ -393,6 +304,7 @@ impl Settings {
             ..file.http.guard(&o.allowed_hosts, &o.allowed_origins)
         };
         Ok(Settings {
+            async_queue: file.async_queue.resolve()?,
             http_limits,
             http_guard,
             comet_token: o

@@ -124,7 +124,13 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<AppState, Sta
         secrets: secrets.clone(),
         broadcast,
     });
+    let queue = crate::queue::Queue::new(
+        stores.queue.clone(),
+        functions.clone(),
+        settings.async_queue.clone(),
+    );
     Ok(AppState {
+        queue,
         functions,
         keys: Arc::new(keys),
         secrets,
@@ -254,7 +260,10 @@ pub async fn serve_with(
         .map(comet_util::AbortOnDrop);
     let app = crate::http::router(state.clone(), kv);
     let app = comet_httpd::BrowserGuard::new(guard).layer(app);
+    // The queue's dispatcher runs in the daemon only, over the same service as the HTTP calls.
+    let dispatcher = crate::queue::dispatcher::Dispatcher::start(state.queue.clone());
     let served = comet_httpd::serve(listener, app, limits, shutdown).await;
+    dispatcher.stop().await;
     state.functions.dataplane().shutdown().await;
     if let Some(logger) = &state.logger {
         logger.flush().await;

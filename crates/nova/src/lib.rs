@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod http;
 pub mod invalidation;
 pub mod logs;
+pub mod queue;
 pub mod ratelimit;
 pub mod redis_cache;
 pub mod secrets;

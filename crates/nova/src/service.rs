@@ -408,10 +408,23 @@ impl Functions {
         qualifier: &Qualifier,
         payload: &str,
     ) -> Result<InvokeResponse, ServiceError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.invoke_as(name, qualifier, payload, id).await
+    }
+
+    /// [`Functions::invoke_at`] under `request_id`: an async invocation's id, the same on
+    /// every attempt, so a handler can tell a repeated call.
+    pub async fn invoke_as(
+        &self,
+        name: &str,
+        qualifier: &Qualifier,
+        payload: &str,
+        request_id: String,
+    ) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
         let (spec, _) = self.resolve(name, qualifier).await?;
         let request = InvokeRequest {
-            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            request_id,
             payload,
         };
         let Some(logger) = &self.inner.logger else {

@@ -45,11 +45,16 @@ fn scope_of(method: &Method, path: &str) -> Option<Scope> {
     })
 }
 
-/// `/functions/{name}/invoke` exactly (not, say, an alias named `invoke`).
+/// `/functions/{name}/invoke` or `/functions/{name}/invoke-async` exactly (not, say, an alias
+/// named `invoke`).
 fn is_invocation(path: &str) -> bool {
-    (path.strip_prefix("/functions/"))
-        .and_then(|rest| rest.strip_suffix("/invoke"))
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    let Some(rest) = path.strip_prefix("/functions/") else {
+        return false;
+    };
+    (rest
+        .strip_suffix("/invoke")
+        .or(rest.strip_suffix("/invoke-async")))
+    .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// The key a request presents: `X-API-Key: <key>` (what the original Nova's CLI sends),
@@ -273,6 +278,25 @@ mod tests {
             scope_of(&Method::POST, "/functions/f/invoke"),
             Some(Scope::Invoke)
         );
+        // Async invocations: enqueueing is an invocation, reading them read, a retry admin.
+        assert_eq!(
+            scope_of(&Method::POST, "/functions/f/invoke-async"),
+            Some(Scope::Invoke)
+        );
+        for path in [
+            "/async-invocations",
+            "/async-invocations/x",
+            "/functions/f/async-invocations",
+        ] {
+            assert_eq!(scope_of(&get, path), Some(Scope::Read), "{path}");
+        }
+        for path in [
+            "/async-invocations/x/retry",
+            "/functions/f/aliases/invoke-async",
+            "/functions/invoke-async",
+        ] {
+            assert_eq!(scope_of(&Method::POST, path), Some(Scope::Admin), "{path}");
+        }
         // Aliases: reading them needs read, changing them admin (not invoke).
         for path in ["/functions/f/aliases", "/functions/f/aliases/live"] {
             assert_eq!(scope_of(&get, path), Some(Scope::Read), "{path}");

@@ -6,11 +6,14 @@
 //! `GET|PUT /functions/{name}/code`, `POST /functions/{name}/invoke`,
 //! `GET /functions/{name}/logs`, `GET|POST /functions/{name}/versions`,
 //! `GET /functions/{name}/versions/{version}`, `GET|POST /functions/{name}/aliases`,
-//! `GET|PUT|PATCH|DELETE /functions/{name}/aliases/{alias}`, `GET /invocations`, `GET /health`, `GET /metrics`,
+//! `GET|PUT|PATCH|DELETE /functions/{name}/aliases/{alias}`, `POST /functions/{name}/invoke-async`,
+//! `GET /async-invocations[/{id}]`, `POST /async-invocations/{id}/retry`,
+//! `GET /functions/{name}/async-invocations`, `GET /invocations`, `GET /health`, `GET /metrics`,
 //! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
 //! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
 
 mod aliases;
+mod async_invocations;
 mod auth;
 mod error;
 mod functions;
@@ -42,6 +45,10 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
     metrics::started();
     let invoke = Router::new()
         .route("/functions/{name}/invoke", post(functions::invoke))
+        .route(
+            "/functions/{name}/invoke-async",
+            post(async_invocations::enqueue),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
             functions::admit,
@@ -75,6 +82,16 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
                 .put(aliases::put)
                 .patch(aliases::patch)
                 .delete(aliases::delete),
+        )
+        .route(
+            "/functions/{name}/async-invocations",
+            get(async_invocations::of_function),
+        )
+        .route("/async-invocations", get(async_invocations::list))
+        .route("/async-invocations/{id}", get(async_invocations::get))
+        .route(
+            "/async-invocations/{id}/retry",
+            post(async_invocations::retry),
         )
         .route("/invocations", get(logs::invocations))
         .route("/apikeys", post(auth::create).get(auth::list))

@@ -1,0 +1,111 @@
+//! Async invocations, the original Nova's routes: `POST /functions/{name}/invoke-async` (202 and
+//! the id; `?qualifier=` or `X-Nova-Qualifier` as for a call, an `Idempotency-Key` header),
+//! `GET /async-invocations/{id}`, `GET /async-invocations?function=&status=&limit=&offset=`,
+//! `POST /async-invocations/{id}/retry` (a dead-lettered one only) and
+//! `GET /functions/{name}/async-invocations?status=&limit=&offset=`. An invocation is shown as
+//! the store keeps it ([`nova_store::AsyncInvocation`]), its times in Unix milliseconds.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use nova_store::{AsyncInvocation, AsyncQuery};
+use serde::Deserialize;
+
+use super::error::{ApiError, body_rejection};
+use super::versions::InvokeParams;
+use crate::queue::{Queue, parse_status};
+
+/// The header that names a caller's idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// How many invocations a list returns when not told.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// Runs after the invocation limits, like a call. A 202 means the invocation is stored.
+pub async fn enqueue(
+    State(queue): State<Queue>,
+    Path(name): Path<String>,
+    params: Result<Query<InvokeParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, HeaderMap, Json<serde_json::Value>), ApiError> {
+    let qualifier = super::versions::qualifier(params, &headers)?;
+    let key = match headers.get(IDEMPOTENCY_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))?
+                .trim(),
+        ),
+    };
+    let body = body.map_err(body_rejection)?;
+    let payload = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("payload is not valid UTF-8 JSON"))?;
+    let (invocation, created) = queue.enqueue(&name, &qualifier, payload, key).await?;
+    let mut answer = HeaderMap::new();
+    if let Ok(location) = format!("/async-invocations/{}", invocation.id).parse() {
+        answer.insert(header::LOCATION, location);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        answer,
+        Json(serde_json::json!({
+            "id": invocation.id,
+            "status": invocation.status,
+            "deduplicated": !created,
+        })),
+    ))
+}
+
+pub async fn get(
+    State(queue): State<Queue>,
+    Path(id): Path<String>,
+) -> Result<Json<AsyncInvocation>, ApiError> {
+    Ok(Json(queue.get(&id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    function: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+fn query_of(
+    params: Result<Query<ListParams>, QueryRejection>,
+    function: Option<String>,
+) -> Result<AsyncQuery, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(AsyncQuery {
+        function: function.or(params.function),
+        status: params.status.as_deref().map(parse_status).transpose()?,
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT),
+        offset: params.offset.unwrap_or(0),
+    })
+}
+
+pub async fn list(
+    State(queue): State<Queue>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<AsyncInvocation>>, ApiError> {
+    Ok(Json(queue.list(&query_of(params, None)?).await?))
+}
+
+/// A function's invocations; `NotFound` when there is no such function and no invocation of it.
+pub async fn of_function(
+    State(queue): State<Queue>,
+    Path(name): Path<String>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<AsyncInvocation>>, ApiError> {
+    Ok(Json(queue.list(&query_of(params, Some(name))?).await?))
+}
+
+pub async fn retry(
+    State(queue): State<Queue>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<AsyncInvocation>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(queue.retry(&id).await?)))
+}

@@ -1,0 +1,251 @@
+//! The daemon's dispatcher: claims due async invocations and runs each through
+//! [`Functions::invoke_as`] (the path of a synchronous call: versions, aliases, secrets, logs),
+//! its request id the invocation's id, so a repeated call after a crash carries the same id.
+//!
+//! Woken at once by an enqueue or a retry on this daemon and by every call that ends (a slot is
+//! free); otherwise it sleeps until the next retry is due, at most [`TICK`], which covers what
+//! other daemons enqueue. Calls run bounded per function and in total (the `async:` settings),
+//! so a burst cannot take every instance from synchronous callers. Leases of running calls are
+//! renewed every third of the lease; on shutdown it stops claiming and gives the calls in flight
+//! [`DRAIN`] to end (the others' leases lapse and another daemon runs them again).
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nova_api::Qualifier;
+use nova_store::{AsyncInvocation, Outcome};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::{Queue, backoff};
+
+/// The longest the dispatcher sleeps without looking at the store.
+pub const TICK: Duration = Duration::from_secs(1);
+/// How long the calls in flight get to end at shutdown.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// What is running here: calls per function and the ids whose leases to renew.
+#[derive(Default)]
+struct Running {
+    per_function: HashMap<String, usize>,
+    ids: HashSet<String>,
+}
+
+/// A running dispatcher; [`Dispatcher::stop`] ends it.
+pub struct Dispatcher {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Starts dispatching `queue`'s invocations.
+    pub fn start(queue: Queue) -> Dispatcher {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(queue, stopped));
+        Dispatcher { stop, task }
+    }
+
+    /// Stops claiming, waits up to [`DRAIN`] for the calls in flight, and returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the async dispatcher failed");
+        }
+    }
+}
+
+async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
+    let settings = queue.settings().clone();
+    let lease_ms = settings.lease.as_millis() as i64;
+    let slots = Arc::new(Semaphore::new(settings.total_concurrency));
+    let running = Arc::new(Mutex::new(Running::default()));
+    let mut calls = JoinSet::new();
+    let mut renew = tokio::time::interval(settings.lease / 3);
+    loop {
+        let mut sleep = TICK;
+        let free = slots.available_permits();
+        if free > 0 {
+            // One claim can take at most what the tightest function still has room for, so
+            // no function ever runs more than its concurrency here.
+            let (busy, room) = {
+                let running = comet_util::lock(&running);
+                let room_of = |f: &String, n: usize| settings.of(f).concurrency.saturating_sub(n);
+                let busy: Vec<String> = (running.per_function.iter())
+                    .filter(|(f, n)| room_of(f, **n) == 0)
+                    .map(|(f, _)| f.clone())
+                    .collect();
+                let room = (running.per_function.iter())
+                    .map(|(f, n)| room_of(f, *n))
+                    .filter(|r| *r > 0)
+                    .chain(settings.functions.values().map(|f| f.concurrency))
+                    .fold(settings.defaults.concurrency, usize::min);
+                (busy, room)
+            };
+            let limit = free.min(room) as u32;
+            match queue.inner.store.claim(limit, &busy, lease_ms).await {
+                Ok(claimed) => {
+                    let full = claimed.len() as u32 == limit;
+                    for invocation in claimed {
+                        let permit = slots.clone().try_acquire_owned().ok();
+                        {
+                            let mut running = comet_util::lock(&running);
+                            *running
+                                .per_function
+                                .entry(invocation.function.clone())
+                                .or_default() += 1;
+                            running.ids.insert(invocation.id.clone());
+                        }
+                        let (queue, running) = (queue.clone(), running.clone());
+                        calls.spawn(async move {
+                            let id = invocation.id.clone();
+                            let function = invocation.function.clone();
+                            attempt(&queue, invocation).await;
+                            drop(permit);
+                            let mut r = comet_util::lock(&running);
+                            r.ids.remove(&id);
+                            if let Some(n) = r.per_function.get_mut(&function) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    r.per_function.remove(&function);
+                                }
+                            }
+                            drop(r);
+                            queue.inner.wake.notify_one();
+                        });
+                    }
+                    if full {
+                        sleep = Duration::ZERO;
+                    } else if let Ok(Some(due)) = queue.inner.store.next_due().await {
+                        let wait = due - comet_util::now_ms();
+                        if wait > 0 {
+                            sleep = sleep.min(Duration::from_millis(wait as u64));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot claim async invocations"),
+            }
+        }
+        tokio::select! {
+            _ = stopped.changed() => break,
+            () = queue.inner.wake.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
+            _ = renew.tick() => {
+                let ids: Vec<String> = comet_util::lock(&running).ids.iter().cloned().collect();
+                if let Err(e) = queue.inner.store.renew(&ids, lease_ms).await {
+                    tracing::warn!(error = %e, "cannot renew the leases of async invocations");
+                }
+            }
+            Some(_) = calls.join_next(), if !calls.is_empty() => {}
+        }
+    }
+    let drained =
+        tokio::time::timeout(DRAIN, async { while calls.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = calls.len(),
+            "async invocations still running at shutdown; another daemon runs them again once their leases lapse"
+        );
+        calls.abort_all();
+    }
+}
+
+/// Runs one claimed attempt and records how it ended.
+async fn attempt(queue: &Queue, invocation: AsyncInvocation) {
+    let settings = queue.settings();
+    let now = comet_util::now_ms();
+    let function = settings.of(&invocation.function);
+    let refuse = if invocation.attempts > invocation.max_attempts {
+        Some("the daemon running its last attempt stopped".to_string())
+    } else {
+        function.max_event_age.and_then(|age| {
+            (now - invocation.created_at_ms > age.as_millis() as i64)
+                .then(|| format!("older than max_event_age ({}s)", age.as_secs()))
+        })
+    };
+    let (outcome, version) = match refuse {
+        Some(error) => (Err(error), invocation.version),
+        None => run_once(queue, &invocation).await,
+    };
+    let outcome = match outcome {
+        Ok(result) => Outcome::Succeeded {
+            result,
+            version: version.unwrap_or_default(),
+        },
+        Err(error) if refuse_again(&invocation) => Outcome::DeadLetter { error, version },
+        Err(error) => {
+            let wait = backoff(
+                settings.backoff_base,
+                settings.backoff_cap,
+                invocation.attempts,
+                fastrand::f64(),
+            );
+            Outcome::Retry {
+                error,
+                next_attempt_at_ms: comet_util::now_ms() + wait.as_millis() as i64,
+                version,
+            }
+        }
+    };
+    let recorded = queue
+        .inner
+        .store
+        .finish(&invocation.id, invocation.attempts, &outcome)
+        .await;
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            id = %invocation.id,
+            "an async invocation's lease lapsed while it ran; another daemon has it now"
+        ),
+        Err(e) => tracing::error!(
+            id = %invocation.id, error = %e,
+            "cannot record an async invocation's outcome; it runs again when its lease lapses"
+        ),
+    }
+}
+
+/// Whether no attempt is left after this one.
+fn refuse_again(invocation: &AsyncInvocation) -> bool {
+    invocation.attempts >= invocation.max_attempts
+}
+
+/// One call: the handler's result, or why it failed (a handler error or timeout as much as a
+/// function or version gone); and the version that ran.
+async fn run_once(
+    queue: &Queue,
+    invocation: &AsyncInvocation,
+) -> (Result<serde_json::Value, String>, Option<u64>) {
+    let qualifier = match Qualifier::from_str(&invocation.qualifier) {
+        Ok(q) => q,
+        Err(e) => return (Err(e.to_string()), None),
+    };
+    let payload = invocation.payload.to_string();
+    let called = queue
+        .inner
+        .functions
+        .invoke_as(
+            &invocation.function,
+            &qualifier,
+            &payload,
+            invocation.id.clone(),
+        )
+        .await;
+    match called {
+        Err(e) => (Err(e.to_string()), None),
+        Ok(response) if response.timed_out => (
+            Err(response.error.unwrap_or_else(|| "timed out".into())),
+            response.version,
+        ),
+        Ok(response) => match (response.error, response.output) {
+            (Some(error), _) => (Err(error), response.version),
+            (None, output) => {
+                let result = output
+                    .map(|raw| serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null))
+                    .unwrap_or(serde_json::Value::Null);
+                (Ok(result), response.version)
+            }
+        },
+    }
+}
