@@ -39,7 +39,7 @@ grpc:
   # token: a-long-random-string
   # Nova's store, to accept Nova's API keys on the invoke path: a Postgres DSN (Nova's
   # --pg-dsn) or Nova's SQLite file (<nova data dir>/nova.db), read-only. GetMetrics and
-  # ListInvocations then need the read scope; Invoke, InvokeAsync, Prewarm and Evict admin (they
+  # ListInvocations then need the read scope; Invoke, Prewarm and Evict admin (they
   # carry the function's code); Health is open. Calls pass until a key exists, unless require_auth or a token is set. Env
   # COMET_API_KEYS_FROM, flag --api-keys-from.
   # api_keys_from: postgres://nova:secret@db.example/nova

@@ -3,7 +3,7 @@
 //!
 //! - Nova, with the cluster token the worker was started with (`--token`): it may do anything;
 //! - anyone with a Nova API key, when the worker reads Nova's keys (`--api-keys-from`):
-//!   GetMetrics and ListInvocations need `read`; Invoke, InvokeAsync, Prewarm and Evict need
+//!   GetMetrics and ListInvocations need `read`; Invoke, Prewarm and Evict need
 //!   `admin`, because those calls carry the function's definition and code: whoever may send
 //!   them may deploy code, which on Nova's API is the admin's right too.
 //!
@@ -81,7 +81,7 @@ fn scope_of(path: &str) -> Option<Scope> {
     match path.rsplit('/').next() {
         Some("Health") => None,
         Some("GetMetrics" | "ListInvocations") => Some(Scope::Read),
-        // Invoke, InvokeAsync, Prewarm, Evict, and whatever a newer client may call.
+        // Invoke, Prewarm, Evict, and whatever else a client may call (InvokeAsync is gone).
         _ => Some(Scope::Admin),
     }
 }

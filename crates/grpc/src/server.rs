@@ -22,8 +22,6 @@ use crate::proto::{self, data_plane_server};
 
 /// Code kept per worker, in bytes (each function version's code once).
 const CODE_CACHE_BYTES: usize = 1 << 30;
-/// Async invocations running at once on a worker; more are refused (RESOURCE_EXHAUSTED).
-const MAX_ASYNC: usize = 1024;
 /// Most instances a prewarm may ask for.
 const MAX_MIN_REPLICAS: u32 = 64;
 /// Prefix of the FAILED_PRECONDITION message asking for the code (for people; clients read
@@ -40,7 +38,6 @@ pub const NOT_RUN: &str = "not-run";
 pub struct Service {
     local: Arc<Embedded>,
     codes: Mutex<CodeCache>,
-    running_async: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -76,7 +73,6 @@ impl Service {
         Service {
             local,
             codes: Mutex::new(CodeCache::default()),
-            running_async: Arc::new(tokio::sync::Semaphore::new(MAX_ASYNC)),
         }
     }
 
@@ -190,50 +186,6 @@ impl data_plane_server::DataPlane for Service {
             response,
             self.local.node_id(),
         )))
-    }
-
-    async fn invoke_async(
-        &self,
-        request: Request<proto::InvokeAsyncRequest>,
-    ) -> Result<Response<proto::InvokeAsyncResponse>, Status> {
-        let r = request.into_inner();
-        let spec = self.spec(r.spec)?;
-        let payload = payload(r.payload)?;
-        let id = request_id(r.idempotency_key);
-        let attempts = r.max_attempts.clamp(1, 10);
-        let base = Duration::from_millis(r.backoff_base_ms.clamp(1, 60_000));
-        let max = Duration::from_millis(r.backoff_max_ms.max(r.backoff_base_ms).clamp(1, 600_000));
-        let local = self.local.clone();
-        let invocation_id = id.clone();
-        let permit = self
-            .running_async
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| {
-                Failure::Busy.mark(Status::resource_exhausted(format!(
-                    "{NOT_RUN}: {MAX_ASYNC} async invocations are running"
-                )))
-            })?;
-        tokio::spawn(async move {
-            let _permit = permit;
-            for attempt in 0..attempts {
-                let call = InvokeRequest {
-                    request_id: format!("{id}-{attempt}"),
-                    payload: payload.clone(),
-                };
-                match local.invoke(spec.clone(), call).await {
-                    Ok(r) if r.error.is_none() => return,
-                    _ if attempt + 1 < attempts => {
-                        tokio::time::sleep((base * 2u32.saturating_pow(attempt)).min(max)).await;
-                    }
-                    _ => tracing::warn!(invocation = %id, "async invocation failed every attempt"),
-                }
-            }
-        });
-        Ok(Response::new(proto::InvokeAsyncResponse {
-            invocation_id,
-            status: "accepted".into(),
-        }))
     }
 
     async fn health(

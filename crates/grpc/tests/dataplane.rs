@@ -508,3 +508,26 @@ async fn a_worker_keeps_two_versions_warm_side_by_side() {
     cluster.shutdown().await;
     worker.stop().await;
 }
+
+/// The seed's InvokeAsync kept calls in a worker's memory; it left the service (async calls are
+/// Nova's durable queue), and a client that still calls it is told so, not served.
+#[tokio::test]
+async fn invoke_async_is_unimplemented() {
+    let worker = Worker::open("node-a").await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", worker.endpoint))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/nova.v1.DataPlane/InvokeAsync");
+    let codec = tonic_prost::ProstCodec::<proto::HealthRequest, proto::HealthResponse>::default();
+    let refused = grpc
+        .unary(tonic::Request::new(proto::HealthRequest {}), path, codec)
+        .await
+        .expect_err("InvokeAsync is not served");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    worker.stop().await;
+}

@@ -11,8 +11,7 @@ use comet::DataPlane;
 use comet_grpc::Cluster;
 use comet_grpc::proto::data_plane_client::DataPlaneClient;
 use comet_grpc::proto::{
-    self, EvictRequest, GetMetricsRequest, HealthRequest, InvokeAsyncRequest,
-    ListInvocationsRequest, PrewarmRequest,
+    self, EvictRequest, GetMetricsRequest, HealthRequest, ListInvocationsRequest, PrewarmRequest,
 };
 use common::process::start_worker;
 use common::{TestDaemon, python_function};
@@ -170,10 +169,6 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
         };
         c.evict(with_key(m, k)).await
     };
-    let invoke_async = async |mut c: DataPlaneClient<_>, k| {
-        c.invoke_async(with_key(InvokeAsyncRequest::default(), k))
-            .await
-    };
     let prewarm = async |mut c: DataPlaneClient<_>, k| {
         c.prewarm(with_key(PrewarmRequest::default(), k)).await
     };
@@ -202,7 +197,6 @@ async fn a_worker_checks_novas_api_keys_once_one_exists() {
             None => Code::Unauthenticated,
             Some(_) => Code::PermissionDenied,
         };
-        assert_eq!(code_of(invoke_async, &endpoint, key).await, expected);
         assert_eq!(code_of(prewarm, &endpoint, key).await, expected);
         assert_eq!(code_of(evict, &endpoint, key).await, expected);
     }
