@@ -114,8 +114,11 @@ pub enum Command {
     Alias(AliasCommand),
     /// Delete a function and stop its instances.
     Delete(NameArg),
-    /// Invoke a function and print its result.
+    /// Invoke a function and print its result (with --async: queue the call, print its id).
     Invoke(InvokeArgs),
+    /// Async invocations: show one, list them, retry a dead-lettered one.
+    #[command(subcommand)]
+    Async(super::asynchronous::AsyncCommand),
     /// Show a function's recent invocations (kept by the daemon for logs.retention).
     Logs(LogsArgs),
     /// Manage API keys: once one exists, the HTTP API requires a key.
@@ -402,6 +405,13 @@ pub struct InvokeArgs {
     /// Read the JSON event from a file ('-' for stdin).
     #[arg(long, value_name = "FILE")]
     pub payload_file: Option<PathBuf>,
+    /// Queue the call and print its id; a daemon runs it, retrying a failure (`nova async get`).
+    #[arg(long = "async")]
+    pub asynchronous: bool,
+    /// With --async: a second call with this key within the dedupe window
+    /// (async.dedupe_window, 24h by default) gets the first one's id instead of running again.
+    #[arg(long, requires = "asynchronous", value_name = "KEY")]
+    pub idempotency_key: Option<String>,
     /// Output format: table prints Request ID, Cold Start, Duration and Output.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,

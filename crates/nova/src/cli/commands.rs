@@ -147,6 +147,7 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
             println!("Deleted {}", args.name);
         }
         Command::Invoke(args) => return invoke(target, args).await,
+        Command::Async(command) => super::asynchronous::run(target, command).await?,
         Command::Daemon(_) | Command::Version | Command::Config { .. } => {
             unreachable!("handled before connecting")
         }
@@ -174,6 +175,11 @@ async fn invoke(target: &Target, args: InvokeArgs) -> Result<ExitCode> {
         Some((name, qualifier)) => (name, qualifier.parse::<Qualifier>()?),
         None => (args.name.as_str(), Qualifier::Latest),
     };
+    if args.asynchronous {
+        let key = args.idempotency_key.as_deref();
+        super::asynchronous::enqueue(target, name, &qualifier, payload, key).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let response = target.invoke(name, &qualifier, payload).await?;
     match args.output {
         Output::Json => print::json(&response),

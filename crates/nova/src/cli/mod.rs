@@ -22,6 +22,7 @@ macro_rules! print {
 
 mod aliases;
 pub mod args;
+mod asynchronous;
 mod commands;
 mod print;
 mod target;

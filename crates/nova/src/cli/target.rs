@@ -414,7 +414,7 @@ impl Target {
         }
     }
 
-    async fn call<B: serde::Serialize, T: DeserializeOwned>(
+    pub(super) async fn call<B: serde::Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -448,7 +448,7 @@ impl Target {
     }
 }
 
-async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+pub(super) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     if !resp.status().is_success() {
         return Err(error_of(resp).await);
     }
