@@ -6,7 +6,8 @@
 //! into one of its methods, and it knows nothing of either. Each part takes only the store trait
 //! of the aggregate it works on: [`service::Functions`] a `FunctionStore`, [`logs`] a `LogStore`,
 //! [`apikeys`] a `KeyStore`, [`secrets`] a `SecretStore` (and the `SettingStore` for the master
-//! key's check value). [`daemon::assemble`] opens one store, puts one circuit breaker in front of
+//! key's check value), [`queue`] a `QueueStore` (async invocations, run by the daemon's
+//! dispatcher through [`service::Functions`]). [`daemon::assemble`] opens one store, puts one circuit breaker in front of
 //! it and, with Redis, [`redis_cache`] in front of the functions alone.
 
 pub mod apikeys;
