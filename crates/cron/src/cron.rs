@@ -84,7 +84,7 @@ impl Cron {
     }
 
     /// Whether a calendar day matches: month, then the day fields with cron's rule that when both
-    /// day-of-month and day-of-week restrict (neither written with `*`), either may match.
+    /// day-of-month and day-of-week restrict (neither is `*` or `*/n` alone), either may match.
     pub fn matches_date(&self, date: NaiveDate) -> bool {
         if !self.months.contains(date.month()) {
             return false;

@@ -14,8 +14,8 @@ const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Set {
     pub bits: u64,
-    /// Written starting with `*` (`*` or `*/n`): such a day field does not "restrict" the day for
-    /// the rule that either day field may match.
+    /// A day field written as `*` or `*/n` alone: it does not "restrict" the day for the rule
+    /// that either day field may match. Always false in the other fields.
     pub star: bool,
 }
 
@@ -67,7 +67,12 @@ pub(crate) fn parse(field: Field, text: &str) -> Result<Set, CronError> {
     let (min, max) = field.bounds();
     let span_len = span(field).1 - span(field).0 + 1;
     let mut bits = 0u64;
-    let star = text.starts_with('*');
+    // Only the day fields care; elsewhere `*/15` and `0,15,30,45` are the same field. Vixie
+    // cron looks at the first character only, so `*/6,21` would not restrict either; we call
+    // that a restriction, which keeps the normal form able to say it.
+    let star = matches!(field, Field::DayOfMonth | Field::DayOfWeek)
+        && text.starts_with('*')
+        && !text.contains(',');
     for item in text.split(',') {
         let unsupported = || CronError::Unsupported {
             field,

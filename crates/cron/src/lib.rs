@@ -27,7 +27,7 @@
 //! Each field is a comma-separated list of `*` (every value), `v`, `a-b` (inclusive, never
 //! wrapping), `*/n`, `a-b/n` and `a/n` (from `a` to the field's end), every `n`. Names are
 //! case-insensitive and work in ranges (`MON-FRI`, `JAN-MAR/2`). As in Vixie cron, when both
-//! day fields restrict (neither starts with `*`), a day matching either fires: `0 9 1 * MON`
+//! day fields restrict (neither is `*` or `*/n` alone), a day matching either fires: `0 9 1 * MON`
 //! runs on the 1st and on every Monday; `0 9 */2 * MON` runs on Mondays with an odd day. `L`,
 //! `W`, `#` and `?` are not supported.
 //!
