@@ -49,6 +49,31 @@
 //!
 //! [`Schedule::due`] is the policy: however many ticks fell while nothing was running, one fires
 //! (the latest), then the schedule continues from the next tick after now. See [`Due`].
+//!
+//! # Example
+//!
+//! ```
+//! use chrono::{DateTime, Utc};
+//! use nova_cron::Schedule;
+//!
+//! let at = |s: &str| s.parse::<DateTime<Utc>>().expect("an instant");
+//! let s = Schedule::parse("30 2 * * *", Some("America/New_York"))?;
+//! // 02:30 does not exist on 8 March 2026 in New York: it fires when the gap ends, 03:00 EDT.
+//! assert_eq!(s.next_after(at("2026-03-07T12:00:00Z")), Some(at("2026-03-08T07:00:00Z")));
+//!
+//! // Down from 09:00 to 12:30: three hourly ticks missed, one fire (12:00), next at 13:00.
+//! let hourly = Schedule::parse("@hourly", None)?;
+//! let due = hourly.due(at("2026-06-01T09:00:00Z"), at("2026-06-01T12:30:00Z"));
+//! assert_eq!(due.fire, Some(at("2026-06-01T12:00:00Z")));
+//! assert_eq!(due.next, Some(at("2026-06-01T13:00:00Z")));
+//!
+//! let refused = Schedule::parse("0 0 30 2 *", None).unwrap_err();
+//! assert_eq!(
+//!     refused.to_string(),
+//!     "`0 0 30 2 *` can never fire: day-of-month 30 does not exist in month 2"
+//! );
+//! # Ok::<(), nova_cron::CronError>(())
+//! ```
 
 #![warn(missing_docs)]
 
