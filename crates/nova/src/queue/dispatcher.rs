@@ -26,6 +26,15 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// How long the calls in flight get to end at shutdown.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
+/// How long to wait after each failed try to record an outcome: a call that ran is not run
+/// again for a moment's contention on the database.
+const FINISH_RETRIES: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(200),
+    Duration::from_millis(500),
+    Duration::ZERO,
+];
+
 /// What is running here: calls per function and the ids whose leases to renew.
 #[derive(Default)]
 struct Running {
@@ -188,11 +197,16 @@ async fn attempt(queue: &Queue, invocation: AsyncInvocation) {
             }
         }
     };
-    let recorded = queue
-        .inner
-        .store
-        .finish(&invocation.id, invocation.attempts, &outcome)
-        .await;
+    let mut recorded = Err(nova_store::StoreError::Unavailable("not tried".into()));
+    for wait in FINISH_RETRIES {
+        recorded = (queue.inner.store)
+            .finish(&invocation.id, invocation.attempts, &outcome)
+            .await;
+        if recorded.is_ok() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+    }
     match recorded {
         Ok(true) => {}
         Ok(false) => tracing::warn!(

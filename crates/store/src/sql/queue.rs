@@ -192,6 +192,13 @@ impl QueueStore for SqlStore {
     async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError> {
         let now = comet_util::now_ms();
         let mut tx = self.pool.begin().await?;
+        // Write first: on SQLite that takes the write lock (waiting under the busy timeout)
+        // before the read, since a read transaction cannot become a writer once another has
+        // committed; on Postgres it locks the row against a concurrent claim.
+        sqlx::query("UPDATE async_invocations SET updated_at = updated_at WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         let Some(current) = self.fetch_async(&mut tx, id).await? else {
             return Ok(false);
         };
