@@ -468,3 +468,42 @@ async fn two_daemons_on_postgres_run_each_call_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A burst runs at most `concurrency` calls of the function at once, and a synchronous call
+/// made meanwhile does not wait for the burst.
+#[tokio::test]
+async fn a_burst_runs_within_the_functions_concurrency() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), None, "  concurrency: 2\n").await;
+    node.register_as("busy", dir.path(), "persistent").await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(node.enqueue("busy", r#"{"sleep": 0.3}"#).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    let (status, body) = node
+        .call("POST", "/functions/busy/invoke", Some("{}"), &[])
+        .await;
+    let waited = asked.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        waited < Duration::from_secs(2),
+        "a sync call waited {waited:?}"
+    );
+    let mut spans = Vec::new();
+    for id in &ids {
+        let done = node
+            .wait_for(id, "succeeded", Duration::from_secs(30))
+            .await;
+        let start = done["result"]["started_ms"].as_i64().expect("started");
+        spans.push((start, start + 300));
+    }
+    let most = spans
+        .iter()
+        .map(|(at, _)| spans.iter().filter(|(s, e)| s <= at && at < e).count())
+        .max();
+    assert_eq!(most, Some(2), "at most two at once: {spans:?}");
+    println!("a sync call during the burst took {waited:?}");
+    node.stop().await;
+}
