@@ -61,10 +61,24 @@ pub enum ServiceError {
     EmptyUpdate,
     #[error("payload is not valid JSON: {0}")]
     BadPayload(String),
+    /// A request's parameter or header is malformed; the message says which and why.
+    #[error("{0}")]
+    BadRequest(String),
     #[error(transparent)]
     Invoke(#[from] InvokeError),
-    #[error("store error: {0}")]
+    #[error("{}", store_message(.0))]
     Store(StoreError),
+}
+
+/// A store error as a caller reads it: a record that is missing, taken or changed meanwhile
+/// speaks for itself; a failure of the store says so.
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::NotFound { .. }
+        | StoreError::AlreadyExists { .. }
+        | StoreError::Conflict { .. } => e.to_string(),
+        e => format!("store error: {e}"),
+    }
 }
 
 impl From<StoreError> for ServiceError {

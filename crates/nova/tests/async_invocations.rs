@@ -378,6 +378,38 @@ async fn idempotency_keys_dedupe_and_bad_input_stores_nothing() {
         assert_eq!(status, expected, "{path} {headers:?}: {answer}");
         assert!(answer["error"].is_string(), "{path}: {answer}");
     }
+    // Each refusal names what is wrong, and only the payload's says the payload.
+    let (_, answer) = node
+        .call(
+            "POST",
+            "/functions/once/invoke-async",
+            Some("{}"),
+            &[("Idempotency-Key", "")],
+        )
+        .await;
+    assert_eq!(
+        answer["error"],
+        json!("Idempotency-Key must be 1 to 256 bytes"),
+        "{answer}"
+    );
+    let (status, answer) = node
+        .call("GET", "/async-invocations/no-such-id", None, &[])
+        .await;
+    assert_eq!(
+        (status, answer),
+        (
+            404,
+            json!({"error": "async invocation 'no-such-id' not found"})
+        )
+    );
+    for limit in ["0", "1001"] {
+        let path = format!("/async-invocations?limit={limit}");
+        let (status, answer) = node.call("GET", &path, None, &[]).await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"error": "limit must be between 1 and 1000"}))
+        );
+    }
     let (_, all) = node.call("GET", "/async-invocations", None, &[]).await;
     assert_eq!(
         all.as_array().map(Vec::len),

@@ -79,10 +79,17 @@ fn query_of(
     function: Option<String>,
 ) -> Result<AsyncQuery, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > crate::queue::MAX_LIST {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            crate::queue::MAX_LIST
+        )));
+    }
     Ok(AsyncQuery {
         function: function.or(params.function),
         status: params.status.as_deref().map(parse_status).transpose()?,
-        limit: params.limit.unwrap_or(DEFAULT_LIMIT),
+        limit,
         offset: params.offset.unwrap_or(0),
     })
 }

@@ -71,6 +71,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::EmptyUpdate
             | ServiceError::MissingSecret { .. }
             | ServiceError::BadPayload(_)
+            | ServiceError::BadRequest(_)
             | ServiceError::BadQualifier(_)
             | ServiceError::LongDescription(_)
             | ServiceError::Alias(AliasFailure::Invalid(_) | AliasFailure::NoVersion { .. }) => {

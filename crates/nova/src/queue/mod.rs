@@ -74,7 +74,7 @@ impl Queue {
         if let Some(key) = idempotency_key
             && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY)
         {
-            return Err(ServiceError::BadPayload(format!(
+            return Err(ServiceError::BadRequest(format!(
                 "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes"
             )));
         }
@@ -150,7 +150,7 @@ pub fn parse_status(text: &str) -> Result<AsyncStatus, ServiceError> {
         t => t,
     };
     AsyncStatus::parse(text).ok_or_else(|| {
-        ServiceError::BadPayload(format!(
+        ServiceError::BadRequest(format!(
             "unknown status '{text}': queued, running, succeeded, failed or dead_lettered"
         ))
     })
