@@ -21,6 +21,7 @@ use crate::{
     VersionStore,
 };
 use crate::{AsyncInvocation, AsyncQuery, NewAsyncInvocation, Outcome, QueueStore, Retried};
+use crate::{Schedule, ScheduleStore, Tick};
 
 /// How often the probe tries the database while the breaker is open.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -267,6 +268,45 @@ impl<S: QueueStore> QueueStore for Breaker<S> {
 
     async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {
         self.guard(self.inner.retry_async(id)).await
+    }
+}
+
+#[async_trait]
+impl<S: ScheduleStore> ScheduleStore for Breaker<S> {
+    async fn create_schedule(&self, schedule: &Schedule) -> Result<Schedule, StoreError> {
+        self.guard(self.inner.create_schedule(schedule)).await
+    }
+
+    async fn get_schedule(&self, function: &str, id: &str) -> Result<Option<Schedule>, StoreError> {
+        self.guard(self.inner.get_schedule(function, id)).await
+    }
+
+    async fn list_schedules(&self, function: &str) -> Result<Vec<Schedule>, StoreError> {
+        self.guard(self.inner.list_schedules(function)).await
+    }
+
+    async fn update_schedule(&self, schedule: &Schedule) -> Result<Schedule, StoreError> {
+        self.guard(self.inner.update_schedule(schedule)).await
+    }
+
+    async fn delete_schedule(&self, function: &str, id: &str) -> Result<bool, StoreError> {
+        self.guard(self.inner.delete_schedule(function, id)).await
+    }
+
+    async fn due_schedules(&self, now_ms: i64, limit: u32) -> Result<Vec<Schedule>, StoreError> {
+        self.guard(self.inner.due_schedules(now_ms, limit)).await
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<i64>, StoreError> {
+        self.guard(self.inner.next_schedule_due()).await
+    }
+
+    async fn fire_schedule(
+        &self,
+        tick: &Tick,
+        call: &NewAsyncInvocation,
+    ) -> Result<Option<AsyncInvocation>, StoreError> {
+        self.guard(self.inner.fire_schedule(tick, call)).await
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Kind {
     Alias,
     /// An async invocation ([`crate::QueueStore`]), named by its id.
     AsyncInvocation,
+    /// A schedule of a function ([`crate::ScheduleStore`]), named by its id.
+    Schedule,
 }
 
 impl fmt::Display for Kind {
@@ -31,6 +33,7 @@ impl fmt::Display for Kind {
             Kind::Version => "version",
             Kind::Alias => "alias",
             Kind::AsyncInvocation => "async invocation",
+            Kind::Schedule => "schedule",
         })
     }
 }

@@ -11,6 +11,8 @@
 //! - [`KeyStore`]: API key records and whether keys are required;
 //! - [`SecretStore`]: encrypted secrets;
 //! - [`QueueStore`]: async invocations, queued durably and claimed under leases;
+//! - [`ScheduleStore`]: functions called on a cron expression, each tick fired into the queue
+//!   exactly once;
 //! - [`SettingStore`]: named values every daemon sharing the store agrees on;
 //! - [`Database`]: the database itself, apart from any aggregate (ping, identity).
 //!
@@ -36,6 +38,7 @@ mod keys;
 mod logs;
 mod migrate;
 mod queue;
+mod schedules;
 mod secrets;
 mod settings;
 mod sql;
@@ -55,6 +58,7 @@ pub use queue::{
     AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation, Outcome,
     QueueStore, Retried,
 };
+pub use schedules::{Schedule, ScheduleStore, Tick};
 pub use secrets::{SecretRecord, SecretStore};
 pub use settings::SettingStore;
 pub use sql::SqlStore;

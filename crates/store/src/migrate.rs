@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (9, "aliases", include_str!("../migrations/0009_aliases.sql")),
     (10, "async", include_str!("../migrations/0010_async.sql")),
+    (
+        11,
+        "schedules",
+        include_str!("../migrations/0011_schedules.sql"),
+    ),
 ];
 
 /// The ledger of applied migrations, created before anything else.

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    AliasStore, FunctionStore, KeyStore, LogStore, QueueStore, SecretStore, SettingStore,
-    VersionStore,
+    AliasStore, FunctionStore, KeyStore, LogStore, QueueStore, ScheduleStore, SecretStore,
+    SettingStore, VersionStore,
 };
 
 /// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
@@ -31,6 +31,8 @@ pub struct Stores {
     pub settings: Arc<dyn SettingStore>,
     /// The queue of async invocations.
     pub queue: Arc<dyn QueueStore>,
+    /// The schedules of functions.
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 impl Stores {
@@ -44,7 +46,8 @@ impl Stores {
             + KeyStore
             + SecretStore
             + SettingStore
-            + QueueStore,
+            + QueueStore
+            + ScheduleStore,
     {
         let store = Arc::new(store);
         Stores {
@@ -55,7 +58,8 @@ impl Stores {
             keys: store.clone(),
             secrets: store.clone(),
             settings: store.clone(),
-            queue: store,
+            queue: store.clone(),
+            schedules: store,
         }
     }
 }

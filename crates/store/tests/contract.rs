@@ -8,6 +8,8 @@
 mod aliases;
 #[path = "contract/queue.rs"]
 mod queue;
+#[path = "contract/schedules.rs"]
+mod schedules;
 #[path = "contract/versions.rs"]
 mod versions;
 
@@ -53,6 +55,13 @@ async fn contract(stores: Stores, p: &str) {
     api_keys(stores.keys.as_ref(), p).await;
     secrets(stores.secrets.as_ref(), p).await;
     queue::queue(stores.queue.as_ref(), p).await;
+    schedules::schedules(
+        stores.functions.as_ref(),
+        stores.schedules.as_ref(),
+        stores.queue.as_ref(),
+        p,
+    )
+    .await;
 }
 
 /// Functions and code: unique names, optimistic concurrency, search, code kept while used.

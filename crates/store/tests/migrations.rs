@@ -83,6 +83,10 @@ fn shipped_migrations_are_never_edited() {
             "0010_async.sql",
             "379cb8fd17cd251b06c75b62be214f891fbc9f683f548a7e0bd55adbf4e62efe",
         ),
+        (
+            "0011_schedules.sql",
+            "6569b7aac2a5761ba64a3a2de5dd93e6db4c1f7b2c3869aec9fef2e2cf0d77ab",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

@@ -8,7 +8,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AnyConnection, Connection as _, Row as _};
 
 use super::row::{COLUMNS, Row};
-use super::{SqlStore, aliases, placeholders, versions};
+use super::{SqlStore, aliases, placeholders, schedules, versions};
 use crate::{FunctionStore, Kind, ListQuery, StoreError};
 
 impl SqlStore {
@@ -61,6 +61,7 @@ impl FunctionStore for SqlStore {
         };
         versions::forget(&mut tx, &function.name).await?;
         aliases::forget(&mut tx, &function.name).await?;
+        schedules::forget(&mut tx, &function.name).await?;
         versions::record(&mut tx, &function.name, "").await?;
         tx.commit().await?;
         Ok(())
@@ -154,6 +155,7 @@ impl FunctionStore for SqlStore {
             .await?;
         versions::forget(&mut tx, name).await?;
         aliases::forget(&mut tx, name).await?;
+        schedules::forget(&mut tx, name).await?;
         Self::drop_unused_code(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)

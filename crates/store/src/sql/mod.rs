@@ -11,6 +11,7 @@ mod keys;
 mod logs;
 mod queue;
 mod row;
+mod schedules;
 mod secrets;
 mod settings;
 mod versions;

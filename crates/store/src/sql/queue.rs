@@ -60,18 +60,82 @@ fn read(row: &AnyRow) -> Result<AsyncInvocation, StoreError> {
     })
 }
 
+/// Enqueues `new` on `conn`, inside the caller's transaction (see [`QueueStore::enqueue`]): what
+/// a schedule's tick uses to enqueue in the transaction that claims the tick.
+pub(super) async fn enqueue_in(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewAsyncInvocation,
+    now: i64,
+) -> Result<(AsyncInvocation, bool), StoreError> {
+    if let Some(key) = &new.idempotency_key {
+        // The first writer of a key holds its row until the window passes; a concurrent one
+        // waits on the primary key and then finds the first's id.
+        sqlx::query(
+            "INSERT INTO async_idempotency (function_name, key, id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (function_name, key) DO UPDATE \
+             SET id = excluded.id, created_at = excluded.created_at \
+             WHERE async_idempotency.created_at <= $5",
+        )
+        .bind(new.function.clone())
+        .bind(key.clone())
+        .bind(new.id.clone())
+        .bind(now)
+        .bind(now - new.dedupe_window_ms)
+        .execute(&mut *conn)
+        .await?;
+        let first: String = sqlx::query_scalar(
+            "SELECT id FROM async_idempotency WHERE function_name = $1 AND key = $2",
+        )
+        .bind(new.function.clone())
+        .bind(key.clone())
+        .fetch_one(&mut *conn)
+        .await?;
+        if first != new.id {
+            let found = fetch(conn, &first).await?;
+            let found = found.ok_or_else(|| corrupt(&first, "idempotency key", "no row"))?;
+            return Ok((found, false));
+        }
+    }
+    let payload = new.payload.to_string();
+    let sql = format!(
+        "INSERT INTO async_invocations ({COLUMNS}) VALUES \
+         ($1, $2, $3, NULL, $4, 'queued', 0, $5, '[]', NULL, $6, $7, NULL, $7, $7)"
+    );
+    sqlx::query(&sql)
+        .bind(new.id.clone())
+        .bind(new.function.clone())
+        .bind(new.qualifier.clone())
+        .bind(payload)
+        .bind(i64::from(new.max_attempts))
+        .bind(new.idempotency_key.clone())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let stored = fetch(conn, &new.id).await?;
+    let stored = stored.ok_or_else(|| corrupt(&new.id, "insert", "no row"))?;
+    Ok((stored, true))
+}
+
+/// The invocation `id` on `conn`.
+async fn fetch(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<AsyncInvocation>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM async_invocations WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| read(&r)).transpose()
+}
+
 impl SqlStore {
     async fn fetch_async(
         &self,
         conn: &mut sqlx::AnyConnection,
         id: &str,
     ) -> Result<Option<AsyncInvocation>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM async_invocations WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(conn)
-            .await?;
-        row.map(|r| read(&r)).transpose()
+        fetch(conn, id).await
     }
 }
 
@@ -81,57 +145,10 @@ impl QueueStore for SqlStore {
         &self,
         new: &NewAsyncInvocation,
     ) -> Result<(AsyncInvocation, bool), StoreError> {
-        let now = comet_util::now_ms();
         let mut tx = self.pool.begin().await?;
-        if let Some(key) = &new.idempotency_key {
-            // The first writer of a key holds its row until the window passes; a concurrent one
-            // waits on the primary key and then finds the first's id.
-            sqlx::query(
-                "INSERT INTO async_idempotency (function_name, key, id, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (function_name, key) DO UPDATE \
-                 SET id = excluded.id, created_at = excluded.created_at \
-                 WHERE async_idempotency.created_at <= $5",
-            )
-            .bind(new.function.clone())
-            .bind(key.clone())
-            .bind(new.id.clone())
-            .bind(now)
-            .bind(now - new.dedupe_window_ms)
-            .execute(&mut *tx)
-            .await?;
-            let first: String = sqlx::query_scalar(
-                "SELECT id FROM async_idempotency WHERE function_name = $1 AND key = $2",
-            )
-            .bind(new.function.clone())
-            .bind(key.clone())
-            .fetch_one(&mut *tx)
-            .await?;
-            if first != new.id {
-                let found = self.fetch_async(&mut tx, &first).await?;
-                tx.commit().await?;
-                let found = found.ok_or_else(|| corrupt(&first, "idempotency key", "no row"))?;
-                return Ok((found, false));
-            }
-        }
-        let payload = new.payload.to_string();
-        let sql = format!(
-            "INSERT INTO async_invocations ({COLUMNS}) VALUES \
-             ($1, $2, $3, NULL, $4, 'queued', 0, $5, '[]', NULL, $6, $7, NULL, $7, $7)"
-        );
-        sqlx::query(&sql)
-            .bind(new.id.clone())
-            .bind(new.function.clone())
-            .bind(new.qualifier.clone())
-            .bind(payload)
-            .bind(i64::from(new.max_attempts))
-            .bind(new.idempotency_key.clone())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let stored = self.fetch_async(&mut tx, &new.id).await?;
+        let enqueued = enqueue_in(&mut tx, new, comet_util::now_ms()).await?;
         tx.commit().await?;
-        let stored = stored.ok_or_else(|| corrupt(&new.id, "insert", "no row"))?;
-        Ok((stored, true))
+        Ok(enqueued)
     }
 
     async fn claim(
