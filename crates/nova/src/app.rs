@@ -25,6 +25,8 @@ pub struct AppState {
     pub logger: Option<Arc<Logger>>,
     /// Async invocations (the dispatcher runs them in the daemon only).
     pub queue: crate::queue::Queue,
+    /// Schedules of functions (the scheduler fires them in the daemon only).
+    pub schedules: Arc<dyn nova_store::ScheduleStore>,
     /// Both invocation limits, per API key and per function, taken in one place
     /// ([`RateLimits::admit`]).
     pub limits: RateLimits,

@@ -22,6 +22,7 @@ pub mod logs;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis_cache;
+pub mod schedule;
 pub mod secrets;
 pub mod service;
 pub mod shared_redis;

@@ -51,6 +51,12 @@ impl Queue {
         }
     }
 
+    /// Wakes this daemon's dispatcher: something was queued without [`Queue::enqueue`] (a
+    /// schedule's tick).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
     /// The settings it runs by.
     pub fn settings(&self) -> &AsyncSettings {
         &self.inner.settings
