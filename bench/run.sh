@@ -7,8 +7,9 @@
 #   bench/run.sh dataplane [--duration 3s]               warm invoke embedded vs remote vs cluster
 #   bench/run.sh access [--rounds 3] [--redis ADDR]      API keys + rate limits + logs, on vs off
 #   bench/run.sh serving [--duration 2s] [--rounds 3]    our HTTP serving loop + guard vs axum::serve
+#   bench/run.sh async [--duration 2s] [--clients 8]     async queue: accepted/s, accept→start, e2e
 #   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
-#   bench/run.sh                                          invoke, coldstart, wasm and context
+#   bench/run.sh                                          all of the above but serving and kv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -27,6 +28,8 @@ if [ $# -eq 0 ]; then
   "$bench" dataplane
   echo
   "$bench" access
+  echo
+  "$bench" async
 else
   exec "$bench" "$@"
 fi

@@ -7,6 +7,7 @@
 //! `nova-bench context` loads the COMET context exchange (`comet context serve`).
 
 mod access;
+mod async_bench;
 mod baseline;
 mod coldstart;
 mod context;
@@ -47,6 +48,8 @@ enum Command {
     Access(access::AccessArgs),
     /// Our serving loop and browser guard beside axum::serve, on one echo route.
     Serving(serving::ServingArgs),
+    /// Async invocations: acceptance rate, acceptance to start, end to end, sync beside a backlog.
+    Async(async_bench::AsyncArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,5 +78,6 @@ fn main() -> Result<()> {
         Command::Dataplane(args) => runtime.block_on(dataplane::run(args)),
         Command::Access(args) => runtime.block_on(access::run(args)),
         Command::Serving(args) => runtime.block_on(serving::run(args)),
+        Command::Async(args) => runtime.block_on(async_bench::run(args)),
     }
 }
