@@ -26,7 +26,7 @@ pub struct AppState {
     /// Async invocations (the dispatcher runs them in the daemon only).
     pub queue: crate::queue::Queue,
     /// Schedules of functions (the scheduler fires them in the daemon only).
-    pub schedules: Arc<dyn nova_store::ScheduleStore>,
+    pub schedules: crate::schedule::Schedules,
     /// Both invocation limits, per API key and per function, taken in one place
     /// ([`RateLimits::admit`]).
     pub limits: RateLimits,
@@ -61,6 +61,12 @@ impl FromRef<AppState> for Arc<ApiKeys> {
 impl FromRef<AppState> for crate::queue::Queue {
     fn from_ref(state: &AppState) -> crate::queue::Queue {
         state.queue.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::schedule::Schedules {
+    fn from_ref(state: &AppState) -> crate::schedule::Schedules {
+        state.schedules.clone()
     }
 }
 

@@ -131,7 +131,7 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<AppState, Sta
     );
     Ok(AppState {
         queue,
-        schedules: stores.schedules.clone(),
+        schedules: crate::schedule::Schedules::new(stores.schedules.clone(), functions.clone()),
         functions,
         keys: Arc::new(keys),
         secrets,
@@ -264,7 +264,7 @@ pub async fn serve_with(
     // The queue's dispatcher runs in the daemon only, over the same service as the HTTP calls.
     let dispatcher = crate::queue::dispatcher::Dispatcher::start(state.queue.clone());
     // So does the scheduler, firing ticks into that queue.
-    let scheduler = crate::schedule::Scheduler::start(state.schedules.clone(), state.queue.clone());
+    let scheduler = crate::schedule::Scheduler::start(state.schedules.store(), state.queue.clone());
     let served = comet_httpd::serve(listener, app, limits, shutdown).await;
     scheduler.stop().await;
     dispatcher.stop().await;

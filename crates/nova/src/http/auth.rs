@@ -259,6 +259,19 @@ mod tests {
             scope_of(&Method::POST, "/functions/f/versions"),
             Some(Scope::Admin)
         );
+        // Schedules: reads read, every write admin (a schedule invokes on its own).
+        assert_eq!(scope_of(&get, "/functions/f/schedules"), Some(Scope::Read));
+        for (method, path) in [
+            (Method::POST, "/functions/f/schedules"),
+            (Method::PATCH, "/functions/f/schedules/s1"),
+            (Method::DELETE, "/functions/f/schedules/s1"),
+        ] {
+            assert_eq!(
+                scope_of(&method, path),
+                Some(Scope::Admin),
+                "{method} {path}"
+            );
+        }
         assert_eq!(scope_of(&get, "/apikeys"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/api-keys"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/admin/databases/x"), Some(Scope::Admin));

@@ -8,7 +8,8 @@
 //! `GET /functions/{name}/versions/{version}`, `GET|POST /functions/{name}/aliases`,
 //! `GET|PUT|PATCH|DELETE /functions/{name}/aliases/{alias}`, `POST /functions/{name}/invoke-async`,
 //! `GET /async-invocations[/{id}]`, `POST /async-invocations/{id}/retry`,
-//! `GET /functions/{name}/async-invocations`, `GET /invocations`, `GET /health`, `GET /metrics`,
+//! `GET /functions/{name}/async-invocations`, `GET|POST /functions/{name}/schedules`,
+//! `PATCH|DELETE /functions/{name}/schedules/{id}`, `GET /invocations`, `GET /health`, `GET /metrics`,
 //! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
 //! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
 
@@ -19,6 +20,7 @@ mod error;
 mod functions;
 mod logs;
 mod metrics;
+mod schedules;
 mod secrets;
 mod versions;
 
@@ -86,6 +88,14 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
         .route(
             "/functions/{name}/async-invocations",
             get(async_invocations::of_function),
+        )
+        .route(
+            "/functions/{name}/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/functions/{name}/schedules/{id}",
+            axum::routing::patch(schedules::update).delete(schedules::delete),
         )
         .route("/async-invocations", get(async_invocations::list))
         .route("/async-invocations/{id}", get(async_invocations::get))

@@ -10,6 +10,8 @@
 //! missed while every daemon was down fire once, not once each (nova-cron's policy: the latest
 //! missed tick).
 
+mod service;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ use tokio::sync::watch;
 
 use crate::config::AsyncSettings;
 use crate::queue::Queue;
+
+pub use service::{ScheduleSpec, Schedules};
 
 /// The longest the scheduler sleeps without looking at the store.
 pub const TICK: Duration = Duration::from_secs(1);

@@ -1,0 +1,131 @@
+//! [`Schedules`]: what the HTTP routes and the CLI do with schedules, apart from HTTP. A schedule
+//! is checked before anything is stored: its function exists, its expression parses in its zone
+//! and has a tick to fire (nova-cron's message otherwise). `next_fire_at` is computed here on
+//! create, change and resume, and cleared on pause.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use nova_store::{Kind, Schedule, ScheduleStore, StoreError};
+use serde::Deserialize;
+
+use super::at;
+use crate::service::{Functions, ServiceError};
+
+/// What a caller writes: all of it on create (`cron` required), any of it on a change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// The cron expression (5 or 6 fields, `@every 30s`, `@hourly`, `@daily` …).
+    pub cron: Option<String>,
+    /// The IANA zone its fields are read in (UTC when not given).
+    pub timezone: Option<String>,
+    /// The payload of every tick (`{}` when not given).
+    pub payload: Option<serde_json::Value>,
+    /// False to pause it (true when not given on create).
+    pub enabled: Option<bool>,
+}
+
+/// The schedules of functions. Cheap to clone.
+#[derive(Clone)]
+pub struct Schedules {
+    store: Arc<dyn ScheduleStore>,
+    functions: Functions,
+}
+
+impl Schedules {
+    /// Schedules in `store`, of the functions `functions` knows.
+    pub fn new(store: Arc<dyn ScheduleStore>, functions: Functions) -> Schedules {
+        Schedules { store, functions }
+    }
+
+    /// The store (what the scheduler fires from).
+    pub fn store(&self) -> Arc<dyn ScheduleStore> {
+        self.store.clone()
+    }
+
+    /// Creates a schedule of `function`; nothing stored when the function is missing or the
+    /// expression, zone or payload is refused.
+    pub async fn create(
+        &self,
+        function: &str,
+        spec: ScheduleSpec,
+    ) -> Result<Schedule, ServiceError> {
+        let cron = spec
+            .cron
+            .ok_or_else(|| ServiceError::BadRequest("cron is required".into()))?;
+        self.functions.get(function).await?;
+        let now = Utc::now().timestamp_millis();
+        let mut schedule = Schedule {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            function: function.to_string(),
+            cron,
+            timezone: spec.timezone,
+            payload: spec.payload.unwrap_or_else(|| serde_json::json!({})),
+            qualifier: None,
+            enabled: spec.enabled.unwrap_or(true),
+            next_fire_at_ms: None,
+            last_fired_at_ms: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        schedule.next_fire_at_ms = next_fire(&schedule, now)?;
+        Ok(self.store.create_schedule(&schedule).await?)
+    }
+
+    /// The schedules of `function`, oldest first; `NotFound` without the function.
+    pub async fn list(&self, function: &str) -> Result<Vec<Schedule>, ServiceError> {
+        self.functions.get(function).await?;
+        Ok(self.store.list_schedules(function).await?)
+    }
+
+    /// Changes a schedule (pause, resume, expression, zone, payload), its next tick computed
+    /// anew.
+    pub async fn update(
+        &self,
+        function: &str,
+        id: &str,
+        spec: ScheduleSpec,
+    ) -> Result<Schedule, ServiceError> {
+        let mut schedule = self
+            .store
+            .get_schedule(function, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(Kind::Schedule, id))?;
+        if let Some(cron) = spec.cron {
+            schedule.cron = cron;
+        }
+        if let Some(timezone) = spec.timezone {
+            schedule.timezone = Some(timezone);
+        }
+        if let Some(payload) = spec.payload {
+            schedule.payload = payload;
+        }
+        if let Some(enabled) = spec.enabled {
+            schedule.enabled = enabled;
+        }
+        schedule.next_fire_at_ms = next_fire(&schedule, Utc::now().timestamp_millis())?;
+        Ok(self.store.update_schedule(&schedule).await?)
+    }
+
+    /// Deletes a schedule; `NotFound` when there is none.
+    pub async fn delete(&self, function: &str, id: &str) -> Result<(), ServiceError> {
+        if self.store.delete_schedule(function, id).await? {
+            Ok(())
+        } else {
+            Err(StoreError::not_found(Kind::Schedule, id).into())
+        }
+    }
+}
+
+/// The tick `schedule` owes first after `now` (none while paused); a 400 with nova-cron's
+/// message when its expression or zone is refused or it has no tick left.
+fn next_fire(schedule: &Schedule, now: i64) -> Result<Option<i64>, ServiceError> {
+    let cron = nova_cron::Schedule::parse(&schedule.cron, schedule.timezone.as_deref())
+        .map_err(|e| ServiceError::BadRequest(format!("cron '{}': {e}", schedule.cron)))?
+        .with_anchor(at(schedule.created_at_ms));
+    let next = cron
+        .next_after(at(now))
+        .ok_or_else(|| ServiceError::BadRequest(format!("cron '{}' never fires", schedule.cron)))?;
+    Ok(schedule.enabled.then(|| next.timestamp_millis()))
+}
