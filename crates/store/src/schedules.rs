@@ -3,12 +3,12 @@
 //! owed; computing ticks is nova-cron's, in the caller.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{AsyncInvocation, NewAsyncInvocation, StoreError};
 
 /// A schedule as stored. Times are Unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     /// Its id.
     pub id: String,

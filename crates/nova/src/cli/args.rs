@@ -112,6 +112,22 @@ pub enum Command {
             nova alias delete hello live"
     )]
     Alias(AliasCommand),
+    /// Call a function on a cron schedule, through the async queue.
+    #[command(
+        subcommand,
+        long_about = "Call a function on a cron schedule. Each tick is an async invocation \
+            (retried like any other); with several daemons on one Postgres each tick fires \
+            exactly once, and ticks missed while no daemon ran fire once, not once each.\n\n\
+            Expressions: 5 fields (minute hour day month weekday), 6 with seconds first, \
+            @every 30s, @hourly, @daily, @weekly, @monthly, @yearly; --timezone reads the \
+            fields in an IANA zone (UTC by default).",
+        after_help = "Examples:\n  \
+            nova schedule create hello --cron '*/5 * * * *' --payload '{\"n\": 1}'\n  \
+            nova schedule create hello --cron '0 9 * * 1-5' --timezone Europe/Berlin\n  \
+            nova schedule list hello\n  \
+            nova schedule pause hello ID"
+    )]
+    Schedule(ScheduleCommand),
     /// Delete a function and stop its instances.
     Delete(NameArg),
     /// Invoke a function and print its result (with --async: queue the call, print its id).
@@ -334,6 +350,56 @@ pub enum AliasCommand {
         name: String,
         /// Alias name.
         alias: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Create a schedule.
+    Create {
+        /// Function name.
+        name: String,
+        /// The cron expression.
+        #[arg(long, value_name = "EXPR")]
+        cron: String,
+        /// The payload of every call (JSON) [default: {}].
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        /// The IANA zone the fields are read in [default: UTC].
+        #[arg(long, value_name = "TZ")]
+        timezone: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// List a function's schedules with their last and next fire times.
+    List {
+        /// Function name.
+        name: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Pause a schedule.
+    Pause {
+        /// Function name.
+        name: String,
+        /// Schedule id.
+        id: String,
+    },
+    /// Resume a paused schedule (from its next tick).
+    Resume {
+        /// Function name.
+        name: String,
+        /// Schedule id.
+        id: String,
+    },
+    /// Delete a schedule.
+    Delete {
+        /// Function name.
+        name: String,
+        /// Schedule id.
+        id: String,
     },
 }
 

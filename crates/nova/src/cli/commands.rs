@@ -132,6 +132,7 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
         Command::Apikey(command) => apikey(target, command).await?,
         Command::Secret(command) => secret(target, command).await?,
         Command::Alias(command) => super::aliases::alias(target, command).await?,
+        Command::Schedule(command) => super::schedules::schedule(target, command).await?,
         Command::Logs(args) => {
             if args.tail == 0 || args.tail > 1000 {
                 anyhow::bail!("--tail must be between 1 and 1000");

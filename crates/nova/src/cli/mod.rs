@@ -25,6 +25,7 @@ pub mod args;
 mod asynchronous;
 mod commands;
 mod print;
+mod schedules;
 mod target;
 
 pub use commands::run;

@@ -7,7 +7,7 @@ use nova_api::{
     Function, FunctionAlias, FunctionConfig, FunctionPatch, FunctionVersion, InvocationEntry,
     InvokeResponse, Qualifier,
 };
-use nova_store::{ListQuery, LogQuery, VersionQuery};
+use nova_store::{ListQuery, LogQuery, Schedule, VersionQuery};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -15,6 +15,7 @@ use nova::apikeys::{CreatedKey, Scope};
 use nova::app::AppState;
 use nova::config::Settings;
 use nova::daemon;
+use nova::schedule::ScheduleSpec;
 
 /// How long the CLI waits for a daemon to answer its health check before working locally.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -169,6 +170,52 @@ impl Target {
                 Ok(())
             }
             Target::Local(f) => Ok(f.functions.delete_alias(name, alias).await?),
+        }
+    }
+
+    pub async fn create_schedule(&self, name: &str, spec: &ScheduleSpec) -> Result<Schedule> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/schedules");
+                self.call(Method::POST, &path, Some(spec)).await
+            }
+            Target::Local(f) => Ok(f.schedules.create(name, spec.clone()).await?),
+        }
+    }
+
+    pub async fn schedules(&self, name: &str) -> Result<Vec<Schedule>> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/schedules");
+                self.call(Method::GET, &path, None::<&()>).await
+            }
+            Target::Local(f) => Ok(f.schedules.list(name).await?),
+        }
+    }
+
+    pub async fn update_schedule(
+        &self,
+        name: &str,
+        id: &str,
+        spec: &ScheduleSpec,
+    ) -> Result<Schedule> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/schedules/{id}");
+                self.call(Method::PATCH, &path, Some(spec)).await
+            }
+            Target::Local(f) => Ok(f.schedules.update(name, id, spec.clone()).await?),
+        }
+    }
+
+    pub async fn delete_schedule(&self, name: &str, id: &str) -> Result<()> {
+        match self {
+            Target::Remote { .. } => {
+                let path = format!("/functions/{name}/schedules/{id}");
+                self.send(Method::DELETE, &path, None::<&()>).await?;
+                Ok(())
+            }
+            Target::Local(f) => Ok(f.schedules.delete(name, id).await?),
         }
     }
 

@@ -7,22 +7,26 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use nova_store::{Kind, Schedule, ScheduleStore, StoreError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::at;
 use crate::service::{Functions, ServiceError};
 
 /// What a caller writes: all of it on create (`cron` required), any of it on a change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// The cron expression (5 or 6 fields, `@every 30s`, `@hourly`, `@daily` …).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
     /// The IANA zone its fields are read in (UTC when not given).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// The payload of every tick (`{}` when not given).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
     /// False to pause it (true when not given on create).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
