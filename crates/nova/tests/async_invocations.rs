@@ -16,15 +16,12 @@ use std::time::{Duration, Instant};
 use common::{databases::master_key_config, python_function, status_and_json};
 use nova::config::{Overrides, Settings};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// A daemon in this process over `dir` (and Postgres at `pg`), with `config` in its file.
 struct Node {
     url: String,
     client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    served: common::Served,
 }
 
 /// Fast back-off, no sandbox (the handler writes into the test's directory).
@@ -46,28 +43,16 @@ fn settings(dir: &Path, pg: Option<&str>, extra: &str) -> Settings {
 impl Node {
     async fn start(dir: &Path, pg: Option<&str>, extra: &str) -> Node {
         let settings = settings(dir, pg, extra);
-        let listener = tokio::net::TcpListener::bind(settings.http_addr)
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = nova::daemon::assemble(&settings, true)
-            .await
-            .expect("assemble");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(nova::daemon::serve(listener, app, None, async {
-            let _ = stopped.await;
-        }));
+        let served = common::Served::start(&settings).await;
         Node {
-            url,
+            url: served.url.clone(),
             client: reqwest::Client::new(),
-            stop,
-            task,
+            served,
         }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("join").expect("serve");
+        self.served.stop().await;
     }
 
     async fn call(

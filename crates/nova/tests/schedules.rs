@@ -12,8 +12,6 @@ use common::databases::master_key_config;
 use common::{TestDaemon, python_function, status_and_json};
 use nova::config::{Overrides, Settings};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const CONFIG: &str = "sandbox:\n  isolation: off\n";
 
@@ -159,8 +157,7 @@ async fn refused_schedules_store_nothing() {
 struct Node {
     url: String,
     client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    served: common::Served,
 }
 
 impl Node {
@@ -176,28 +173,16 @@ impl Node {
             ..Overrides::default()
         })
         .expect("settings");
-        let listener = tokio::net::TcpListener::bind(settings.http_addr)
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = nova::daemon::assemble(&settings, true)
-            .await
-            .expect("assemble");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(nova::daemon::serve(listener, app, None, async {
-            let _ = stopped.await;
-        }));
+        let served = common::Served::start(&settings).await;
         Node {
-            url,
+            url: served.url.clone(),
             client: reqwest::Client::new(),
-            stop,
-            task,
+            served,
         }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("join").expect("serve");
+        self.served.stop().await;
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

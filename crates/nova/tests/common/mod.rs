@@ -139,6 +139,37 @@ impl TestDaemon {
     }
 }
 
+/// A daemon serving `settings` (without the KV routes) until [`Served::stop`]; for tests that
+/// build their own settings (a shared store, extra config).
+pub struct Served {
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(settings: &Settings) -> Served {
+        let listener = tokio::net::TcpListener::bind(settings.http_addr)
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = nova::daemon::assemble(settings, true)
+            .await
+            .expect("assemble");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(nova::daemon::serve(listener, app, None, async {
+            let _ = stopped.await;
+        }));
+        Served { url, stop, task }
+    }
+
+    /// Stops it and waits until it has drained.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("serve");
+    }
+}
+
 pub async fn status_and_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
