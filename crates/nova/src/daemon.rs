@@ -128,6 +128,8 @@ pub async fn assemble(settings: &Settings, daemon: bool) -> Result<AppState, Sta
         stores.queue.clone(),
         functions.clone(),
         settings.async_queue.clone(),
+        // SQLite writes one transaction at a time; Postgres takes a few side by side.
+        if settings.pg_dsn.is_some() { 4 } else { 1 },
     );
     Ok(AppState {
         queue,

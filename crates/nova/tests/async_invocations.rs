@@ -337,13 +337,13 @@ async fn idempotency_keys_dedupe_and_bad_input_stores_nothing() {
             "/functions/once/invoke-async?qualifier=7",
             Some("{}"),
             &[],
-            404,
+            400,
         ),
         (
             "/functions/once/invoke-async",
             Some("{}"),
             &[("X-Nova-Qualifier", "nolias")],
-            404,
+            400,
         ),
         (
             "/functions/once/invoke-async?qualifier=1",

@@ -224,13 +224,13 @@ async fn bad_qualifiers_unknown_versions_and_deletion() {
         (
             "?qualifier=9",
             &[],
-            404,
+            400,
             "function 'greet' has no version 9",
         ),
         (
             "?qualifier=prod",
             &[],
-            404,
+            400,
             "function 'greet' has no version or alias 'prod'",
         ),
         ("?qualifier=0", &[], 400, "version numbers start at 1"),

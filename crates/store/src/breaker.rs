@@ -20,7 +20,9 @@ use crate::{
     LogQuery, LogStore, SecretRecord, SecretStore, SettingStore, StoreError, VersionQuery,
     VersionStore,
 };
-use crate::{AsyncInvocation, AsyncQuery, NewAsyncInvocation, Outcome, QueueStore, Retried};
+use crate::{
+    AsyncConfig, AsyncInvocation, AsyncQuery, NewAsyncInvocation, Outcome, QueueStore, Retried,
+};
 use crate::{Schedule, ScheduleStore, Tick};
 
 /// How often the probe tries the database while the breaker is open.
@@ -230,11 +232,11 @@ impl<S: AliasStore> AliasStore for Breaker<S> {
 
 #[async_trait]
 impl<S: QueueStore> QueueStore for Breaker<S> {
-    async fn enqueue(
+    async fn enqueue_all(
         &self,
-        new: &NewAsyncInvocation,
-    ) -> Result<(AsyncInvocation, bool), StoreError> {
-        self.guard(self.inner.enqueue(new)).await
+        batch: &[NewAsyncInvocation],
+    ) -> Result<Vec<(AsyncInvocation, bool)>, StoreError> {
+        self.guard(self.inner.enqueue_all(batch)).await
     }
 
     async fn claim(
@@ -250,8 +252,15 @@ impl<S: QueueStore> QueueStore for Breaker<S> {
         self.guard(self.inner.renew(ids, lease_ms)).await
     }
 
-    async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError> {
-        self.guard(self.inner.finish(id, attempt, outcome)).await
+    async fn finish(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: &Outcome,
+        then: Option<&NewAsyncInvocation>,
+    ) -> Result<bool, StoreError> {
+        self.guard(self.inner.finish(id, attempt, outcome, then))
+            .await
     }
 
     async fn next_due(&self) -> Result<Option<i64>, StoreError> {
@@ -264,6 +273,23 @@ impl<S: QueueStore> QueueStore for Breaker<S> {
 
     async fn list_async(&self, query: &AsyncQuery) -> Result<Vec<AsyncInvocation>, StoreError> {
         self.guard(self.inner.list_async(query)).await
+    }
+
+    async fn async_configs(&self) -> Result<Vec<(String, AsyncConfig)>, StoreError> {
+        self.guard(self.inner.async_configs()).await
+    }
+
+    async fn put_async_config(
+        &self,
+        function: &str,
+        config: &AsyncConfig,
+    ) -> Result<(), StoreError> {
+        self.guard(self.inner.put_async_config(function, config))
+            .await
+    }
+
+    async fn delete_async_config(&self, function: &str) -> Result<bool, StoreError> {
+        self.guard(self.inner.delete_async_config(function)).await
     }
 
     async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {

@@ -55,8 +55,8 @@ pub use functions::{FunctionStore, ListQuery, record_now};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use logs::{InvocationLog, LOG_STREAM_LIMIT, LogQuery, LogStore};
 pub use queue::{
-    AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation, Outcome,
-    QueueStore, Retried,
+    AsyncConfig, AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation,
+    Outcome, QueueStore, Retried,
 };
 pub use schedules::{Schedule, ScheduleStore, Tick};
 pub use secrets::{SecretRecord, SecretStore};

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedules",
         include_str!("../migrations/0011_schedules.sql"),
     ),
+    (
+        12,
+        "async_configs",
+        include_str!("../migrations/0012_async_configs.sql"),
+    ),
 ];
 
 /// The ledger of applied migrations, created before anything else.

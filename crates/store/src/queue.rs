@@ -113,6 +113,28 @@ pub struct NewAsyncInvocation {
     pub dedupe_window_ms: i64,
 }
 
+/// One function's async settings as stored (`PUT /functions/{name}/async-config`): each field
+/// left out falls back to the daemon's `async:` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncConfig {
+    /// Attempts before an invocation is dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Dead-letter what has not succeeded this many seconds after it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_event_age_s: Option<u64>,
+    /// Calls of the function running at once from the queue, per daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// A function called (async) with the request and the result when an invocation succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<String>,
+    /// A function called (async) with the request and the errors when one is dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+}
+
 /// How an attempt ended, as [`QueueStore::finish`] records it.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -176,7 +198,20 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn enqueue(
         &self,
         new: &NewAsyncInvocation,
-    ) -> Result<(AsyncInvocation, bool), StoreError>;
+    ) -> Result<(AsyncInvocation, bool), StoreError> {
+        let mut stored = self.enqueue_all(std::slice::from_ref(new)).await?;
+        stored
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("an enqueue of one stored nothing".into()))
+    }
+
+    /// Enqueues each of `batch` as [`QueueStore::enqueue`] does, in one transaction (a group
+    /// commit: every one is durable when this returns, or none is stored). The answers are in
+    /// the batch's order.
+    async fn enqueue_all(
+        &self,
+        batch: &[NewAsyncInvocation],
+    ) -> Result<Vec<(AsyncInvocation, bool)>, StoreError>;
 
     /// Claims up to `limit` due invocations (oldest due first), none of the functions in
     /// `busy`: each becomes running, its attempts one more, leased until `now + lease_ms`.
@@ -190,9 +225,16 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Extends the leases of the running invocations `ids` to `now + lease_ms`.
     async fn renew(&self, ids: &[String], lease_ms: i64) -> Result<(), StoreError>;
 
-    /// Records how attempt `attempt` of `id` ended; false (and nothing written) when that
-    /// attempt no longer holds it (its lease expired and another daemon claimed it).
-    async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError>;
+    /// Records how attempt `attempt` of `id` ended and, in the same transaction, enqueues `then`
+    /// (a destination's call) if given; false (and nothing written) when that attempt no longer
+    /// holds it (its lease expired and another daemon claimed it).
+    async fn finish(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: &Outcome,
+        then: Option<&NewAsyncInvocation>,
+    ) -> Result<bool, StoreError>;
 
     /// When the next queued or failed invocation is due, if any is waiting.
     async fn next_due(&self) -> Result<Option<i64>, StoreError>;
@@ -202,6 +244,21 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// Invocations, newest first.
     async fn list_async(&self, query: &AsyncQuery) -> Result<Vec<AsyncInvocation>, StoreError>;
+
+    /// Every function's stored async settings.
+    async fn async_configs(&self) -> Result<Vec<(String, AsyncConfig)>, StoreError>;
+
+    /// Stores `function`'s async settings, replacing what was there. `NotFound`
+    /// ([`crate::Kind::Function`]) when there is no such function; deleting the function deletes
+    /// them.
+    async fn put_async_config(
+        &self,
+        function: &str,
+        config: &AsyncConfig,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets `function`'s async settings; false when it had none.
+    async fn delete_async_config(&self, function: &str) -> Result<bool, StoreError>;
 
     /// Queues a dead-lettered invocation again. `NotFound` ([`crate::Kind::AsyncInvocation`])
     /// when there is none.

@@ -62,6 +62,8 @@ async fn contract(stores: Stores, p: &str) {
         p,
     )
     .await;
+    queue::batches_destinations_and_configs(stores.functions.as_ref(), stores.queue.as_ref(), p)
+        .await;
 }
 
 /// Functions and code: unique names, optimistic concurrency, search, code kept while used.

@@ -87,6 +87,10 @@ fn shipped_migrations_are_never_edited() {
             "0011_schedules.sql",
             "6569b7aac2a5761ba64a3a2de5dd93e6db4c1f7b2c3869aec9fef2e2cf0d77ab",
         ),
+        (
+            "0012_async_configs.sql",
+            "0df83e1dae9c688596c7fc6bd07db3d0a0a05b1d4d944632ae42b19c7adc9e2f",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

@@ -368,6 +368,9 @@ pub enum ScheduleCommand {
         /// The IANA zone the fields are read in [default: UTC].
         #[arg(long, value_name = "TZ")]
         timezone: Option<String>,
+        /// The version (a number) or alias each call runs [default: $LATEST].
+        #[arg(long, value_name = "QUALIFIER")]
+        qualifier: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,

@@ -16,6 +16,7 @@ pub async fn schedule(target: &Target, command: ScheduleCommand) -> Result<()> {
             cron,
             payload,
             timezone,
+            qualifier,
             output,
         } => {
             let payload = payload
@@ -27,6 +28,7 @@ pub async fn schedule(target: &Target, command: ScheduleCommand) -> Result<()> {
                 timezone,
                 payload,
                 enabled: None,
+                qualifier,
             };
             let schedule = target.create_schedule(&name, &spec).await?;
             match output {
@@ -80,15 +82,16 @@ fn time(ms: Option<i64>) -> String {
 
 fn table(schedules: &[Schedule]) {
     println!(
-        "{:<32}  {:<16}  {:<14}  {:<7}  {:<24}  NEXT FIRE",
-        "ID", "CRON", "TIMEZONE", "STATE", "LAST FIRE"
+        "{:<32}  {:<16}  {:<14}  {:<9}  {:<7}  {:<24}  NEXT FIRE",
+        "ID", "CRON", "TIMEZONE", "QUALIFIER", "STATE", "LAST FIRE"
     );
     for s in schedules {
         println!(
-            "{:<32}  {:<16}  {:<14}  {:<7}  {:<24}  {}",
+            "{:<32}  {:<16}  {:<14}  {:<9}  {:<7}  {:<24}  {}",
             s.id,
             s.cron,
             s.timezone.as_deref().unwrap_or("UTC"),
+            s.qualifier.as_deref().unwrap_or("$LATEST"),
             if s.enabled { "active" } else { "paused" },
             time(s.last_fired_at_ms),
             time(s.next_fire_at_ms)

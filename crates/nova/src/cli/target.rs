@@ -470,7 +470,7 @@ impl Target {
         decode(self.send(method, path, body).await?).await
     }
 
-    async fn send<B: serde::Serialize>(
+    pub(super) async fn send<B: serde::Serialize>(
         &self,
         method: Method,
         path: &str,

@@ -84,6 +84,11 @@ pub struct FunctionAsync {
     pub concurrency: usize,
     /// Dead-letter what has not succeeded this long after acceptance.
     pub max_event_age: Option<Duration>,
+    /// The function called with the request and result when an invocation succeeds (set only
+    /// through `PUT /functions/{name}/async-config`).
+    pub on_success: Option<String>,
+    /// The function called with the request and errors when one is dead-lettered (likewise).
+    pub on_failure: Option<String>,
 }
 
 /// The resolved section.
@@ -112,6 +117,8 @@ impl Default for AsyncSettings {
                 max_attempts: 3,
                 concurrency: 4,
                 max_event_age: None,
+                on_success: None,
+                on_failure: None,
             },
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
@@ -162,6 +169,8 @@ impl AsyncSection {
                 self.concurrency.unwrap_or(d.defaults.concurrency) as u64,
             )? as usize,
             max_event_age: duration("async.max_event_age", &self.max_event_age)?,
+            on_success: None,
+            on_failure: None,
         };
         let dedupe_window =
             duration("async.dedupe_window", &self.dedupe_window)?.unwrap_or(d.dedupe_window);
@@ -185,6 +194,8 @@ impl AsyncSection {
                 )? as usize,
                 max_event_age: duration("async.functions.*.max_event_age", &f.max_event_age)?
                     .or(defaults.max_event_age),
+                on_success: None,
+                on_failure: None,
             };
             functions.insert(name.clone(), resolved);
         }
@@ -234,7 +245,9 @@ mod tests {
             &FunctionAsync {
                 max_attempts: 5,
                 concurrency: 1,
-                max_event_age: Some(Duration::from_secs(60))
+                max_event_age: Some(Duration::from_secs(60)),
+                on_success: None,
+                on_failure: None,
             }
         );
         assert_eq!(s.of("g").concurrency, 4);

@@ -183,13 +183,22 @@ fn invalid(e: AliasError) -> ApiError {
 
 /// A JSON object body, every failure a 400 that says what is wrong.
 fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    json_object(body, r#"{"name": "live", "version": 3}"#)
+}
+
+/// The body as a JSON object of `T`'s fields (`example` shows one in the message when it is not
+/// an object).
+pub(super) fn json_object<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    example: &str,
+) -> Result<T, ApiError> {
     let body = body.map_err(body_rejection)?;
     let invalid = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(
-            r#"invalid JSON body: expected an object such as {"name": "live", "version": 3}"#,
-        ));
+        return Err(ApiError::bad_request(format!(
+            "invalid JSON body: expected an object such as {example}"
+        )));
     }
     serde_json::from_value(value).map_err(invalid)
 }

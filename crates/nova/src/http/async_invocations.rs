@@ -4,18 +4,22 @@
 //! `POST /async-invocations/{id}/retry` (a dead-lettered one only) and
 //! `GET /functions/{name}/async-invocations?status=&limit=&offset=`. An invocation is shown as
 //! the store keeps it ([`nova_store::AsyncInvocation`]), its times in Unix milliseconds.
+//!
+//! Ours: `GET|PUT|DELETE /functions/{name}/async-config`, a function's own settings
+//! (`{"max_attempts": 5, "max_event_age_s": 3600, "concurrency": 2, "on_success": "audit",
+//! "on_failure": "alert"}`, each optional) and what its invocations run by.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use nova_store::{AsyncInvocation, AsyncQuery};
+use nova_store::{AsyncConfig, AsyncInvocation, AsyncQuery};
 use serde::Deserialize;
 
 use super::error::{ApiError, body_rejection};
 use super::versions::InvokeParams;
-use crate::queue::{Queue, parse_status};
+use crate::queue::{ConfigView, Queue, parse_status};
 
 /// The header that names a caller's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -42,7 +46,8 @@ pub async fn enqueue(
     let body = body.map_err(body_rejection)?;
     let payload = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("payload is not valid UTF-8 JSON"))?;
-    let (invocation, created) = queue.enqueue(&name, &qualifier, payload, key).await?;
+    let (invocation, created) = (queue.enqueue(&name, &qualifier, payload, key).await)
+        .map_err(super::versions::invocation_error)?;
     let mut answer = HeaderMap::new();
     if let Ok(location) = format!("/async-invocations/{}", invocation.id).parse() {
         answer.insert(header::LOCATION, location);
@@ -115,4 +120,36 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<AsyncInvocation>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(queue.retry(&id).await?)))
+}
+
+pub async fn config(
+    State(queue): State<Queue>,
+    Path(name): Path<String>,
+) -> Result<Json<ConfigView>, ApiError> {
+    Ok(Json(queue.config(&name).await?))
+}
+
+/// Replaces the function's own settings with the body's (a field left out is the daemon's).
+pub async fn set_config(
+    State(queue): State<Queue>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ConfigView>, ApiError> {
+    let config: AsyncConfig =
+        super::aliases::json_object(body, r#"{"max_attempts": 5, "on_failure": "alert"}"#)?;
+    Ok(Json(queue.set_config(&name, config).await?))
+}
+
+pub async fn delete_config(
+    State(queue): State<Queue>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if queue.delete_config(&name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("function '{name}' has no async settings of its own"),
+        ))
+    }
 }

@@ -259,12 +259,15 @@ mod tests {
             scope_of(&Method::POST, "/functions/f/versions"),
             Some(Scope::Admin)
         );
-        // Schedules: reads read, every write admin (a schedule invokes on its own).
+        // Schedules and async settings: reads read, every write admin (a schedule invokes on
+        // its own; a destination is a call made on the function's behalf).
         assert_eq!(scope_of(&get, "/functions/f/schedules"), Some(Scope::Read));
         for (method, path) in [
             (Method::POST, "/functions/f/schedules"),
             (Method::PATCH, "/functions/f/schedules/s1"),
             (Method::DELETE, "/functions/f/schedules/s1"),
+            (Method::PUT, "/functions/f/async-config"),
+            (Method::DELETE, "/functions/f/async-config"),
         ] {
             assert_eq!(
                 scope_of(&method, path),

@@ -198,7 +198,8 @@ pub async fn invoke(
     let body = body.map_err(body_rejection)?;
     let payload = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("payload is not valid UTF-8 JSON"))?;
-    let response = functions.invoke_at(&name, &qualifier, payload).await?;
+    let response = (functions.invoke_at(&name, &qualifier, payload).await)
+        .map_err(super::versions::invocation_error)?;
     let status = if response.timed_out {
         StatusCode::GATEWAY_TIMEOUT
     } else {

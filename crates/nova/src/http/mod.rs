@@ -11,7 +11,8 @@
 //! `GET /functions/{name}/async-invocations`, `GET|POST /functions/{name}/schedules`,
 //! `PATCH|DELETE /functions/{name}/schedules/{id}`, `GET /invocations`, `GET /health`, `GET /metrics`,
 //! `GET /metrics/prometheus`, `GET|POST /secrets`, `DELETE /secrets/{name}`, `/apikeys`;
-//! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`, and the embedded KV routes.
+//! ours: `PUT|GET /secrets/{name}`, `POST /apikeys/{name}/revoke`,
+//! `GET|PUT|DELETE /functions/{name}/async-config`, and the embedded KV routes.
 
 mod aliases;
 mod async_invocations;
@@ -88,6 +89,12 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
         .route(
             "/functions/{name}/async-invocations",
             get(async_invocations::of_function),
+        )
+        .route(
+            "/functions/{name}/async-config",
+            get(async_invocations::config)
+                .put(async_invocations::set_config)
+                .delete(async_invocations::delete_config),
         )
         .route(
             "/functions/{name}/schedules",

@@ -13,7 +13,7 @@ use nova_store::VersionQuery;
 use serde::Deserialize;
 
 use super::error::{ApiError, body_rejection};
-use crate::service::Functions;
+use crate::service::{Functions, ServiceError};
 
 /// Most versions one `GET /functions/{name}/versions` returns.
 const MAX_PAGE: u32 = 1000;
@@ -120,4 +120,16 @@ pub fn qualifier(
     };
     text.parse::<Qualifier>()
         .map_err(|e| crate::service::ServiceError::from(e).into())
+}
+
+/// An invocation's error, where a version or alias the caller named (in `?qualifier=` or
+/// `X-Nova-Qualifier`) does not exist: a bad parameter, so 400, like a malformed one. (A missing
+/// function stays a 404: it is the path's resource.)
+pub(super) fn invocation_error(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::NoVersion { .. } | ServiceError::NoQualifier { .. } => {
+            ApiError::bad_request(e.to_string())
+        }
+        e => e.into(),
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nova_api::Qualifier;
-use nova_store::{AsyncInvocation, Outcome};
+use nova_store::{AsyncInvocation, AttemptError, NewAsyncInvocation, Outcome};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -78,9 +78,10 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
         if free > 0 {
             // One claim can take at most what the tightest function still has room for, so
             // no function ever runs more than its concurrency here.
+            queue.refresh(false).await;
             let (busy, room) = {
                 let running = comet_util::lock(&running);
-                let room_of = |f: &String, n: usize| settings.of(f).concurrency.saturating_sub(n);
+                let room_of = |f: &String, n: usize| queue.of(f).concurrency.saturating_sub(n);
                 let busy: Vec<String> = (running.per_function.iter())
                     .filter(|(f, n)| room_of(f, **n) == 0)
                     .map(|(f, _)| f.clone())
@@ -88,8 +89,7 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
                 let room = (running.per_function.iter())
                     .map(|(f, n)| room_of(f, *n))
                     .filter(|r| *r > 0)
-                    .chain(settings.functions.values().map(|f| f.concurrency))
-                    .fold(settings.defaults.concurrency, usize::min);
+                    .fold(queue.min_concurrency(), usize::min);
                 (busy, room)
             };
             let limit = free.min(room) as u32;
@@ -164,7 +164,7 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
 async fn attempt(queue: &Queue, invocation: AsyncInvocation) {
     let settings = queue.settings();
     let now = comet_util::now_ms();
-    let function = settings.of(&invocation.function);
+    let function = queue.of(&invocation.function);
     let refuse = if invocation.attempts > invocation.max_attempts {
         Some("the daemon running its last attempt stopped".to_string())
     } else {
@@ -197,10 +197,11 @@ async fn attempt(queue: &Queue, invocation: AsyncInvocation) {
             }
         }
     };
+    let then = destination(queue, &function, &invocation, &outcome);
     let mut recorded = Err(nova_store::StoreError::Unavailable("not tried".into()));
     for wait in FINISH_RETRIES {
         recorded = (queue.inner.store)
-            .finish(&invocation.id, invocation.attempts, &outcome)
+            .finish(&invocation.id, invocation.attempts, &outcome, then.as_ref())
             .await;
         if recorded.is_ok() {
             break;
@@ -218,6 +219,57 @@ async fn attempt(queue: &Queue, invocation: AsyncInvocation) {
             "cannot record an async invocation's outcome; it runs again when its lease lapses"
         ),
     }
+}
+
+/// The call of the function's on-success or on-failure destination that `outcome` makes, if
+/// any: enqueued with the outcome, in its transaction, so it happens exactly when the outcome is
+/// recorded. Its payload holds the request, the response or the errors, and where it came from.
+fn destination(
+    queue: &Queue,
+    function: &crate::config::FunctionAsync,
+    invocation: &AsyncInvocation,
+    outcome: &Outcome,
+) -> Option<NewAsyncInvocation> {
+    let (target, condition, version, response, errors) = match outcome {
+        Outcome::Succeeded { result, version } => (
+            function.on_success.as_ref()?,
+            "success",
+            Some(*version),
+            result.clone(),
+            invocation.errors.clone(),
+        ),
+        Outcome::DeadLetter { error, version } => {
+            let mut errors = invocation.errors.clone();
+            errors.push(AttemptError {
+                attempt: invocation.attempts,
+                at_ms: comet_util::now_ms(),
+                error: error.clone(),
+            });
+            (
+                function.on_failure.as_ref()?,
+                "dead_lettered",
+                *version,
+                serde_json::Value::Null,
+                errors,
+            )
+        }
+        Outcome::Retry { .. } => return None,
+    };
+    let payload = serde_json::json!({
+        "condition": condition,
+        "source": {
+            "id": invocation.id,
+            "function": invocation.function,
+            "qualifier": invocation.qualifier,
+            "version": version,
+            "attempts": invocation.attempts,
+            "created_at_ms": invocation.created_at_ms,
+        },
+        "request": invocation.payload,
+        "response": response,
+        "errors": errors,
+    });
+    Some(queue.call(target, Qualifier::Latest.to_string(), payload, None))
 }
 
 /// Whether no attempt is left after this one.

@@ -4,19 +4,24 @@
 //!
 //! Dispatch is pushed: an enqueue on this daemon wakes its dispatcher at once through a
 //! [`Notify`]; a slow timer covers what other daemons enqueued and the retries that come due.
+//! Acceptances are group-committed ([`batch`]); each function's own settings and destinations
+//! are in [`configs`].
 
+pub mod batch;
+pub mod configs;
 pub mod dispatcher;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use nova_api::Qualifier;
 use nova_store::{
-    AsyncInvocation, AsyncQuery, AsyncStatus, NewAsyncInvocation, QueueStore, Retried,
+    AsyncConfig, AsyncInvocation, AsyncQuery, AsyncStatus, NewAsyncInvocation, QueueStore, Retried,
 };
+use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::config::AsyncSettings;
+use crate::config::{AsyncSettings, FunctionAsync};
 use crate::service::{Functions, ServiceError};
 
 /// Longest idempotency key, in bytes.
@@ -36,19 +41,120 @@ struct Inner {
     settings: AsyncSettings,
     /// Wakes this daemon's dispatcher (an enqueue, a retry, a call that finished).
     wake: Notify,
+    /// Stores acceptances, many to a transaction.
+    batcher: batch::Batcher,
+    /// Each function's own settings, as last read.
+    own: RwLock<configs::Stored>,
+}
+
+/// A function's async settings as `GET /functions/{name}/async-config` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigView {
+    /// The function.
+    pub function: String,
+    /// What was set for it (each field left out comes from the daemon's `async:` section).
+    pub own: AsyncConfig,
+    /// What its invocations run by.
+    pub effective: AsyncConfig,
 }
 
 impl Queue {
-    /// The queue over `store`, running calls through `functions`.
-    pub fn new(store: Arc<dyn QueueStore>, functions: Functions, settings: AsyncSettings) -> Queue {
+    /// The queue over `store`, running calls through `functions`, with `writers` transactions of
+    /// acceptances at a time (one for SQLite). Needs a Tokio runtime.
+    pub fn new(
+        store: Arc<dyn QueueStore>,
+        functions: Functions,
+        settings: AsyncSettings,
+        writers: usize,
+    ) -> Queue {
         Queue {
             inner: Arc::new(Inner {
+                batcher: batch::Batcher::start(store.clone(), writers),
                 store,
                 functions,
                 settings,
                 wake: Notify::new(),
+                own: RwLock::new(configs::Stored::default()),
             }),
         }
+    }
+
+    /// What `function`'s invocations run by: its own settings over the `async:` section.
+    pub fn of(&self, function: &str) -> FunctionAsync {
+        configs::read(&self.inner.own).of(&self.inner.settings, function)
+    }
+
+    /// The smallest per-function concurrency anywhere.
+    fn min_concurrency(&self) -> usize {
+        configs::read(&self.inner.own).min_concurrency(&self.inner.settings)
+    }
+
+    /// Reads every function's own settings again if the copy is older than
+    /// [`configs::REFRESH`] (or `now`); on a failure it keeps the old copy.
+    pub async fn refresh(&self, now: bool) {
+        if !now && !configs::read(&self.inner.own).stale() {
+            return;
+        }
+        match self.inner.store.async_configs().await {
+            Ok(found) => configs::write(&self.inner.own).replace(found),
+            Err(e) => tracing::warn!(error = %e, "cannot read the functions' async settings"),
+        }
+    }
+
+    /// `name`'s async settings, its own and in effect.
+    pub async fn config(&self, name: &str) -> Result<ConfigView, ServiceError> {
+        self.inner.functions.get(name).await?;
+        self.refresh(true).await;
+        Ok(self.view(name))
+    }
+
+    fn view(&self, name: &str) -> ConfigView {
+        let own = configs::read(&self.inner.own)
+            .by_function(name)
+            .cloned()
+            .unwrap_or_default();
+        ConfigView {
+            function: name.to_string(),
+            effective: configs::shown(&self.of(name)),
+            own,
+        }
+    }
+
+    /// Sets `name`'s own async settings (replacing what was set). Numbers out of range, a
+    /// destination that is no function or the function itself are refused, nothing stored.
+    pub async fn set_config(
+        &self,
+        name: &str,
+        config: AsyncConfig,
+    ) -> Result<ConfigView, ServiceError> {
+        configs::check(name, &config)?;
+        self.inner.functions.get(name).await?;
+        for (field, target) in [
+            ("on_success", &config.on_success),
+            ("on_failure", &config.on_failure),
+        ] {
+            if let Some(target) = target {
+                match self.inner.functions.get(target).await {
+                    Ok(_) => {}
+                    Err(ServiceError::NotFound(_)) => {
+                        return Err(ServiceError::BadRequest(format!(
+                            "{field}: there is no function '{target}'"
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.inner.store.put_async_config(name, &config).await?;
+        configs::write(&self.inner.own).set(name, Some(config));
+        Ok(self.view(name))
+    }
+
+    /// Forgets `name`'s own async settings; false when it had none.
+    pub async fn delete_config(&self, name: &str) -> Result<bool, ServiceError> {
+        let deleted = self.inner.store.delete_async_config(name).await?;
+        configs::write(&self.inner.own).set(name, None);
+        Ok(deleted)
     }
 
     /// Wakes this daemon's dispatcher: something was queued without [`Queue::enqueue`] (a
@@ -90,21 +196,32 @@ impl Queue {
         } else {
             self.inner.functions.version_of(name, qualifier).await?;
         }
-        let settings = &self.inner.settings;
-        let new = NewAsyncInvocation {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            function: name.to_string(),
-            qualifier: qualifier.to_string(),
-            payload,
-            max_attempts: settings.of(name).max_attempts,
-            idempotency_key: idempotency_key.map(str::to_string),
-            dedupe_window_ms: settings.dedupe_window.as_millis() as i64,
-        };
-        let stored = self.inner.store.enqueue(&new).await?;
+        self.refresh(false).await;
+        let new = self.call(name, qualifier.to_string(), payload, idempotency_key);
+        let stored = self.inner.batcher.enqueue(new).await?;
         if stored.1 {
             self.inner.wake.notify_one();
         }
         Ok(stored)
+    }
+
+    /// A new invocation of `name` by this queue's settings.
+    fn call(
+        &self,
+        name: &str,
+        qualifier: String,
+        payload: serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> NewAsyncInvocation {
+        NewAsyncInvocation {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            function: name.to_string(),
+            qualifier,
+            payload,
+            max_attempts: self.of(name).max_attempts,
+            idempotency_key: idempotency_key.map(str::to_string),
+            dedupe_window_ms: self.inner.settings.dedupe_window.as_millis() as i64,
+        }
     }
 
     /// The invocation `id`.

@@ -28,6 +28,9 @@ pub struct ScheduleSpec {
     /// False to pause it (true when not given on create).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// The version or alias its calls name (`$LATEST` when not given), resolved at each call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
 }
 
 /// The schedules of functions. Cheap to clone.
@@ -59,6 +62,7 @@ impl Schedules {
             .cron
             .ok_or_else(|| ServiceError::BadRequest("cron is required".into()))?;
         self.functions.get(function).await?;
+        let qualifier = self.qualifier(function, spec.qualifier.as_deref()).await?;
         let now = Utc::now().timestamp_millis();
         let mut schedule = Schedule {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -66,7 +70,7 @@ impl Schedules {
             cron,
             timezone: spec.timezone,
             payload: spec.payload.unwrap_or_else(|| serde_json::json!({})),
-            qualifier: None,
+            qualifier,
             enabled: spec.enabled.unwrap_or(true),
             next_fire_at_ms: None,
             last_fired_at_ms: None,
@@ -108,8 +112,42 @@ impl Schedules {
         if let Some(enabled) = spec.enabled {
             schedule.enabled = enabled;
         }
+        if let Some(qualifier) = spec.qualifier.as_deref() {
+            schedule.qualifier = self.qualifier(function, Some(qualifier)).await?;
+        }
         schedule.next_fire_at_ms = next_fire(&schedule, Utc::now().timestamp_millis())?;
         Ok(self.store.update_schedule(&schedule).await?)
+    }
+
+    /// The qualifier a schedule stores: `None` for `$LATEST`; else one that names a version or
+    /// alias of `function` now (a 400 otherwise, nothing stored).
+    async fn qualifier(
+        &self,
+        function: &str,
+        given: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
+        let Some(given) = given else {
+            return Ok(None);
+        };
+        let qualifier: nova_api::Qualifier = given
+            .parse()
+            .map_err(|e| ServiceError::BadRequest(format!("qualifier '{given}': {e}")))?;
+        if qualifier == nova_api::Qualifier::Latest {
+            return Ok(None);
+        }
+        let found = match &qualifier {
+            nova_api::Qualifier::Version(n) => {
+                self.functions.version(function, *n).await.map(|_| ())
+            }
+            q => self.functions.version_of(function, q).await.map(|_| ()),
+        };
+        match found {
+            Ok(()) => Ok(Some(qualifier.to_string())),
+            Err(e @ (ServiceError::NoVersion { .. } | ServiceError::NoQualifier { .. })) => {
+                Err(ServiceError::BadRequest(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a schedule; `NotFound` when there is none.

@@ -8,7 +8,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{AnyConnection, Connection as _, Row as _};
 
 use super::row::{COLUMNS, Row};
-use super::{SqlStore, aliases, placeholders, schedules, versions};
+use super::{SqlStore, aliases, placeholders, queue, schedules, versions};
 use crate::{FunctionStore, Kind, ListQuery, StoreError};
 
 impl SqlStore {
@@ -156,6 +156,7 @@ impl FunctionStore for SqlStore {
         versions::forget(&mut tx, name).await?;
         aliases::forget(&mut tx, name).await?;
         schedules::forget(&mut tx, name).await?;
+        queue::forget(&mut tx, name).await?;
         Self::drop_unused_code(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)

@@ -7,13 +7,13 @@
 //! what the next claimer does.
 
 use async_trait::async_trait;
-use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row as _};
 
 use super::{SqlStore, placeholders};
 use crate::queue::{
-    AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation, Outcome,
-    QueueStore, Retried,
+    AsyncConfig, AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation,
+    Outcome, QueueStore, Retried,
 };
 use crate::{Kind, StoreError};
 
@@ -63,7 +63,7 @@ fn read(row: &AnyRow) -> Result<AsyncInvocation, StoreError> {
 /// Enqueues `new` on `conn`, inside the caller's transaction (see [`QueueStore::enqueue`]): what
 /// a schedule's tick uses to enqueue in the transaction that claims the tick.
 pub(super) async fn enqueue_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut AnyConnection,
     new: &NewAsyncInvocation,
     now: i64,
 ) -> Result<(AsyncInvocation, bool), StoreError> {
@@ -111,16 +111,51 @@ pub(super) async fn enqueue_in(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    let stored = fetch(conn, &new.id).await?;
-    let stored = stored.ok_or_else(|| corrupt(&new.id, "insert", "no row"))?;
+    // What the row now holds, without reading it back.
+    let stored = AsyncInvocation {
+        id: new.id.clone(),
+        function: new.function.clone(),
+        qualifier: new.qualifier.clone(),
+        version: None,
+        payload: new.payload.clone(),
+        status: AsyncStatus::Queued,
+        attempts: 0,
+        max_attempts: new.max_attempts,
+        errors: Vec::new(),
+        result: None,
+        idempotency_key: new.idempotency_key.clone(),
+        next_attempt_at_ms: now,
+        lease_until_ms: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
     Ok((stored, true))
 }
 
+/// Forgets `function`'s async settings (the function is being deleted).
+pub(super) async fn forget(conn: &mut AnyConnection, function: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM async_configs WHERE function_name = $1")
+        .bind(function.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn read_config(row: &AnyRow) -> Result<(String, AsyncConfig), StoreError> {
+    let function: String = row.try_get("function_name")?;
+    let number = |column: &str| -> Result<Option<i64>, StoreError> { Ok(row.try_get(column)?) };
+    let config = AsyncConfig {
+        max_attempts: number("max_attempts")?.map(|n| n as u32),
+        max_event_age_s: number("max_event_age")?.map(|n| n as u64),
+        concurrency: number("concurrency")?.map(|n| n as u32),
+        on_success: row.try_get("on_success")?,
+        on_failure: row.try_get("on_failure")?,
+    };
+    Ok((function, config))
+}
+
 /// The invocation `id` on `conn`.
-async fn fetch(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<AsyncInvocation>, StoreError> {
+async fn fetch(conn: &mut AnyConnection, id: &str) -> Result<Option<AsyncInvocation>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM async_invocations WHERE id = $1");
     let row = sqlx::query(&sql)
         .bind(id.to_string())
@@ -132,7 +167,7 @@ async fn fetch(
 impl SqlStore {
     async fn fetch_async(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut AnyConnection,
         id: &str,
     ) -> Result<Option<AsyncInvocation>, StoreError> {
         fetch(conn, id).await
@@ -141,12 +176,16 @@ impl SqlStore {
 
 #[async_trait]
 impl QueueStore for SqlStore {
-    async fn enqueue(
+    async fn enqueue_all(
         &self,
-        new: &NewAsyncInvocation,
-    ) -> Result<(AsyncInvocation, bool), StoreError> {
+        batch: &[NewAsyncInvocation],
+    ) -> Result<Vec<(AsyncInvocation, bool)>, StoreError> {
+        let now = comet_util::now_ms();
         let mut tx = self.pool.begin().await?;
-        let enqueued = enqueue_in(&mut tx, new, comet_util::now_ms()).await?;
+        let mut enqueued = Vec::with_capacity(batch.len());
+        for new in batch {
+            enqueued.push(enqueue_in(&mut tx, new, now).await?);
+        }
         tx.commit().await?;
         Ok(enqueued)
     }
@@ -206,8 +245,30 @@ impl QueueStore for SqlStore {
         Ok(())
     }
 
-    async fn finish(&self, id: &str, attempt: u32, outcome: &Outcome) -> Result<bool, StoreError> {
+    async fn finish(
+        &self,
+        id: &str,
+        attempt: u32,
+        outcome: &Outcome,
+        then: Option<&NewAsyncInvocation>,
+    ) -> Result<bool, StoreError> {
         let now = comet_util::now_ms();
+        if let (Outcome::Succeeded { result, version }, None) = (outcome, then) {
+            // The common case in one statement: a success leaves the errors as they are.
+            let done = sqlx::query(
+                "UPDATE async_invocations SET status = 'succeeded', version = $1, result = $2, \
+                 lease_until = NULL, updated_at = $3 \
+                 WHERE id = $4 AND status = 'running' AND attempts = $5",
+            )
+            .bind(*version as i64)
+            .bind(result.to_string())
+            .bind(now)
+            .bind(id.to_string())
+            .bind(i64::from(attempt))
+            .execute(&self.pool)
+            .await?;
+            return Ok(done.rows_affected() == 1);
+        }
         let mut tx = self.pool.begin().await?;
         // Write first: on SQLite that takes the write lock (waiting under the busy timeout)
         // before the read, since a read transaction cannot become a writer once another has
@@ -272,8 +333,14 @@ impl QueueStore for SqlStore {
         .bind(i64::from(attempt))
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(then) = then {
+            enqueue_in(&mut tx, then, now).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn next_due(&self) -> Result<Option<i64>, StoreError> {
@@ -323,6 +390,61 @@ impl QueueStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(read).collect()
+    }
+
+    async fn async_configs(&self) -> Result<Vec<(String, AsyncConfig)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT function_name, max_attempts, max_event_age, concurrency, on_success, \
+             on_failure FROM async_configs ORDER BY function_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(read_config).collect()
+    }
+
+    async fn put_async_config(
+        &self,
+        function: &str,
+        config: &AsyncConfig,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Write first (SQLite's write lock, see `finish`), then check the function is there.
+        let number = |n: Option<u64>| n.map(|n| n.min(i64::MAX as u64) as i64);
+        sqlx::query(
+            "INSERT INTO async_configs (function_name, max_attempts, max_event_age, \
+             concurrency, on_success, on_failure, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (function_name) DO UPDATE SET max_attempts = excluded.max_attempts, \
+             max_event_age = excluded.max_event_age, concurrency = excluded.concurrency, \
+             on_success = excluded.on_success, on_failure = excluded.on_failure, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(function.to_string())
+        .bind(number(config.max_attempts.map(u64::from)))
+        .bind(number(config.max_event_age_s))
+        .bind(number(config.concurrency.map(u64::from)))
+        .bind(config.on_success.clone())
+        .bind(config.on_failure.clone())
+        .bind(comet_util::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM functions WHERE name = $1")
+                .bind(function.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(StoreError::not_found(Kind::Function, function));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_async_config(&self, function: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM async_configs WHERE function_name = $1")
+            .bind(function.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {

@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use nova_store::{
-    AsyncQuery, AsyncStatus, Kind, NewAsyncInvocation, Outcome, QueueStore, Retried, StoreError,
+    AsyncConfig, AsyncQuery, AsyncStatus, FunctionStore, Kind, NewAsyncInvocation, Outcome,
+    QueueStore, Retried, StoreError,
 };
 
 fn new(function: &str, key: Option<&str>) -> NewAsyncInvocation {
@@ -83,10 +84,23 @@ pub async fn queue(store: &dyn QueueStore, p: &str) {
         next_attempt_at_ms: later,
         version: Some(1),
     };
-    assert!(!store.finish(&first.id, 2, &retry).await.expect("finish"));
-    assert!(store.finish(&first.id, 1, &retry).await.expect("finish"));
     assert!(
-        !store.finish(&first.id, 1, &retry).await.expect("twice"),
+        !store
+            .finish(&first.id, 2, &retry, None)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        store
+            .finish(&first.id, 1, &retry, None)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !store
+            .finish(&first.id, 1, &retry, None)
+            .await
+            .expect("twice"),
         "not running any more"
     );
     let got = store
@@ -137,14 +151,14 @@ pub async fn queue(store: &dyn QueueStore, p: &str) {
     assert!(made);
     let c = store.claim(100, &[], LEASE).await.expect("claim");
     let id = c.iter().find(|c| c.function == f).expect("ours").id.clone();
-    assert!(store.finish(&id, 1, &now).await.expect("finish"));
+    assert!(store.finish(&id, 1, &now, None).await.expect("finish"));
     let c = store.claim(100, &[], LEASE).await.expect("claim");
     assert_eq!(c.iter().find(|c| c.id == id).expect("again").attempts, 2);
     let dead = Outcome::DeadLetter {
         error: "last".into(),
         version: None,
     };
-    assert!(store.finish(&id, 2, &dead).await.expect("dead"));
+    assert!(store.finish(&id, 2, &dead, None).await.expect("dead"));
     let got = store.get_async(&id).await.expect("get").expect("found");
     assert_eq!(
         (got.status, got.errors.len()),
@@ -185,12 +199,12 @@ pub async fn queue(store: &dyn QueueStore, p: &str) {
         result: serde_json::json!({"ok": true}),
         version: 3,
     };
-    assert!(!store.finish(&id, 1, &ok).await.expect("late"));
+    assert!(!store.finish(&id, 1, &ok, None).await.expect("late"));
     store
         .renew(std::slice::from_ref(&id), LEASE)
         .await
         .expect("renew");
-    assert!(store.finish(&id, 2, &ok).await.expect("finish"));
+    assert!(store.finish(&id, 2, &ok, None).await.expect("finish"));
     let got = store.get_async(&id).await.expect("get").expect("found");
     assert_eq!(
         (got.status, got.result, got.version),
@@ -243,4 +257,116 @@ pub async fn queue(store: &dyn QueueStore, p: &str) {
         }
     }
     assert!(seen.len() >= 40);
+}
+
+/// A batch enqueued in one transaction; a destination enqueued with the outcome that names it
+/// (and not by a late holder); each function's async settings, gone with the function.
+pub async fn batches_destinations_and_configs(
+    functions: &dyn FunctionStore,
+    store: &dyn QueueStore,
+    p: &str,
+) {
+    let f = format!("{p}-batch");
+    let batch = vec![new(&f, Some("b1")), new(&f, None), new(&f, Some("b1"))];
+    let stored = store.enqueue_all(&batch).await.expect("a batch");
+    assert_eq!(stored.len(), 3);
+    assert!(stored[0].1 && stored[1].1 && !stored[2].1, "{stored:?}");
+    assert_eq!(stored[2].0.id, batch[0].id, "the key's first holds it");
+    for (invocation, _) in &stored[..2] {
+        let got = store.get_async(&invocation.id).await.expect("get");
+        assert_eq!(
+            got.as_ref(),
+            Some(invocation),
+            "what enqueue returned is what is stored"
+        );
+    }
+    assert!(store.enqueue_all(&[]).await.expect("empty").is_empty());
+
+    // A success that names a destination enqueues it in its transaction; a late one does not.
+    let claimed = store.claim(100, &[], LEASE).await.expect("claim");
+    let mine = claimed
+        .iter()
+        .find(|c| c.id == batch[0].id)
+        .expect("the batch's first is claimable");
+    let ok = Outcome::Succeeded {
+        result: serde_json::json!({"done": 1}),
+        version: 1,
+    };
+    let late = new(&format!("{f}-late"), None);
+    assert!(
+        !store
+            .finish(&mine.id, mine.attempts + 1, &ok, Some(&late))
+            .await
+            .expect("late")
+    );
+    assert!(store.get_async(&late.id).await.expect("get").is_none());
+    let then = new(&format!("{f}-then"), None);
+    assert!(
+        store
+            .finish(&mine.id, mine.attempts, &ok, Some(&then))
+            .await
+            .expect("finish")
+    );
+    let queued = store
+        .get_async(&then.id)
+        .await
+        .expect("get")
+        .expect("queued");
+    assert_eq!(queued.status, AsyncStatus::Queued);
+
+    // Settings: only for a function that exists, replaced whole, deleted with the function.
+    let g = format!("{p}-configured");
+    let config = AsyncConfig {
+        max_attempts: Some(5),
+        max_event_age_s: Some(3600),
+        concurrency: None,
+        on_success: Some(format!("{p}-fn")),
+        on_failure: None,
+    };
+    match store.put_async_config(&g, &config).await {
+        Err(StoreError::NotFound {
+            kind: Kind::Function,
+            name,
+        }) => assert_eq!(name, g),
+        other => panic!("settings of no function: {other:?}"),
+    }
+    assert!(
+        !store
+            .async_configs()
+            .await
+            .expect("list")
+            .iter()
+            .any(|(n, _)| n == &g)
+    );
+    functions
+        .insert_function(&crate::function(&g, b"print(1)", 1), b"print(1)")
+        .await
+        .expect("create");
+    store.put_async_config(&g, &config).await.expect("put");
+    let listed = store.async_configs().await.expect("list");
+    assert!(listed.contains(&(g.clone(), config.clone())), "{listed:?}");
+    let smaller = AsyncConfig {
+        concurrency: Some(2),
+        ..Default::default()
+    };
+    store.put_async_config(&g, &smaller).await.expect("replace");
+    let listed = store.async_configs().await.expect("list");
+    assert!(listed.contains(&(g.clone(), smaller)), "{listed:?}");
+    assert!(store.delete_async_config(&g).await.expect("delete"));
+    assert!(!store.delete_async_config(&g).await.expect("again"));
+    store.put_async_config(&g, &config).await.expect("put");
+    assert!(
+        functions
+            .delete_function(&g)
+            .await
+            .expect("delete the function")
+    );
+    assert!(
+        !store
+            .async_configs()
+            .await
+            .expect("list")
+            .iter()
+            .any(|(n, _)| n == &g)
+    );
 }

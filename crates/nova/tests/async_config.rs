@@ -1,0 +1,272 @@
+//! A function's own async settings and its destinations (issue 15, point 3), over HTTP on a real
+//! daemon: `GET|PUT|DELETE /functions/{name}/async-config`, refusals storing nothing, a success
+//! and a dead-letter each calling their destination once with the request, the response or the
+//! errors; and a schedule naming a version runs that version.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestDaemon, python_function, says};
+use serde_json::{Value, json};
+
+/// Fast back-off, no sandbox.
+const CONFIG: &str = "sandbox:\n  isolation: off\nasync:\n  backoff_base: 100ms\n";
+
+/// Fails when asked to, else answers with its event.
+const WORK: &str = "def handler(event, context=None):\n    \
+    if event.get('fail'):\n        raise RuntimeError('boom ' + str(event['fail']))\n    \
+    return {'done': event}\n";
+
+/// Answers with what it was sent.
+const ECHO: &str = "def handler(event, context=None):\n    return event\n";
+
+async fn register(d: &TestDaemon, name: &str, source: &str) {
+    let (status, body) = d
+        .call(
+            "POST",
+            "/functions",
+            Some(python_function(name, source)),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn enqueue(d: &TestDaemon, name: &str, payload: Value) -> String {
+    let path = format!("/functions/{name}/invoke-async");
+    let (status, body) = d.call("POST", &path, Some(payload), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+/// `function`'s async invocations once there are `n` and each has ended (within 30 s).
+async fn settled(d: &TestDaemon, function: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let path = format!("/functions/{function}/async-invocations");
+        let (status, body) = d.call("GET", &path, None, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let list = body.as_array().expect("a list").clone();
+        let ended = |i: &Value| i["status"] == "succeeded" || i["status"] == "dead_lettered";
+        if list.len() >= n && list.iter().all(ended) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "{function}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn own_settings_apply_and_destinations_get_each_outcome_once() {
+    let d = TestDaemon::start_with_config(CONFIG).await;
+    register(&d, "work", WORK).await;
+    register(&d, "audit", ECHO).await;
+    register(&d, "alert", ECHO).await;
+
+    // Nothing set: the daemon's section applies.
+    let (status, shown) = d
+        .call("GET", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["own"], json!({}));
+    assert_eq!(
+        (
+            &shown["effective"]["max_attempts"],
+            &shown["effective"]["concurrency"]
+        ),
+        (&json!(3), &json!(4))
+    );
+
+    let config = json!({"max_attempts": 2, "on_success": "audit", "on_failure": "alert"});
+    let (status, shown) = d
+        .call(
+            "PUT",
+            "/functions/work/async-config",
+            Some(config.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["own"], config);
+    assert_eq!(shown["effective"]["max_attempts"], 2);
+    assert_eq!(shown["effective"]["concurrency"], 4, "unset: the daemon's");
+
+    // Refusals name the problem and change nothing.
+    let refused = [
+        (
+            json!({"max_attempts": 0}),
+            400,
+            "max_attempts must be 1 to 100",
+        ),
+        (
+            json!({"max_attempts": 101}),
+            400,
+            "max_attempts must be 1 to 100",
+        ),
+        (
+            json!({"concurrency": 0}),
+            400,
+            "concurrency must be 1 to 1000",
+        ),
+        (
+            json!({"max_event_age_s": 0}),
+            400,
+            "max_event_age_s must be",
+        ),
+        (json!({"max_attempts": -1}), 400, "invalid JSON body"),
+        (
+            json!({"on_success": "nope"}),
+            400,
+            "on_success: there is no function 'nope'",
+        ),
+        (
+            json!({"on_failure": "work"}),
+            400,
+            "cannot be 'work' itself",
+        ),
+        (json!({"retries": 2}), 400, "unknown field `retries`"),
+        (json!([1, 2]), 400, "expected an object"),
+    ];
+    for (body, status, says) in refused {
+        let (got, answer) = d
+            .call(
+                "PUT",
+                "/functions/work/async-config",
+                Some(body.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(got, status, "{body}: {answer}");
+        let error = answer["error"].as_str().expect("a JSON error");
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    let (status, answer) = d
+        .call("PUT", "/functions/ghost/async-config", Some(json!({})), &[])
+        .await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (404, &json!("function 'ghost' not found"))
+    );
+    let (_, shown) = d
+        .call("GET", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(shown["own"], config, "unchanged by the refusals");
+
+    // A success calls on_success once; a failure, after max_attempts (2, its own), on_failure.
+    let ok = enqueue(&d, "work", json!({"n": 1})).await;
+    let bad = enqueue(&d, "work", json!({"fail": 7})).await;
+    let work = settled(&d, "work", 2).await;
+    let failed = work
+        .iter()
+        .find(|i| i["id"] == bad)
+        .expect("the failing call");
+    assert_eq!(
+        (
+            &failed["status"],
+            &failed["attempts"],
+            &failed["max_attempts"]
+        ),
+        (&json!("dead_lettered"), &json!(2), &json!(2))
+    );
+    let audit = settled(&d, "audit", 1).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let sent = &audit[0]["result"];
+    assert_eq!(sent["condition"], "success");
+    assert_eq!(sent["source"]["id"], ok);
+    assert_eq!(sent["source"]["function"], "work");
+    assert_eq!(sent["source"]["version"], 1);
+    assert_eq!(sent["request"], json!({"n": 1}));
+    assert_eq!(sent["response"], json!({"done": {"n": 1}}));
+    let alert = settled(&d, "alert", 1).await;
+    assert_eq!(alert.len(), 1, "{alert:?}");
+    let sent = &alert[0]["result"];
+    assert_eq!(sent["condition"], "dead_lettered");
+    assert_eq!(sent["source"]["id"], bad);
+    assert_eq!(sent["request"], json!({"fail": 7}));
+    let errors = sent["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{sent}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["error"].as_str().unwrap_or("").contains("boom 7"))
+    );
+
+    // Cleared: the daemon's settings again, and no destination.
+    let (status, _) = d
+        .call("DELETE", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(status, 204);
+    let (status, answer) = d
+        .call("DELETE", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    let (_, shown) = d
+        .call("GET", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(
+        (&shown["own"], &shown["effective"]["max_attempts"]),
+        (&json!({}), &json!(3))
+    );
+    enqueue(&d, "work", json!({"n": 2})).await;
+    settled(&d, "work", 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        settled(&d, "audit", 1).await.len(),
+        1,
+        "no destination any more"
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_schedule_naming_a_version_runs_that_version() {
+    let d = TestDaemon::start_with_config(CONFIG).await;
+    register(&d, "tick", &says("one")).await;
+    let (status, body) = d.call("POST", "/functions/tick/versions", None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d
+        .call(
+            "PATCH",
+            "/functions/tick",
+            Some(json!({"code": says("two")})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // An unknown version or alias, or a malformed one: a 400, nothing stored.
+    for (qualifier, says) in [
+        ("9", "function 'tick' has no version 9"),
+        ("live", "function 'tick' has no version or alias 'live'"),
+        ("a b", "invalid qualifier"),
+    ] {
+        let body = json!({"cron": "@every 1s", "qualifier": qualifier});
+        let (status, answer) = d
+            .call("POST", "/functions/tick/schedules", Some(body), &[])
+            .await;
+        assert_eq!(status, 400, "{qualifier}: {answer}");
+        let error = answer["error"].as_str().expect("a JSON error");
+        assert!(error.contains(says), "{qualifier}: {error}");
+    }
+    let (_, listed) = d.call("GET", "/functions/tick/schedules", None, &[]).await;
+    assert_eq!(listed, json!([]));
+
+    let body = json!({"cron": "@every 1s", "qualifier": "1"});
+    let (status, schedule) = d
+        .call("POST", "/functions/tick/schedules", Some(body), &[])
+        .await;
+    assert_eq!(
+        (status, &schedule["qualifier"]),
+        (201, &json!("1")),
+        "{schedule}"
+    );
+    let fired = settled(&d, "tick", 1).await;
+    let first = fired.last().expect("one call");
+    assert_eq!(
+        (&first["qualifier"], &first["version"], &first["result"]),
+        (&json!("1"), &json!(1), &json!({"says": "one"})),
+        "{first}"
+    );
+    d.stop().await;
+}
