@@ -119,7 +119,7 @@ impl FunctionAlias {
 pub fn validate_alias_name(name: &str) -> Result<(), AliasError> {
     let digits = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
     if digits || name == LATEST || validate_name(name).is_err() {
-        return Err(AliasError::BadName(name.to_string()));
+        return Err(AliasError::BadName(crate::preview(name)));
     }
     Ok(())
 }

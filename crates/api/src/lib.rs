@@ -24,4 +24,4 @@ pub use function::{
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use logs::InvocationEntry;
 pub use qualifier::{LATEST, Qualifier, QualifierError};
-pub use validate::{ValidationError, validate_env_key, validate_name};
+pub use validate::{ValidationError, preview, validate_env_key, validate_name};

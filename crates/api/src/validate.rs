@@ -66,9 +66,19 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric());
     if name.len() > MAX_NAME_LEN || !starts_ok || !name.chars().all(ok_char) {
-        return Err(ValidationError::BadName(name.to_string()));
+        return Err(ValidationError::BadName(preview(name)));
     }
     Ok(())
+}
+
+/// Hostile input quoted in a message: at most 80 characters of it, then `…`, so a refusal of a
+/// huge value is not itself huge.
+pub fn preview(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
 }
 
 /// A POSIX-portable environment variable name.

@@ -423,17 +423,19 @@ impl Functions {
         payload: &str,
     ) -> Result<InvokeResponse, ServiceError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.invoke_as(name, qualifier, payload, id).await
+        self.invoke_as(name, qualifier, payload, id, 1).await
     }
 
     /// [`Functions::invoke_at`] under `request_id`: an async invocation's id, the same on
-    /// every attempt, so a handler can tell a repeated call.
+    /// every attempt, so a handler can tell a repeated call. Attempt `attempt` (from 1) is
+    /// logged as `request_id`, then `request_id.2`, `request_id.3` …, each kept.
     pub async fn invoke_as(
         &self,
         name: &str,
         qualifier: &Qualifier,
         payload: &str,
         request_id: String,
+        attempt: u32,
     ) -> Result<InvokeResponse, ServiceError> {
         let payload = parse_payload(payload)?;
         let (spec, _) = self.resolve(name, qualifier).await?;
@@ -446,10 +448,12 @@ impl Functions {
             self.inner.counters.record(name, &result);
             return Ok(result?);
         };
-        let (id, input_bytes) = (
-            request.request_id.clone(),
-            request.payload.get().len() as u64,
-        );
+        // Each attempt of an async call has its own log entry: `<id>`, then `<id>.2`, `<id>.3`.
+        let id = match attempt {
+            0 | 1 => request.request_id.clone(),
+            n => format!("{}.{n}", request.request_id),
+        };
+        let input_bytes = request.payload.get().len() as u64;
         let started = std::time::Instant::now();
         let created_at = crate::logs::now_ms();
         let result = self.inner.dataplane.invoke(spec.clone(), request).await;

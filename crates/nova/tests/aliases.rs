@@ -132,8 +132,9 @@ async fn aliases_are_set_read_moved_invoked_and_deleted() {
         .await;
     assert_eq!(status, 404, "{gone}");
     assert_eq!(gone["error"], "function 'greet' has no alias 'beta'");
+    // Named by a parameter, an unknown alias is a bad request.
     let (status, body) = invoke(&d, "?qualifier=beta", &[]).await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 400, "{body}");
 
     // Deleting the function takes its aliases: a new `greet` has none.
     let (status, _) = d.call("DELETE", "/functions/greet", None, &[]).await;

@@ -191,6 +191,20 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
             .iter()
             .all(|e| e["error"].as_str().unwrap_or("").contains("boom 7"))
     );
+    // The log keeps each attempt: the id, then `<id>.2`.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, logs) = d.call("GET", "/functions/work/logs", None, &[]).await;
+        assert_eq!(status, 200, "{logs}");
+        let ids: Vec<&str> = (logs.as_array().expect("logs").iter())
+            .filter_map(|l| l["id"].as_str())
+            .collect();
+        if ids.contains(&bad.as_str()) && ids.contains(&format!("{bad}.2").as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "each attempt logged: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Cleared: the daemon's settings again, and no destination.
     let (status, _) = d
@@ -267,6 +281,90 @@ async fn a_schedule_naming_a_version_runs_that_version() {
         (&first["qualifier"], &first["version"], &first["result"]),
         (&json!("1"), &json!(1), &json!({"says": "one"})),
         "{first}"
+    );
+    d.stop().await;
+}
+
+/// The settings route as an attacker meets it: no key, a wrong key, a key without the scope, a
+/// foreign page, a huge body: each refused, nothing changed; an admin key changes them.
+#[tokio::test]
+async fn the_settings_route_fails_closed() {
+    let d = TestDaemon::start_with_config(CONFIG).await;
+    register(&d, "work", WORK).await;
+    register(&d, "audit", ECHO).await;
+    let (status, root) = d
+        .call(
+            "POST",
+            "/apikeys",
+            Some(json!({"name": "root", "scopes": ["admin"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{root}");
+    let root = format!("Bearer {}", root["key"].as_str().expect("key"));
+    let (status, invoker) = d
+        .call(
+            "POST",
+            "/apikeys",
+            Some(json!({"name": "caller", "scopes": ["invoke", "read"]})),
+            &[("Authorization", root.as_str())],
+        )
+        .await;
+    assert_eq!(status, 201, "{invoker}");
+    let invoker = format!("Bearer {}", invoker["key"].as_str().expect("key"));
+    let path = "/functions/work/async-config";
+    let change = json!({"on_success": "audit"});
+    let attempts: [(&[(&str, &str)], u16); 4] = [
+        (&[], 401),
+        (&[("Authorization", "Bearer nova_wrong")], 401),
+        (&[("Authorization", invoker.as_str())], 403),
+        (
+            &[
+                ("Authorization", root.as_str()),
+                ("Origin", "http://evil.example"),
+            ],
+            403,
+        ),
+    ];
+    for (headers, expected) in attempts {
+        let (status, answer) = d.call("PUT", path, Some(change.clone()), headers).await;
+        assert_eq!(status, expected, "{headers:?}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+        let (status, answer) = d.call("DELETE", path, None, headers).await;
+        assert_eq!(status, expected, "DELETE {headers:?}: {answer}");
+    }
+    let long = json!({"on_success": "x".repeat(512 * 1024)});
+    let (status, answer) = d
+        .call("PUT", path, Some(long), &[("Authorization", root.as_str())])
+        .await;
+    let error = answer["error"].as_str().expect("a JSON error");
+    assert_eq!(status, 400, "{}", nova_api::preview(error));
+    assert!(
+        error.len() < 400,
+        "the refusal quotes a bit of it: {}",
+        nova_api::preview(error)
+    );
+    let huge = json!({"on_success": "x".repeat(2 * 1024 * 1024)});
+    let (status, answer) = d
+        .call("PUT", path, Some(huge), &[("Authorization", root.as_str())])
+        .await;
+    assert_eq!(status, 413, "{}", nova_api::preview(&answer.to_string()));
+    // A read key reads; nothing above changed anything.
+    let (status, shown) = d
+        .call("GET", path, None, &[("Authorization", invoker.as_str())])
+        .await;
+    assert_eq!((status, &shown["own"]), (200, &json!({})), "{shown}");
+    let (status, shown) = d
+        .call(
+            "PUT",
+            path,
+            Some(change),
+            &[("Authorization", root.as_str())],
+        )
+        .await;
+    assert_eq!(
+        (status, &shown["own"]["on_success"]),
+        (200, &json!("audit"))
     );
     d.stop().await;
 }

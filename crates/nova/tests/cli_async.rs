@@ -88,3 +88,91 @@ fn async_calls_from_the_cli_with_and_without_a_daemon() {
     env.fails(&["async", "list", "--status", "done"], "unknown status");
     drop(daemon);
 }
+
+/// `nova async config` on the local store and through a daemon: set, show (each setting's
+/// source), unset one, refusals that change nothing, clear.
+#[test]
+fn async_settings_from_the_cli() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let local = Env {
+        data_dir,
+        url: "http://127.0.0.1:9".into(),
+    };
+    local.register_hello("work");
+    local.register_hello("audit");
+    let shown = local.ok(&["async", "config", "work"]);
+    assert!(
+        shown.contains("max_attempts     3") && shown.contains("daemon"),
+        "{shown}"
+    );
+    let set = local.ok(&[
+        "async",
+        "config",
+        "work",
+        "--max-attempts",
+        "5",
+        "--on-success",
+        "audit",
+    ]);
+    assert!(
+        set.contains("max_attempts     5                        function"),
+        "{set}"
+    );
+    assert!(set.contains("on_success       audit"), "{set}");
+
+    let (daemon, env) = (Daemon::start(local.data_dir.path()), local);
+    let env = Env {
+        url: daemon.url.clone(),
+        data_dir: env.data_dir,
+    };
+    let set = env.ok(&[
+        "async",
+        "config",
+        "work",
+        "--max-event-age",
+        "1h",
+        "-o",
+        "json",
+    ]);
+    let set: serde_json::Value = serde_json::from_str(&set).expect("json");
+    assert_eq!(
+        set["own"],
+        serde_json::json!({"max_attempts": 5, "max_event_age_s": 3600, "on_success": "audit"}),
+        "what the store had, and the change"
+    );
+    env.fails(
+        &["async", "config", "work", "--max-attempts", "0"],
+        "max_attempts must be 1 to 100",
+    );
+    env.fails(
+        &["async", "config", "work", "--on-failure", "work"],
+        "itself",
+    );
+    env.fails(
+        &["async", "config", "work", "--on-failure", "nope"],
+        "no function 'nope'",
+    );
+    env.fails(
+        &["async", "config", "work", "--unset", "retries"],
+        "no such setting",
+    );
+    env.fails(&["async", "config", "ghost"], "not found");
+    let unset = env.ok(&["async", "config", "work", "--unset", "on-success"]);
+    assert!(unset.contains("on_success       -"), "{unset}");
+    assert!(
+        unset.contains("max_attempts     5"),
+        "the rest stays: {unset}"
+    );
+    let out = env.nova(&["async", "config", "work", "--clear"]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = env.ok(&["async", "config", "work"]);
+    assert!(
+        shown.contains("max_attempts     3                        daemon"),
+        "{shown}"
+    );
+    env.fails(
+        &["async", "config", "work", "--clear"],
+        "no async settings of its own",
+    );
+    drop(daemon);
+}

@@ -61,7 +61,7 @@ fn schedules(env: &Env, fires: bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while row(env, &id)
             .split_whitespace()
-            .nth(5)
+            .nth(6)
             .is_some_and(|t| t == "-")
         {
             assert!(Instant::now() < deadline, "never fired: {}", row(env, &id));
@@ -85,8 +85,27 @@ fn schedules(env: &Env, fires: bool) {
         "0 9 * * 1-5",
         "--timezone",
         "Europe/Berlin",
+        "--qualifier",
+        "1",
     ]);
-    assert!(row(env, &id_of(&zoned)).contains("Europe/Berlin"));
+    let zoned = row(env, &id_of(&zoned));
+    assert!(
+        zoned.contains("Europe/Berlin") && zoned.contains("  1  "),
+        "{zoned}"
+    );
+    assert!(row(env, &id).contains("$LATEST"), "{}", row(env, &id));
+    env.fails(
+        &[
+            "schedule",
+            "create",
+            "greet",
+            "--cron",
+            "@daily",
+            "--qualifier",
+            "9",
+        ],
+        "function 'greet' has no version 9",
+    );
 
     env.fails(
         &["schedule", "create", "greet", "--cron", "61 * * * *"],

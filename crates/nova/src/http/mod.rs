@@ -38,8 +38,11 @@ pub use error::ApiError;
 
 /// Largest body of `POST /functions` and `PATCH`: code up to 32 MiB, base64-encoded, plus JSON.
 pub const FUNCTION_BODY_LIMIT: usize = 48 * 1024 * 1024;
-/// Largest invocation payload: it must fit, with room, in one 8 MiB agent frame.
+/// Largest invocation payload (and schedule body): it must fit, with room, in one 8 MiB agent
+/// frame.
 pub const INVOKE_BODY_LIMIT: usize = 6 * 1024 * 1024;
+/// Largest body of every other route (aliases, settings, keys, secrets, publish, retry).
+pub const SETTINGS_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The whole API over the application's parts, with the KV routes when Nova serves them embedded.
 ///
@@ -57,7 +60,9 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
             functions::admit,
         ))
         .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
-    let api = Router::new()
+    // Code comes in big bodies; a schedule's payload is an invocation's; everything else is a
+    // few settings, refused past SETTINGS_BODY_LIMIT before it is read.
+    let code = Router::new()
         .route("/functions", post(functions::create).get(functions::list))
         .route(
             "/functions/{name}",
@@ -69,6 +74,18 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
             "/functions/{name}/code",
             get(functions::code).put(functions::put_code),
         )
+        .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT));
+    let schedules = Router::new()
+        .route(
+            "/functions/{name}/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/functions/{name}/schedules/{id}",
+            axum::routing::patch(schedules::update).delete(schedules::delete),
+        )
+        .layer(DefaultBodyLimit::max(INVOKE_BODY_LIMIT));
+    let api = Router::new()
         .route("/functions/{name}/logs", get(logs::function_logs))
         .route(
             "/functions/{name}/versions",
@@ -96,14 +113,6 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
                 .put(async_invocations::set_config)
                 .delete(async_invocations::delete_config),
         )
-        .route(
-            "/functions/{name}/schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/functions/{name}/schedules/{id}",
-            axum::routing::patch(schedules::update).delete(schedules::delete),
-        )
         .route("/async-invocations", get(async_invocations::list))
         .route("/async-invocations/{id}", get(async_invocations::get))
         .route(
@@ -128,7 +137,9 @@ pub fn router(state: AppState, kv: Option<Arc<Kv>>) -> Router {
             "/secrets/{name}",
             get(secrets::get).put(secrets::put).delete(secrets::delete),
         )
-        .layer(DefaultBodyLimit::max(FUNCTION_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(SETTINGS_BODY_LIMIT))
+        .merge(code)
+        .merge(schedules)
         .merge(invoke)
         .route("/health", get(functions::health))
         .route("/metrics", get(metrics::render))

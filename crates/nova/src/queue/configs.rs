@@ -125,6 +125,11 @@ pub fn check(function: &str, config: &AsyncConfig) -> Result<(), ServiceError> {
         ("on_success", &config.on_success),
         ("on_failure", &config.on_failure),
     ] {
+        if let Some(target) = target
+            && let Err(e) = nova_api::validate_name(target)
+        {
+            return bad(format!("{field}: {e}"));
+        }
         if target.as_deref() == Some(function) {
             return bad(format!(
                 "{field} cannot be '{function}' itself: each call would queue another for ever"

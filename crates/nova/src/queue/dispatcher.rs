@@ -296,6 +296,7 @@ async fn run_once(
             &qualifier,
             &payload,
             invocation.id.clone(),
+            invocation.attempts,
         )
         .await;
     match called {
