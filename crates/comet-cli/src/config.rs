@@ -186,6 +186,8 @@ impl Settings {
             (None, Some(node)) => default_data_dir()?.join("nodes").join(node_dir(node)?),
             (None, None) => default_data_dir()?,
         };
+        // Absolute, so that a relative `--data-dir` still names it from inside a sandbox.
+        let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
         let http_wanted = o.http_addr.is_some()
             || file.http.addr.is_some()
             || file.kv.is_some()

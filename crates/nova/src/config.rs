@@ -264,6 +264,9 @@ impl Settings {
             .clone()
             .or(file.data_dir)
             .map_or_else(default_data_dir, Ok)?;
+        // Absolute, so that a relative `--data-dir` still names it from inside a sandbox (whose
+        // working directory is elsewhere).
+        let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
         let addr = o
             .http_addr
             .clone()

@@ -132,7 +132,8 @@ pub enum Command {
     Delete(NameArg),
     /// Invoke a function and print its result (with --async: queue the call, print its id).
     Invoke(InvokeArgs),
-    /// Async invocations: show one, list them, retry a dead-lettered one.
+    /// Async invocations: show one, list them, retry a dead-lettered one; a function's async
+    /// settings and destinations (config).
     #[command(subcommand)]
     Async(super::asynchronous::AsyncCommand),
     /// Show a function's recent invocations (kept by the daemon for logs.retention).

@@ -153,3 +153,14 @@ fn environment_between_file_and_flags() {
     let err = Settings::resolve(&bad).unwrap_err().to_string();
     assert!(err.contains("NOVA_ALLOW_ANONYMOUS"), "{err}");
 }
+
+#[test]
+fn a_relative_data_dir_is_made_absolute() {
+    let o = Overrides {
+        data_dir: Some("relative/data".into()),
+        ..Overrides::default()
+    };
+    let settings = Settings::resolve(&o).expect("settings");
+    assert!(settings.data_dir.is_absolute(), "{:?}", settings.data_dir);
+    assert!(settings.data_dir.ends_with("relative/data"));
+}
