@@ -21,31 +21,40 @@ const WORK: &str = "def handler(event, context=None):\n    \
 /// Answers with what it was sent.
 const ECHO: &str = "def handler(event, context=None):\n    return event\n";
 
-async fn register(d: &TestDaemon, name: &str, source: &str) {
-    let (status, body) = d
-        .call(
-            "POST",
-            "/functions",
-            Some(python_function(name, source)),
-            &[],
-        )
-        .await;
+/// `method path` on the daemon at `url` with an optional JSON body.
+async fn call(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = reqwest::Client::new().request(method, format!("{url}{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    common::status_and_json(request.send().await.expect("send")).await
+}
+
+async fn register(url: &str, name: &str, source: &str) {
+    let (status, body) = call(
+        url,
+        "POST",
+        "/functions",
+        Some(python_function(name, source)),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
 }
 
-async fn enqueue(d: &TestDaemon, name: &str, payload: Value) -> String {
+async fn enqueue(url: &str, name: &str, payload: Value) -> String {
     let path = format!("/functions/{name}/invoke-async");
-    let (status, body) = d.call("POST", &path, Some(payload), &[]).await;
+    let (status, body) = call(url, "POST", &path, Some(payload)).await;
     assert_eq!(status, 202, "{body}");
     body["id"].as_str().expect("id").to_string()
 }
 
 /// `function`'s async invocations once there are `n` and each has ended (within 30 s).
-async fn settled(d: &TestDaemon, function: &str, n: usize) -> Vec<Value> {
+async fn settled(url: &str, function: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let path = format!("/functions/{function}/async-invocations");
-        let (status, body) = d.call("GET", &path, None, &[]).await;
+        let (status, body) = call(url, "GET", &path, None).await;
         assert_eq!(status, 200, "{body}");
         let list = body.as_array().expect("a list").clone();
         let ended = |i: &Value| i["status"] == "succeeded" || i["status"] == "dead_lettered";
@@ -60,9 +69,9 @@ async fn settled(d: &TestDaemon, function: &str, n: usize) -> Vec<Value> {
 #[tokio::test]
 async fn own_settings_apply_and_destinations_get_each_outcome_once() {
     let d = TestDaemon::start_with_config(CONFIG).await;
-    register(&d, "work", WORK).await;
-    register(&d, "audit", ECHO).await;
-    register(&d, "alert", ECHO).await;
+    register(&d.url, "work", WORK).await;
+    register(&d.url, "audit", ECHO).await;
+    register(&d.url, "alert", ECHO).await;
 
     // Nothing set: the daemon's section applies.
     let (status, shown) = d
@@ -154,9 +163,9 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
     assert_eq!(shown["own"], config, "unchanged by the refusals");
 
     // A success calls on_success once; a failure, after max_attempts (2, its own), on_failure.
-    let ok = enqueue(&d, "work", json!({"n": 1})).await;
-    let bad = enqueue(&d, "work", json!({"fail": 7})).await;
-    let work = settled(&d, "work", 2).await;
+    let ok = enqueue(&d.url, "work", json!({"n": 1})).await;
+    let bad = enqueue(&d.url, "work", json!({"fail": 7})).await;
+    let work = settled(&d.url, "work", 2).await;
     let failed = work
         .iter()
         .find(|i| i["id"] == bad)
@@ -169,7 +178,7 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
         ),
         (&json!("dead_lettered"), &json!(2), &json!(2))
     );
-    let audit = settled(&d, "audit", 1).await;
+    let audit = settled(&d.url, "audit", 1).await;
     assert_eq!(audit.len(), 1, "{audit:?}");
     let sent = &audit[0]["result"];
     assert_eq!(sent["condition"], "success");
@@ -178,7 +187,7 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
     assert_eq!(sent["source"]["version"], 1);
     assert_eq!(sent["request"], json!({"n": 1}));
     assert_eq!(sent["response"], json!({"done": {"n": 1}}));
-    let alert = settled(&d, "alert", 1).await;
+    let alert = settled(&d.url, "alert", 1).await;
     assert_eq!(alert.len(), 1, "{alert:?}");
     let sent = &alert[0]["result"];
     assert_eq!(sent["condition"], "dead_lettered");
@@ -222,11 +231,11 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
         (&shown["own"], &shown["effective"]["max_attempts"]),
         (&json!({}), &json!(3))
     );
-    enqueue(&d, "work", json!({"n": 2})).await;
-    settled(&d, "work", 3).await;
+    enqueue(&d.url, "work", json!({"n": 2})).await;
+    settled(&d.url, "work", 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        settled(&d, "audit", 1).await.len(),
+        settled(&d.url, "audit", 1).await.len(),
         1,
         "no destination any more"
     );
@@ -236,7 +245,7 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
 #[tokio::test]
 async fn a_schedule_naming_a_version_runs_that_version() {
     let d = TestDaemon::start_with_config(CONFIG).await;
-    register(&d, "tick", &says("one")).await;
+    register(&d.url, "tick", &says("one")).await;
     let (status, body) = d.call("POST", "/functions/tick/versions", None, &[]).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = d
@@ -275,7 +284,7 @@ async fn a_schedule_naming_a_version_runs_that_version() {
         (201, &json!("1")),
         "{schedule}"
     );
-    let fired = settled(&d, "tick", 1).await;
+    let fired = settled(&d.url, "tick", 1).await;
     let first = fired.last().expect("one call");
     assert_eq!(
         (&first["qualifier"], &first["version"], &first["result"]),
@@ -290,8 +299,8 @@ async fn a_schedule_naming_a_version_runs_that_version() {
 #[tokio::test]
 async fn the_settings_route_fails_closed() {
     let d = TestDaemon::start_with_config(CONFIG).await;
-    register(&d, "work", WORK).await;
-    register(&d, "audit", ECHO).await;
+    register(&d.url, "work", WORK).await;
+    register(&d.url, "audit", ECHO).await;
     let (status, root) = d
         .call(
             "POST",
@@ -367,4 +376,69 @@ async fn the_settings_route_fails_closed() {
         (200, &json!("audit"))
     );
     d.stop().await;
+}
+
+/// Two daemons on one Postgres: settings changed on one apply on the other within the refresh
+/// (5 s), and a destination's call is made once whichever daemon ran the call.
+#[tokio::test]
+async fn settings_reach_every_daemon_and_destinations_fire_once() {
+    let db = nova_store::testing::FreshDatabase::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = common::databases::master_key_config(dir.path());
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).expect("dir");
+        let config = home.join("nova.yaml");
+        std::fs::write(&config, format!("{CONFIG}{shared}")).expect("config");
+        let settings = nova::config::Settings::resolve(&nova::config::Overrides {
+            config_file: Some(config),
+            data_dir: Some(home),
+            http_addr: Some("127.0.0.1:0".into()),
+            pg_dsn: Some(db.dsn.clone()),
+            ..Default::default()
+        })
+        .expect("settings");
+        nodes.push(common::Served::start(&settings).await);
+    }
+    let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());
+    register(&a, "work", WORK).await;
+    register(&a, "audit", ECHO).await;
+    // b reads the settings before they change, so it holds a copy to go stale.
+    enqueue(&b, "work", json!({"n": 0})).await;
+    settled(&b, "work", 1).await;
+    let config = json!({"max_attempts": 1, "on_success": "audit"});
+    let (status, shown) = call(&a, "PUT", "/functions/work/async-config", Some(config)).await;
+    assert_eq!(status, 200, "{shown}");
+    tokio::time::sleep(nova::queue::configs::REFRESH + Duration::from_millis(500)).await;
+    let failing = enqueue(&b, "work", json!({"fail": 1})).await;
+    let (_, accepted) = call(&b, "GET", &format!("/async-invocations/{failing}"), None).await;
+    assert_eq!(
+        accepted["max_attempts"], 1,
+        "b applies a's setting: {accepted}"
+    );
+    let mut ids = Vec::new();
+    for n in 1..=20 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        ids.push(enqueue(node, "work", json!({"n": n})).await);
+    }
+    settled(&a, "work", 22).await;
+    let audit = settled(&a, "audit", 20).await;
+    let mut seen: Vec<String> = (audit.iter())
+        .map(|i| {
+            i["payload"]["source"]["id"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(
+        seen, ids,
+        "one destination call per success, none for the older call"
+    );
+    for node in nodes {
+        node.stop().await;
+    }
 }
