@@ -87,16 +87,26 @@ impl RateLimits {
     /// call without a key, all such calls sharing one bucket), then the function's. A call the
     /// key's limit refuses takes nothing from the function's.
     pub async fn admit(&self, key: Option<&str>, function: &str) -> Result<(), RateLimited> {
-        self.take_token(format!("key:{}", key.unwrap_or("(none)")), self.per_key)
-            .await?;
-        self.take_token(format!("function:{function}"), self.per_function)
-            .await
-    }
-
-    async fn take_token(&self, bucket: String, limit: Option<Limit>) -> Result<(), RateLimited> {
-        let (Some(limit), Some(limiter)) = (limit, &self.limiter) else {
+        // With no limit set (the default) a call costs no bucket name.
+        let Some(limiter) = &self.limiter else {
             return Ok(());
         };
+        if let Some(limit) = self.per_key {
+            let bucket = format!("key:{}", key.unwrap_or("(none)"));
+            Self::take_token(limiter.as_ref(), bucket, limit).await?;
+        }
+        if let Some(limit) = self.per_function {
+            let bucket = format!("function:{function}");
+            Self::take_token(limiter.as_ref(), bucket, limit).await?;
+        }
+        Ok(())
+    }
+
+    async fn take_token(
+        limiter: &dyn RateLimiter,
+        bucket: String,
+        limit: Limit,
+    ) -> Result<(), RateLimited> {
         limiter
             .take(&bucket, limit)
             .await
