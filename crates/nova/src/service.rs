@@ -100,6 +100,10 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// What a daemon broadcasts after changing a function (`NAME:updated`), apart from a deletion
+/// (`NAME`): the others forget its spec but keep its instances.
+const UPDATED: &str = ":updated";
+
 /// The function service. Cheap to clone.
 #[derive(Clone)]
 pub struct Functions {
@@ -223,9 +227,16 @@ impl Functions {
     }
 
     /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
+    /// An update (`name:updated`) made a new version, whose calls get a pool of their own, so
+    /// only the spec is forgotten: the old version's instances stay warm for calls that name it
+    /// and go at the idle TTL, as on the daemon that made it. A deletion stops them.
     async fn changed_elsewhere(&self, name: &str) {
         if let Some(function) = aliases::changed(name) {
             self.inner.alias_cache.forget(function);
+            return;
+        }
+        if let Some(function) = name.strip_suffix(UPDATED) {
+            self.forget_spec(function);
             return;
         }
         if name == crate::invalidation::EVERYTHING {
@@ -511,7 +522,7 @@ impl Functions {
 
     async fn after_change(&self, function: &Function, code: Option<Arc<[u8]>>) {
         self.forget_spec(&function.name);
-        self.announce(&function.name);
+        self.announce(&format!("{}{UPDATED}", function.name));
         if let Some(code) = code {
             // A secret deleted since it was checked shows at the first invocation, by name.
             let Ok(spec) = self.resolved(function, code).await else {

@@ -149,3 +149,87 @@ async fn daemons_share_function_metadata_through_redis() {
     a.stop().await;
     b.stop().await;
 }
+
+/// An update on one daemon reaches the other through the Redis broadcast as "forget the spec",
+/// not "stop the instances": a call in flight there on the old version ends normally, the next
+/// call runs the new version, and the old version stays warm for calls that name it.
+#[tokio::test]
+async fn an_update_elsewhere_lets_calls_in_flight_finish() {
+    let db = nova_store::testing::FreshDatabase::create().await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
+        db.dsn,
+        common::databases::master_key_config(keys.path())
+    );
+    let (a, b) = (
+        TestDaemon::start_with_config(&config).await,
+        TestDaemon::start_with_config(&config).await,
+    );
+    let name = format!("inflight-{}", uuid::Uuid::new_v4().simple());
+    let code = |v: u32| {
+        format!(
+            "import time\ndef handler(event, context=None):\n    \
+             time.sleep(event.get('sleep', 0))\n    return {{'v': {v}}}\n"
+        )
+    };
+    let mut f = python_function(&name, &code(1));
+    f["mode"] = "persistent".into();
+    assert_eq!(a.post_json("/functions", &f).await.0, 201);
+    assert_eq!(b.invoke(&name, "{}").await.0, 200, "warm on b");
+    let slow = {
+        let (client, url) = (
+            b.client.clone(),
+            b.url(&format!("/functions/{name}/invoke")),
+        );
+        tokio::spawn(async move {
+            let sent = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(r#"{"sleep": 2}"#)
+                .send()
+                .await;
+            common::status_and_json(sent.expect("send")).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = a
+        .call(
+            "PATCH",
+            &format!("/functions/{name}"),
+            Some(serde_json::json!({"code": code(2)})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = slow.await.expect("join");
+    assert_eq!((status, &body["output"]["v"]), (200, &1.into()), "{body}");
+    let mut newest = None;
+    for _ in 0..100 {
+        let (status, body) = b.invoke(&name, "{}").await;
+        assert_eq!(status, 200, "{body}");
+        if body["version"] == 2 {
+            newest = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let newest = newest.expect("b runs the new version");
+    assert_eq!(newest["output"]["v"], 2, "{newest}");
+    // The old version's instance is still warm on b for calls that name it.
+    let (status, old) = b
+        .call(
+            "POST",
+            &format!("/functions/{name}/invoke?qualifier=1"),
+            Some(serde_json::json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, &old["version"]), (200, &1.into()), "{old}");
+    assert_eq!(
+        old["cold_start"], false,
+        "evicted on b by a's update: {old}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
