@@ -8,6 +8,7 @@
 #   bench/run.sh access [--rounds 3] [--redis ADDR]      API keys + rate limits + logs, on vs off
 #   bench/run.sh serving [--duration 2s] [--rounds 3]    our HTTP serving loop + guard vs axum::serve
 #   bench/run.sh async [--duration 2s] [--clients 8]     async queue: accepted/s, accept→start, e2e
+#   bench/run.sh load URL [--method POST] [--body {}]     one route of a running daemon under load
 #   bench/kv/run.sh                                       the KV service with wrk beside webdis and redis
 #   bench/run.sh                                          all of the above but serving and kv
 set -euo pipefail

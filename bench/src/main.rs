@@ -50,6 +50,26 @@ enum Command {
     Serving(serving::ServingArgs),
     /// Async invocations: acceptance rate, acceptance to start, end to end, sync beside a backlog.
     Async(async_bench::AsyncArgs),
+    /// Load any URL of a running daemon and print one row (for profiling one route under load).
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// The full URL, e.g. http://127.0.0.1:8080/functions/echo/invoke-async.
+    pub url: String,
+    /// The method.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// The body (sent as application/json).
+    #[arg(long, default_value = "{}")]
+    pub body: String,
+    /// Concurrent clients, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// How long it runs.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
 }
 
 #[derive(clap::Args)]
@@ -79,5 +99,18 @@ fn main() -> Result<()> {
         Command::Access(args) => runtime.block_on(access::run(args)),
         Command::Serving(args) => runtime.block_on(serving::run(args)),
         Command::Async(args) => runtime.block_on(async_bench::run(args)),
+        Command::Load(args) => runtime.block_on(async move {
+            let samples = raw_http::load(
+                &args.url,
+                &args.method,
+                &args.body,
+                args.clients,
+                args.duration,
+            )
+            .await;
+            stats::header();
+            stats::row(&args.url, args.clients, &samples.summary());
+            Ok(())
+        }),
     }
 }

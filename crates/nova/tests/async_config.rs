@@ -114,9 +114,9 @@ async fn own_settings_apply_and_destinations_get_each_outcome_once() {
             "max_attempts must be 1 to 100",
         ),
         (
-            json!({"concurrency": 0}),
+            json!({"concurrency": 1001}),
             400,
-            "concurrency must be 1 to 1000",
+            "concurrency must be 0 (paused) to 1000",
         ),
         (
             json!({"max_event_age_s": 0}),
@@ -441,4 +441,47 @@ async fn settings_reach_every_daemon_and_destinations_fire_once() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// Concurrency 0 pauses a function's queue: calls are accepted and wait (through the timer's
+/// looks too), other functions run; raised again, the waiting calls run.
+#[tokio::test]
+async fn a_paused_function_accepts_and_holds_its_calls() {
+    let d = TestDaemon::start_with_config(CONFIG).await;
+    register(&d.url, "work", WORK).await;
+    register(&d.url, "audit", ECHO).await;
+    let (status, shown) = d
+        .call(
+            "PUT",
+            "/functions/work/async-config",
+            Some(json!({"concurrency": 0})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, &shown["effective"]["concurrency"]),
+        (200, &json!(0)),
+        "{shown}"
+    );
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(enqueue(&d.url, "work", json!({"n": n})).await);
+    }
+    settled(&d.url, "audit", 0).await;
+    enqueue(&d.url, "audit", json!({"other": true})).await;
+    settled(&d.url, "audit", 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for id in &ids {
+        let (_, got) = d
+            .call("GET", &format!("/async-invocations/{id}"), None, &[])
+            .await;
+        assert_eq!(got["status"], "queued", "held while paused: {got}");
+    }
+    let (status, _) = d
+        .call("DELETE", "/functions/work/async-config", None, &[])
+        .await;
+    assert_eq!(status, 204);
+    let ran = settled(&d.url, "work", 3).await;
+    assert!(ran.iter().all(|i| i["status"] == "succeeded"), "{ran:?}");
+    d.stop().await;
 }

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "async_configs",
         include_str!("../migrations/0012_async_configs.sql"),
     ),
+    (
+        13,
+        "async_claim_indexes",
+        include_str!("../migrations/0013_async_claim_indexes.sql"),
+    ),
 ];
 
 /// The ledger of applied migrations, created before anything else.

@@ -124,7 +124,8 @@ pub struct AsyncConfig {
     /// Dead-letter what has not succeeded this many seconds after it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_event_age_s: Option<u64>,
-    /// Calls of the function running at once from the queue, per daemon.
+    /// Calls of the function running at once from the queue, per daemon; 0 pauses it (calls
+    /// are accepted and wait until it is raised).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
     /// A function called (async) with the request and the result when an invocation succeeds.

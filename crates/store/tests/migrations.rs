@@ -91,6 +91,10 @@ fn shipped_migrations_are_never_edited() {
             "0012_async_configs.sql",
             "0df83e1dae9c688596c7fc6bd07db3d0a0a05b1d4d944632ae42b19c7adc9e2f",
         ),
+        (
+            "0013_async_claim_indexes.sql",
+            "6f98bef9208b6cd62ab7b253b771c2e2677446779fe082146f2ba21b0bb25226",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

@@ -69,7 +69,8 @@ pub struct ConfigArgs {
     /// at most 7d).
     #[arg(long, value_parser = humantime::parse_duration)]
     max_event_age: Option<std::time::Duration>,
-    /// Calls of the function each daemon runs at once from the queue (1 to 1000).
+    /// Calls of the function each daemon runs at once from the queue (1 to 1000; 0 pauses it:
+    /// calls are still accepted and wait until it is raised).
     #[arg(long)]
     concurrency: Option<u32>,
     /// Call this function (async) with the request and result when an invocation succeeds.

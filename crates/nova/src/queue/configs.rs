@@ -16,7 +16,8 @@ use crate::service::ServiceError;
 pub const REFRESH: Duration = Duration::from_secs(5);
 /// Most attempts a function may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;
-/// Most calls of one function a daemon runs at once from the queue.
+/// Most calls of one function a daemon runs at once from the queue (0 pauses it: calls are
+/// accepted and wait).
 pub const MAX_CONCURRENCY: u32 = 1000;
 /// Longest `max_event_age_s`: seven days, as long as an idempotency key may stand.
 pub const MAX_EVENT_AGE_S: u64 = 7 * 86_400;
@@ -62,7 +63,15 @@ impl Stored {
         }
     }
 
-    /// The smallest per-function concurrency anywhere (what one claim may take at most).
+    /// The functions paused (concurrency 0): no claim takes their calls.
+    pub fn paused(&self) -> impl Iterator<Item = &String> {
+        (self.by_function.iter())
+            .filter(|(_, c)| c.concurrency == Some(0))
+            .map(|(f, _)| f)
+    }
+
+    /// The smallest per-function concurrency anywhere but a paused function's (0): what one
+    /// claim may take at most.
     pub fn min_concurrency(&self, settings: &AsyncSettings) -> usize {
         (settings.functions.values().map(|f| f.concurrency))
             .chain(
@@ -70,6 +79,7 @@ impl Stored {
                     .filter_map(|c| c.concurrency)
                     .map(|c| c as usize),
             )
+            .filter(|c| *c > 0)
             .fold(settings.defaults.concurrency, usize::min)
     }
 }
@@ -108,10 +118,10 @@ pub fn check(function: &str, config: &AsyncConfig) -> Result<(), ServiceError> {
         return bad(format!("max_attempts must be 1 to {MAX_ATTEMPTS}, not {n}"));
     }
     if let Some(n) = config.concurrency
-        && !(1..=MAX_CONCURRENCY).contains(&n)
+        && n > MAX_CONCURRENCY
     {
         return bad(format!(
-            "concurrency must be 1 to {MAX_CONCURRENCY}, not {n}"
+            "concurrency must be 0 (paused) to {MAX_CONCURRENCY}, not {n}"
         ));
     }
     if let Some(n) = config.max_event_age_s
@@ -181,6 +191,16 @@ mod tests {
         assert_eq!(stored.min_concurrency(&settings), 2);
         stored.set("g", None);
         assert_eq!(stored.min_concurrency(&settings), 4);
+        // A paused function (0) bounds no claim.
+        stored.set(
+            "h",
+            Some(AsyncConfig {
+                concurrency: Some(0),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(stored.min_concurrency(&settings), 4);
+        assert_eq!(stored.of(&settings, "h").concurrency, 0);
     }
 
     #[test]
@@ -203,7 +223,7 @@ mod tests {
                 ..Default::default()
             },
             AsyncConfig {
-                concurrency: Some(0),
+                concurrency: Some(1001),
                 ..Default::default()
             },
             AsyncConfig {

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,9 +73,16 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
     let running = Arc::new(Mutex::new(Running::default()));
     let mut calls = JoinSet::new();
     let mut renew = tokio::time::interval(settings.lease / 3);
+    // Whether this round must look at the store whatever was enqueued: at start, after the
+    // timer, after a full claim. Otherwise (woken by enqueues only) it looks only when one of the
+    // functions enqueued here has room: a claim that skips a busy function's backlog would read
+    // that backlog for nothing.
+    let mut look = true;
     loop {
         let mut sleep = TICK;
         let free = slots.available_permits();
+        let enqueued = queue.take_enqueued();
+        let look_now = std::mem::take(&mut look) | queue.inner.must_claim.swap(false, Relaxed);
         if free > 0 {
             // One claim can take at most what the tightest function still has room for, so
             // no function ever runs more than its concurrency here.
@@ -82,10 +90,15 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
             let (busy, room) = {
                 let running = comet_util::lock(&running);
                 let room_of = |f: &String, n: usize| queue.of(f).concurrency.saturating_sub(n);
-                let busy: Vec<String> = (running.per_function.iter())
+                let mut busy: Vec<String> = (running.per_function.iter())
                     .filter(|(f, n)| room_of(f, **n) == 0)
                     .map(|(f, _)| f.clone())
                     .collect();
+                for paused in queue.paused() {
+                    if !busy.contains(&paused) {
+                        busy.push(paused);
+                    }
+                }
                 let room = (running.per_function.iter())
                     .map(|(f, n)| room_of(f, *n))
                     .filter(|r| *r > 0)
@@ -93,7 +106,13 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
                 (busy, room)
             };
             let limit = free.min(room) as u32;
-            match queue.inner.store.claim(limit, &busy, lease_ms).await {
+            let worth = look_now || enqueued.iter().any(|f| !busy.contains(f));
+            let claimed = if worth {
+                queue.inner.store.claim(limit, &busy, lease_ms).await
+            } else {
+                Ok(Vec::new())
+            };
+            match claimed {
                 Ok(claimed) => {
                     let full = claimed.len() as u32 == limit;
                     for invocation in claimed {
@@ -121,11 +140,14 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
                                 }
                             }
                             drop(r);
-                            queue.inner.wake.notify_one();
+                            queue.wake();
                         });
                     }
-                    if full {
+                    if !worth {
+                        // Nothing read: the timer or a call that ends looks again.
+                    } else if full {
                         sleep = Duration::ZERO;
+                        look = true;
                     } else if let Ok(Some(due)) = queue.inner.store.next_due().await {
                         let wait = due - comet_util::now_ms();
                         if wait > 0 {
@@ -139,7 +161,7 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             _ = stopped.changed() => break,
             () = queue.inner.wake.notified() => {}
-            () = tokio::time::sleep(sleep) => {}
+            () = tokio::time::sleep(sleep) => look = true,
             _ = renew.tick() => {
                 let ids: Vec<String> = comet_util::lock(&running).ids.iter().cloned().collect();
                 if let Err(e) = queue.inner.store.renew(&ids, lease_ms).await {

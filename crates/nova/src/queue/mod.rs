@@ -11,6 +11,9 @@ pub mod batch;
 pub mod configs;
 pub mod dispatcher;
 
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -41,6 +44,10 @@ struct Inner {
     settings: AsyncSettings,
     /// Wakes this daemon's dispatcher (an enqueue, a retry, a call that finished).
     wake: Notify,
+    /// Set with every wake but an enqueue's: the dispatcher must look at the store.
+    must_claim: AtomicBool,
+    /// The functions enqueued here since the dispatcher last looked.
+    enqueued: std::sync::Mutex<HashSet<String>>,
     /// Stores acceptances, many to a transaction.
     batcher: batch::Batcher,
     /// Each function's own settings, as last read.
@@ -74,6 +81,8 @@ impl Queue {
                 functions,
                 settings,
                 wake: Notify::new(),
+                must_claim: AtomicBool::new(false),
+                enqueued: std::sync::Mutex::new(HashSet::new()),
                 own: RwLock::new(configs::Stored::default()),
             }),
         }
@@ -82,6 +91,11 @@ impl Queue {
     /// What `function`'s invocations run by: its own settings over the `async:` section.
     pub fn of(&self, function: &str) -> FunctionAsync {
         configs::read(&self.inner.own).of(&self.inner.settings, function)
+    }
+
+    /// The functions paused (own concurrency 0).
+    fn paused(&self) -> Vec<String> {
+        configs::read(&self.inner.own).paused().cloned().collect()
     }
 
     /// The smallest per-function concurrency anywhere.
@@ -157,10 +171,16 @@ impl Queue {
         Ok(deleted)
     }
 
-    /// Wakes this daemon's dispatcher: something was queued without [`Queue::enqueue`] (a
-    /// schedule's tick).
+    /// Wakes this daemon's dispatcher to look at the store: something was queued without
+    /// [`Queue::enqueue`] (a schedule's tick, a retry) or a call ended.
     pub fn wake(&self) {
+        self.inner.must_claim.store(true, Relaxed);
         self.inner.wake.notify_one();
+    }
+
+    /// The functions enqueued here since the last call, forgotten.
+    fn take_enqueued(&self) -> HashSet<String> {
+        std::mem::take(&mut *comet_util::lock(&self.inner.enqueued))
     }
 
     /// The settings it runs by.
@@ -200,6 +220,7 @@ impl Queue {
         let new = self.call(name, qualifier.to_string(), payload, idempotency_key);
         let stored = self.inner.batcher.enqueue(new).await?;
         if stored.1 {
+            comet_util::lock(&self.inner.enqueued).insert(name.to_string());
             self.inner.wake.notify_one();
         }
         Ok(stored)
@@ -214,7 +235,9 @@ impl Queue {
         idempotency_key: Option<&str>,
     ) -> NewAsyncInvocation {
         NewAsyncInvocation {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            // Time-ordered (UUIDv7): new rows go at the end of the primary key's index rather
+            // than on a random page of it, and ids sort by acceptance.
+            id: uuid::Uuid::now_v7().simple().to_string(),
             function: name.to_string(),
             qualifier,
             payload,
@@ -247,7 +270,7 @@ impl Queue {
     pub async fn retry(&self, id: &str) -> Result<AsyncInvocation, ServiceError> {
         match self.inner.store.retry_async(id).await? {
             Retried::Queued(invocation) => {
-                self.inner.wake.notify_one();
+                self.wake();
                 Ok(*invocation)
             }
             Retried::NotDeadLettered(status) => Err(ServiceError::Conflict(format!(

@@ -47,7 +47,7 @@ impl AliasStore for SqlStore {
     ) -> Result<FunctionAlias, StoreError> {
         let routing = serde_json::to_string(&alias.routing)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let function: Option<i64> =
             sqlx::query_scalar("SELECT version FROM functions WHERE name = $1")
                 .bind(alias.function.clone())
@@ -135,7 +135,7 @@ impl AliasStore for SqlStore {
             sqlx::query("DELETE FROM function_aliases WHERE function_name = $1 AND name = $2")
                 .bind(function.to_string())
                 .bind(name.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() > 0)
     }

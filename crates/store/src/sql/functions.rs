@@ -48,7 +48,7 @@ fn column_count() -> usize {
 impl FunctionStore for SqlStore {
     async fn insert_function(&self, function: &Function, code: &[u8]) -> Result<(), StoreError> {
         let row = Row::from_function(function)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         Self::put_code(&mut tx, &row.code_hash, code).await?;
         let values = placeholders(1, column_count()).join(", ");
         let sql = format!("INSERT INTO functions ({COLUMNS}) VALUES ({values})");
@@ -74,7 +74,7 @@ impl FunctionStore for SqlStore {
         expected_version: u64,
     ) -> Result<(), StoreError> {
         let row = Row::from_function(function)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if let Some(code) = code {
             Self::put_code(&mut tx, &row.code_hash, code).await?;
         }
@@ -147,7 +147,7 @@ impl FunctionStore for SqlStore {
     }
 
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
         let done = sqlx::query("DELETE FROM functions WHERE name = $1")
             .bind(name.to_string())

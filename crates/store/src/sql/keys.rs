@@ -11,7 +11,7 @@ impl KeyStore for SqlStore {
     async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
         // The key and the mark that keys are required, together: no moment has one without the
         // other.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "INSERT INTO api_keys (id, name, digest, scopes, created_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -50,7 +50,7 @@ impl KeyStore for SqlStore {
         )
         .bind(at_ms)
         .bind(name.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -58,7 +58,7 @@ impl KeyStore for SqlStore {
     async fn delete_api_key(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM api_keys WHERE name = $1")
             .bind(name.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -73,7 +73,7 @@ impl KeyStore for SqlStore {
         .bind(k.expires_at)
         .bind(k.revoked_at)
         .bind(k.id.clone())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match done {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

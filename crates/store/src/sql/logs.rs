@@ -19,7 +19,7 @@ const LOG_COLUMNS: &str = "id, function, version, duration_us, cold_start, succe
 #[async_trait]
 impl LogStore for SqlStore {
     async fn insert_invocations(&self, logs: &[InvocationLog]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Many rows per statement: one statement per row costs a round trip to the driver's
         // thread each, most of what a batch costs.
         for chunk in logs.chunks(LOG_ROWS_PER_STATEMENT) {
@@ -70,7 +70,7 @@ impl LogStore for SqlStore {
     async fn delete_invocations_before(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM invocations WHERE created_at < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }

@@ -27,10 +27,15 @@ use crate::{Database, StoreError};
 /// An arbitrary key for Postgres's advisory lock around migrations.
 const MIGRATION_LOCK: i64 = 0x6e6f7661;
 
-/// Every aggregate of the store in SQLite or Postgres. Cheap to clone (a pool handle).
+/// Every aggregate of the store in SQLite or Postgres. Cheap to clone (pool handles).
 #[derive(Clone)]
 pub struct SqlStore {
+    /// What reads use.
     pool: AnyPool,
+    /// What writes use. On SQLite, one connection: writers wait their turn in the pool's queue
+    /// instead of colliding on the database's write lock, where SQLite's busy handler sleeps
+    /// them for milliseconds at a time. On Postgres, the same pool as reads.
+    writer: AnyPool,
     /// "SQLite" or "PostgreSQL", for the few statements that differ.
     backend: &'static str,
 }
@@ -66,10 +71,22 @@ impl SqlStore {
         let pragmas = &[
             "PRAGMA synchronous = NORMAL",
             "PRAGMA busy_timeout = 10000",
+            // 16 MiB of pages per connection (SQLite's default is 2 MiB): a queue with a
+            // backlog of tens of thousands of calls stays in memory.
+            "PRAGMA cache_size = -16384",
             "PRAGMA foreign_keys = ON",
         ];
         let pool = comet_util::sql::open(url, connections, pragmas).await?;
-        Ok(SqlStore { pool, backend })
+        let writer = if backend == "SQLite" {
+            comet_util::sql::open(url, 1, pragmas).await?
+        } else {
+            pool.clone()
+        };
+        Ok(SqlStore {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Applies migrations not yet recorded, under a lock (SQLite's write lock, Postgres's
@@ -79,7 +96,7 @@ impl SqlStore {
     /// EXISTS` included: on Postgres two of those racing on a fresh schema make one fail on the
     /// catalog's unique index (`pg_type_typname_nsp_index`).
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let (lock, unlock) = match self.backend {
             "SQLite" => ("BEGIN IMMEDIATE".to_string(), None),
             _ => (
@@ -150,7 +167,7 @@ impl Database for SqlStore {
              ON CONFLICT (singleton) DO NOTHING",
         )
         .bind(uuid::Uuid::new_v4().simple().to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let row = sqlx::query("SELECT id FROM store_identity WHERE singleton = 1")
             .fetch_one(&self.pool)

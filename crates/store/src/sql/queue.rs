@@ -21,9 +21,20 @@ const COLUMNS: &str = "id, function_name, qualifier, version, payload, status, a
     max_attempts, errors, result, idempotency_key, next_attempt_at, lease_until, created_at, \
     updated_at";
 
-/// Which rows a claim may take: due and waiting, or running under an expired lease.
-const CLAIMABLE: &str = "((status IN ('queued', 'failed') AND next_attempt_at <= $1) \
-    OR (status = 'running' AND lease_until < $1))";
+/// The rows a claim reads: waiting ones whose time has come, in the order they come due (the
+/// partial index `async_invocations_ready`, so only as many as it takes), and running ones
+/// whose lease has lapsed (their daemon died; `async_invocations_leased`). `{skip}` leaves out
+/// busy functions, `{lock}` is Postgres's `FOR UPDATE SKIP LOCKED`. The status conditions are
+/// written exactly as in the indexes, for SQLite to match them.
+const CLAIMABLE: &str = "SELECT id FROM (\
+    SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM async_invocations \
+        WHERE status IN ('queued', 'failed') AND next_attempt_at <= $1{skip} \
+        ORDER BY next_attempt_at LIMIT $3{lock}) ready \
+    UNION ALL \
+    SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM async_invocations \
+        WHERE status = 'running' AND lease_until < $1{skip} \
+        ORDER BY lease_until LIMIT $3{lock}) lapsed\
+    ) claimable ORDER BY next_attempt_at LIMIT $3";
 
 fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("async invocation '{id}': {what}: {e}"))
@@ -96,23 +107,60 @@ pub(super) async fn enqueue_in(
             return Ok((found, false));
         }
     }
-    let payload = new.payload.to_string();
-    let sql = format!(
-        "INSERT INTO async_invocations ({COLUMNS}) VALUES \
-         ($1, $2, $3, NULL, $4, 'queued', 0, $5, '[]', NULL, $6, $7, NULL, $7, $7)"
-    );
-    sqlx::query(&sql)
-        .bind(new.id.clone())
-        .bind(new.function.clone())
-        .bind(new.qualifier.clone())
-        .bind(payload)
-        .bind(i64::from(new.max_attempts))
-        .bind(new.idempotency_key.clone())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    // What the row now holds, without reading it back.
-    let stored = AsyncInvocation {
+    insert_rows(conn, &[new], now).await?;
+    Ok((stored(new, now), true))
+}
+
+/// Rows one `INSERT` writes at most (seven parameters each).
+const ROWS_PER_INSERT: usize = 128;
+
+/// Inserts `news` as queued rows, [`ROWS_PER_INSERT`] to a statement.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    news: &[&NewAsyncInvocation],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in news.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = |n: usize| format!("${}", i * 7 + n);
+                format!(
+                    "({}, {}, {}, NULL, {}, 'queued', 0, {}, '[]', NULL, {}, {}, NULL, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(7),
+                    p(7)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO async_invocations ({COLUMNS}) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for new in chunk {
+            query = query
+                .bind(new.id.clone())
+                .bind(new.function.clone())
+                .bind(new.qualifier.clone())
+                .bind(new.payload.to_string())
+                .bind(i64::from(new.max_attempts))
+                .bind(new.idempotency_key.clone())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// What a row inserted at `now` holds, without reading it back.
+fn stored(new: &NewAsyncInvocation, now: i64) -> AsyncInvocation {
+    AsyncInvocation {
         id: new.id.clone(),
         function: new.function.clone(),
         qualifier: new.qualifier.clone(),
@@ -128,8 +176,7 @@ pub(super) async fn enqueue_in(
         lease_until_ms: None,
         created_at_ms: now,
         updated_at_ms: now,
-    };
-    Ok((stored, true))
+    }
 }
 
 /// Forgets `function`'s async settings (the function is being deleted).
@@ -181,13 +228,30 @@ impl QueueStore for SqlStore {
         batch: &[NewAsyncInvocation],
     ) -> Result<Vec<(AsyncInvocation, bool)>, StoreError> {
         let now = comet_util::now_ms();
-        let mut tx = self.pool.begin().await?;
-        let mut enqueued = Vec::with_capacity(batch.len());
-        for new in batch {
-            enqueued.push(enqueue_in(&mut tx, new, now).await?);
+        let (keyed, plain): (Vec<&NewAsyncInvocation>, Vec<&NewAsyncInvocation>) =
+            batch.iter().partition(|n| n.idempotency_key.is_some());
+        if keyed.is_empty() && plain.len() <= ROWS_PER_INSERT {
+            // One statement, atomic by itself: the common case costs one round trip.
+            let mut conn = self.writer.acquire().await?;
+            insert_rows(&mut conn, &plain, now).await?;
+            return Ok(batch.iter().map(|n| (stored(n, now), true)).collect());
+        }
+        let mut tx = self.writer.begin().await?;
+        insert_rows(&mut tx, &plain, now).await?;
+        // Keyed ones in the batch's order, so the first of two with one key holds it.
+        let mut firsts = std::collections::HashMap::new();
+        for new in keyed {
+            firsts.insert(new.id.as_str(), enqueue_in(&mut tx, new, now).await?);
         }
         tx.commit().await?;
-        Ok(enqueued)
+        Ok(batch
+            .iter()
+            .map(|n| {
+                firsts
+                    .remove(n.id.as_str())
+                    .unwrap_or_else(|| (stored(n, now), true))
+            })
+            .collect())
     }
 
     async fn claim(
@@ -210,10 +274,10 @@ impl QueueStore for SqlStore {
         } else {
             " FOR UPDATE SKIP LOCKED"
         };
+        let claimable = CLAIMABLE.replace("{skip}", &skip).replace("{lock}", lock);
         let sql = format!(
             "UPDATE async_invocations SET status = 'running', attempts = attempts + 1, \
-             lease_until = $2, updated_at = $1 WHERE id IN (SELECT id FROM async_invocations \
-             WHERE {CLAIMABLE}{skip} ORDER BY next_attempt_at LIMIT $3{lock}) RETURNING {COLUMNS}"
+             lease_until = $2, updated_at = $1 WHERE id IN ({claimable}) RETURNING {COLUMNS}"
         );
         let mut query = sqlx::query(&sql)
             .bind(now)
@@ -222,7 +286,7 @@ impl QueueStore for SqlStore {
         for function in busy {
             query = query.bind(function.clone());
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.writer).await?;
         let mut claimed = rows.iter().map(read).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|c| c.next_attempt_at_ms);
         Ok(claimed)
@@ -241,7 +305,7 @@ impl QueueStore for SqlStore {
         for id in ids {
             query = query.bind(id.clone());
         }
-        query.execute(&self.pool).await?;
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
@@ -265,11 +329,11 @@ impl QueueStore for SqlStore {
             .bind(now)
             .bind(id.to_string())
             .bind(i64::from(attempt))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             return Ok(done.rows_affected() == 1);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Write first: on SQLite that takes the write lock (waiting under the busy timeout)
         // before the read, since a read transaction cannot become a writer once another has
         // committed; on Postgres it locks the row against a concurrent claim.
@@ -407,7 +471,7 @@ impl QueueStore for SqlStore {
         function: &str,
         config: &AsyncConfig,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Write first (SQLite's write lock, see `finish`), then check the function is there.
         let number = |n: Option<u64>| n.map(|n| n.min(i64::MAX as u64) as i64);
         sqlx::query(
@@ -442,14 +506,14 @@ impl QueueStore for SqlStore {
     async fn delete_async_config(&self, function: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM async_configs WHERE function_name = $1")
             .bind(function.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn retry_async(&self, id: &str) -> Result<Retried, StoreError> {
         let now = comet_util::now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE async_invocations SET status = 'queued', attempts = 0, next_attempt_at = $1, \
              lease_until = NULL, updated_at = $1 WHERE id = $2 AND status = 'dead_lettered'",

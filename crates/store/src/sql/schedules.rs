@@ -54,7 +54,7 @@ async fn fetch(conn: &mut AnyConnection, id: &str) -> Result<Option<Schedule>, S
 #[async_trait]
 impl ScheduleStore for SqlStore {
     async fn create_schedule(&self, schedule: &Schedule) -> Result<Schedule, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Written first so that SQLite takes its write lock before the read (see `finish`).
         let sql = format!(
             "INSERT INTO schedules ({COLUMNS}) \
@@ -102,7 +102,7 @@ impl ScheduleStore for SqlStore {
     }
 
     async fn update_schedule(&self, schedule: &Schedule) -> Result<Schedule, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE schedules SET cron = $1, timezone = $2, payload = $3, qualifier = $4, \
              enabled = $5, next_fire_at = $6, updated_at = $7 \
@@ -131,7 +131,7 @@ impl ScheduleStore for SqlStore {
         let done = sqlx::query("DELETE FROM schedules WHERE id = $1 AND function_name = $2")
             .bind(id.to_string())
             .bind(function.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -163,7 +163,7 @@ impl ScheduleStore for SqlStore {
         call: &NewAsyncInvocation,
     ) -> Result<Option<AsyncInvocation>, StoreError> {
         let now = comet_util::now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // On Postgres a concurrent claimer waits on the row and then finds `next_fire_at` moved:
         // zero rows. On SQLite the update takes the one write lock first.
         let claimed = sqlx::query(

@@ -21,7 +21,7 @@ impl SecretStore for SqlStore {
         .bind(secret.ciphertext.clone())
         .bind(secret.created_at)
         .bind(secret.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -48,7 +48,7 @@ impl SecretStore for SqlStore {
     async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM secrets WHERE name = $1")
             .bind(name.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

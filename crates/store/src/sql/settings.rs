@@ -20,7 +20,7 @@ impl SettingStore for SqlStore {
         sqlx::query(INIT_SETTING)
             .bind(name.to_string())
             .bind(value.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.setting(name)
             .await?
@@ -34,7 +34,7 @@ impl SettingStore for SqlStore {
         )
         .bind(name.to_string())
         .bind(value.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -96,7 +96,7 @@ impl VersionStore for SqlStore {
         function: &str,
         description: &str,
     ) -> Result<FunctionVersion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT version FROM functions WHERE name = $1")
                 .bind(function.to_string())
