@@ -21,6 +21,7 @@ mod error;
 mod functions;
 mod logs;
 mod metrics;
+mod original;
 mod schedules;
 mod secrets;
 mod versions;

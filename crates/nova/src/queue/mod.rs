@@ -32,6 +32,20 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 /// Most invocations one list returns.
 pub const MAX_LIST: u32 = 1000;
 
+/// Longest an idempotency key may stand (the original Nova's limit).
+pub const MAX_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// What one enqueue may set for itself, over the function's settings.
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueOptions<'a> {
+    /// Dedupes a repeated enqueue of the function with this key.
+    pub idempotency_key: Option<&'a str>,
+    /// Attempts for this call (1–100).
+    pub max_attempts: Option<u32>,
+    /// How long the key stands (at most 7 days).
+    pub dedupe_window: Option<Duration>,
+}
+
 /// The async invocations of one store. Cheap to clone.
 #[derive(Clone)]
 pub struct Queue {
@@ -203,6 +217,37 @@ impl Queue {
         let payload: serde_json::Value =
             serde_json::from_str(if trimmed.is_empty() { "{}" } else { trimmed })
                 .map_err(|e| ServiceError::BadPayload(e.to_string()))?;
+        let options = EnqueueOptions {
+            idempotency_key,
+            ..EnqueueOptions::default()
+        };
+        self.enqueue_value(name, qualifier, payload, &options).await
+    }
+
+    /// [`Queue::enqueue`] of a parsed payload, with this call's own options.
+    pub async fn enqueue_value(
+        &self,
+        name: &str,
+        qualifier: &Qualifier,
+        payload: serde_json::Value,
+        options: &EnqueueOptions<'_>,
+    ) -> Result<(AsyncInvocation, bool), ServiceError> {
+        let idempotency_key = options.idempotency_key;
+        if let Some(n) = options.max_attempts
+            && !(1..=configs::MAX_ATTEMPTS).contains(&n)
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "max_attempts must be 1 to {}, not {n}",
+                configs::MAX_ATTEMPTS
+            )));
+        }
+        if let Some(window) = options.dedupe_window
+            && (window.is_zero() || window > MAX_DEDUPE_WINDOW)
+        {
+            return Err(ServiceError::BadRequest(
+                "idempotency_ttl_s must be 1 to 604800 (7 days)".into(),
+            ));
+        }
         if let Some(key) = idempotency_key
             && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY)
         {
@@ -217,7 +262,13 @@ impl Queue {
             self.inner.functions.version_of(name, qualifier).await?;
         }
         self.refresh(false).await;
-        let new = self.call(name, qualifier.to_string(), payload, idempotency_key);
+        let mut new = self.call(name, qualifier.to_string(), payload, idempotency_key);
+        if let Some(n) = options.max_attempts {
+            new.max_attempts = n;
+        }
+        if let Some(window) = options.dedupe_window {
+            new.dedupe_window_ms = window.as_millis() as i64;
+        }
         let stored = self.inner.batcher.enqueue(new).await?;
         if stored.1 {
             comet_util::lock(&self.inner.enqueued).insert(name.to_string());

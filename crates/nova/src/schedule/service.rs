@@ -16,14 +16,15 @@ use crate::service::{Functions, ServiceError};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
-    /// The cron expression (5 or 6 fields, `@every 30s`, `@hourly`, `@daily` …).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The cron expression (5 or 6 fields, `@every 30s`, `@hourly`, `@daily` …); the original
+    /// Nova's clients call it `cron_expression`.
+    #[serde(skip_serializing_if = "Option::is_none", alias = "cron_expression")]
     pub cron: Option<String>,
     /// The IANA zone its fields are read in (UTC when not given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// The payload of every tick (`{}` when not given).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The payload of every tick (`{}` when not given); `input` in the original Nova.
+    #[serde(skip_serializing_if = "Option::is_none", alias = "input")]
     pub payload: Option<serde_json::Value>,
     /// False to pause it (true when not given on create).
     #[serde(skip_serializing_if = "Option::is_none")]
