@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 mod aliases;
+mod broadcast;
 mod secrets;
 mod versions;
 
@@ -99,10 +100,6 @@ impl From<StoreError> for ServiceError {
         }
     }
 }
-
-/// What a daemon broadcasts after changing a function (`NAME:updated`), apart from a deletion
-/// (`NAME`): the others forget its spec but keep its instances.
-const UPDATED: &str = ":updated";
 
 /// The function service. Cheap to clone.
 #[derive(Clone)]
@@ -224,42 +221,6 @@ impl Functions {
             spec.env_vars = self.secrets()?.resolve(&spec.env_vars).await?;
         }
         Ok(spec)
-    }
-
-    /// Another daemon changed `name` (or, for `*`, anything): forget and stop what is stale.
-    /// An update (`name:updated`) made a new version, whose calls get a pool of their own, so
-    /// only the spec is forgotten: the old version's instances stay warm for calls that name it
-    /// and go at the idle TTL, as on the daemon that made it. A deletion stops them.
-    async fn changed_elsewhere(&self, name: &str) {
-        if let Some(function) = aliases::changed(name) {
-            self.inner.alias_cache.forget(function);
-            return;
-        }
-        if let Some(function) = name.strip_suffix(UPDATED) {
-            self.forget_spec(function);
-            return;
-        }
-        if name == crate::invalidation::EVERYTHING {
-            let names: Vec<String> = (self.read_specs().keys())
-                .filter(|k| !k.contains(':'))
-                .cloned()
-                .collect();
-            self.write_specs().clear();
-            self.inner.alias_cache.clear();
-            for name in names {
-                self.inner.dataplane.evict(&name).await;
-            }
-        } else {
-            self.forget_spec(name);
-            self.inner.dataplane.evict(name).await;
-        }
-    }
-
-    fn announce(&self, name: &str) {
-        if let Some(broadcast) = &self.inner.broadcast {
-            let (broadcast, name) = (broadcast.clone(), name.to_string());
-            tokio::spawn(async move { broadcast.publish(&name).await });
-        }
     }
 
     pub fn logger(&self) -> Option<&crate::logs::Logger> {
@@ -522,7 +483,7 @@ impl Functions {
 
     async fn after_change(&self, function: &Function, code: Option<Arc<[u8]>>) {
         self.forget_spec(&function.name);
-        self.announce(&format!("{}{UPDATED}", function.name));
+        self.announce(&format!("{}{}", function.name, broadcast::UPDATED));
         if let Some(code) = code {
             // A secret deleted since it was checked shows at the first invocation, by name.
             let Ok(spec) = self.resolved(function, code).await else {
