@@ -382,16 +382,7 @@ async fn a_redis_limit_is_shared_by_daemons_and_survives_redis_going_away() {
 async fn an_update_on_one_daemon_reaches_the_other_through_redis() {
     // A database of its own: no API key was ever made there, so the API is open.
     let db = nova_store::testing::FreshDatabase::create().await;
-    let keys = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
-        db.dsn,
-        common::databases::master_key_config(keys.path())
-    );
-    let (a, b) = (
-        TestDaemon::start_with_config(&config).await,
-        TestDaemon::start_with_config(&config).await,
-    );
+    let (a, b, _keys) = common::databases::shared_pair(&db.dsn).await;
     let name = format!("spread-{}", std::process::id());
     let mut f = python_function(
         &name,

@@ -406,16 +406,7 @@ async fn resolutions_split_by_weight_and_are_cached() {
 #[tokio::test]
 async fn daemons_sharing_postgres_follow_alias_changes() {
     let db = nova_store::testing::FreshDatabase::create().await;
-    let keys = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
-        db.dsn,
-        common::databases::master_key_config(keys.path())
-    );
-    let (a, b) = (
-        TestDaemon::start_with_config(&config).await,
-        TestDaemon::start_with_config(&config).await,
-    );
+    let (a, b, _keys) = common::databases::shared_pair(&db.dsn).await;
     three_versions(&a).await;
     let live = Some(json!({"name": "live", "version": 1}));
     let (status, _) = a.call("POST", "/functions/greet/aliases", live, &[]).await;

@@ -156,16 +156,7 @@ async fn daemons_share_function_metadata_through_redis() {
 #[tokio::test]
 async fn an_update_elsewhere_lets_calls_in_flight_finish() {
     let db = nova_store::testing::FreshDatabase::create().await;
-    let keys = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
-        db.dsn,
-        common::databases::master_key_config(keys.path())
-    );
-    let (a, b) = (
-        TestDaemon::start_with_config(&config).await,
-        TestDaemon::start_with_config(&config).await,
-    );
+    let (a, b, _keys) = common::databases::shared_pair(&db.dsn).await;
     let name = format!("inflight-{}", uuid::Uuid::new_v4().simple());
     let code = |v: u32| {
         format!(

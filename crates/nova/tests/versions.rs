@@ -348,16 +348,7 @@ async fn a_read_key_lists_versions_but_cannot_publish() {
 #[tokio::test]
 async fn daemons_sharing_postgres_share_versions() {
     let db = nova_store::testing::FreshDatabase::create().await;
-    let keys = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "postgres:\n  dsn: {}\nredis:\n  addr: 127.0.0.1:6379\n{}",
-        db.dsn,
-        common::databases::master_key_config(keys.path())
-    );
-    let (a, b) = (
-        TestDaemon::start_with_config(&config).await,
-        TestDaemon::start_with_config(&config).await,
-    );
+    let (a, b, _keys) = common::databases::shared_pair(&db.dsn).await;
     three_versions(&a).await;
     let (status, list) = b.call("GET", "/functions/greet/versions", None, &[]).await;
     assert_eq!(status, 200, "{list}");

@@ -18,3 +18,16 @@ pub fn master_key_config(dir: &std::path::Path) -> String {
         .expect("write the master key");
     format!("secrets:\n  master_key_file: {}\n", path.display())
 }
+
+/// Two daemons on the fresh Postgres `dsn` and this machine's Redis, as a shared deployment runs
+/// them, with one master key; the key's directory is returned so it lives as long as they do.
+pub async fn shared_pair(dsn: &str) -> (super::TestDaemon, super::TestDaemon, tempfile::TempDir) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "postgres:\n  dsn: {dsn}\nredis:\n  addr: 127.0.0.1:6379\n{}",
+        master_key_config(keys.path())
+    );
+    let a = super::TestDaemon::start_with_config(&config).await;
+    let b = super::TestDaemon::start_with_config(&config).await;
+    (a, b, keys)
+}
