@@ -389,16 +389,7 @@ async fn settings_reach_every_daemon_and_destinations_fire_once() {
     for name in ["a", "b"] {
         let home = dir.path().join(name);
         std::fs::create_dir_all(&home).expect("dir");
-        let config = home.join("nova.yaml");
-        std::fs::write(&config, format!("{CONFIG}{shared}")).expect("config");
-        let settings = nova::config::Settings::resolve(&nova::config::Overrides {
-            config_file: Some(config),
-            data_dir: Some(home),
-            http_addr: Some("127.0.0.1:0".into()),
-            pg_dsn: Some(db.dsn.clone()),
-            ..Default::default()
-        })
-        .expect("settings");
+        let settings = common::settings_in(&home, Some(&db.dsn), &format!("{CONFIG}{shared}"));
         nodes.push(common::Served::start(&settings).await);
     }
     let (a, b) = (nodes[0].url.clone(), nodes[1].url.clone());

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{databases::master_key_config, python_function, status_and_json};
-use nova::config::{Overrides, Settings};
+use nova::config::Settings;
 use serde_json::{Value, json};
 
 /// A daemon in this process over `dir` (and Postgres at `pg`), with `config` in its file.
@@ -28,16 +28,7 @@ struct Node {
 const CONFIG: &str = "sandbox:\n  isolation: off\nasync:\n  backoff_base: 200ms\n  lease: 3s\n";
 
 fn settings(dir: &Path, pg: Option<&str>, extra: &str) -> Settings {
-    let path = dir.join("nova.yaml");
-    std::fs::write(&path, format!("{CONFIG}{extra}")).expect("config");
-    Settings::resolve(&Overrides {
-        config_file: Some(path),
-        data_dir: Some(dir.to_path_buf()),
-        http_addr: Some("127.0.0.1:0".into()),
-        pg_dsn: pg.map(str::to_string),
-        ..Overrides::default()
-    })
-    .expect("settings")
+    common::settings_in(dir, pg, &format!("{CONFIG}{extra}"))
 }
 
 impl Node {

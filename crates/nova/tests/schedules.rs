@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::databases::master_key_config;
 use common::{TestDaemon, python_function, status_and_json};
-use nova::config::{Overrides, Settings};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "sandbox:\n  isolation: off\n";
@@ -163,16 +162,7 @@ struct Node {
 impl Node {
     /// `extra`: more YAML for its config file (a shared master key).
     async fn start(dir: &std::path::Path, pg: Option<&str>, extra: &str) -> Node {
-        let path = dir.join("nova.yaml");
-        std::fs::write(&path, format!("{CONFIG}{extra}")).expect("config");
-        let settings = Settings::resolve(&Overrides {
-            config_file: Some(path),
-            data_dir: Some(dir.to_path_buf()),
-            http_addr: Some("127.0.0.1:0".into()),
-            pg_dsn: pg.map(str::to_string),
-            ..Overrides::default()
-        })
-        .expect("settings");
+        let settings = common::settings_in(dir, pg, &format!("{CONFIG}{extra}"));
         let served = common::Served::start(&settings).await;
         Node {
             url: served.url.clone(),

@@ -139,6 +139,21 @@ impl TestDaemon {
     }
 }
 
+/// The settings of a daemon over `dir`, its `nova.yaml` holding `config`, on Postgres at `pg`
+/// when given (else SQLite in `dir`), on a free loopback port.
+pub fn settings_in(dir: &Path, pg: Option<&str>, config: &str) -> Settings {
+    let path = dir.join("nova.yaml");
+    std::fs::write(&path, config).expect("config");
+    Settings::resolve(&Overrides {
+        config_file: Some(path),
+        data_dir: Some(dir.to_path_buf()),
+        http_addr: Some("127.0.0.1:0".into()),
+        pg_dsn: pg.map(str::to_string),
+        ..Overrides::default()
+    })
+    .expect("settings")
+}
+
 /// A daemon serving `settings` (without the KV routes) until [`Served::stop`]; for tests that
 /// build their own settings (a shared store, extra config).
 pub struct Served {
