@@ -10,6 +10,7 @@ mod alias;
 mod function;
 mod invoke;
 mod logs;
+pub mod package;
 mod qualifier;
 mod validate;
 
