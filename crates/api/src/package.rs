@@ -293,6 +293,8 @@ impl Package {
                     if provision.runtime.is_none() || provision.code.is_none() {
                         let found = if provision.container_image.is_some() {
                             " (a container_image is not run here)"
+                        } else if provision.wasm_module_url.is_some() {
+                            " (a wasm_module_url is not fetched here: give the module's path as code)"
                         } else {
                             ""
                         };

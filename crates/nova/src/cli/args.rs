@@ -146,6 +146,9 @@ pub enum Command {
     Secret(SecretCommand),
     /// Run the Nova daemon: HTTP API, warm pools, pre-warming.
     Daemon(DaemonArgs),
+    /// Packages of classes and functions (seed 004): check a package file.
+    #[command(subcommand)]
+    Package(PackageCommand),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -153,6 +156,18 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Read a package file (YAML or JSON; an oaas-rs package with our provision_config) and
+    /// report every problem with its path, the code files it names included. Needs no daemon.
+    #[command(after_help = "Example:\n  nova package check -f examples/objects/package.yaml")]
+    Check {
+        /// The package file.
+        #[arg(short, long)]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

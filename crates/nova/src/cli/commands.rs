@@ -11,7 +11,7 @@ use nova_api::{FunctionConfig, FunctionPatch, Limits, Qualifier, validate_env_ke
 
 use super::args::{
     ApikeyCommand, Cli, Command, ConfigCommand, InvokeArgs, ModeArg, NetworkArg, Output,
-    RegisterArgs, SecretCommand, SettingsArgs, UpdateArgs,
+    PackageCommand, RegisterArgs, SecretCommand, SettingsArgs, UpdateArgs,
 };
 use super::print;
 use super::target::Target;
@@ -40,6 +40,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", default_file());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Package(PackageCommand::Check { file }) => Ok(if super::packages::check(&file)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         Command::Daemon(args) => {
             overrides.http_addr = args.http;
             overrides.idle_ttl = args.idle_ttl;
@@ -149,7 +154,7 @@ async fn dispatch(target: &Target, command: Command) -> Result<ExitCode> {
         }
         Command::Invoke(args) => return invoke(target, args).await,
         Command::Async(command) => super::asynchronous::run(target, command).await?,
-        Command::Daemon(_) | Command::Version | Command::Config { .. } => {
+        Command::Daemon(_) | Command::Version | Command::Config { .. } | Command::Package(_) => {
             unreachable!("handled before connecting")
         }
     }

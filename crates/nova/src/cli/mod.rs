@@ -24,6 +24,7 @@ mod aliases;
 pub mod args;
 mod asynchronous;
 mod commands;
+mod packages;
 mod print;
 mod schedules;
 mod target;
