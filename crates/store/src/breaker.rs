@@ -23,7 +23,7 @@ use crate::{
 use crate::{
     AsyncConfig, AsyncInvocation, AsyncQuery, NewAsyncInvocation, Outcome, QueueStore, Retried,
 };
-use crate::{Schedule, ScheduleStore, Tick};
+use crate::{PackageRecord, PackageStore, Schedule, ScheduleStore, Tick};
 
 /// How often the probe tries the database while the breaker is open.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -395,6 +395,25 @@ impl<S: SecretStore> SecretStore for Breaker<S> {
 
     async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
         self.guard(self.inner.delete_secret(name)).await
+    }
+}
+
+#[async_trait]
+impl<S: PackageStore> PackageStore for Breaker<S> {
+    async fn put_package(&self, package: &PackageRecord) -> Result<bool, StoreError> {
+        self.guard(self.inner.put_package(package)).await
+    }
+
+    async fn get_package(&self, name: &str) -> Result<Option<PackageRecord>, StoreError> {
+        self.guard(self.inner.get_package(name)).await
+    }
+
+    async fn list_packages(&self) -> Result<Vec<PackageRecord>, StoreError> {
+        self.guard(self.inner.list_packages()).await
+    }
+
+    async fn delete_package(&self, name: &str) -> Result<bool, StoreError> {
+        self.guard(self.inner.delete_package(name)).await
     }
 }
 

@@ -37,6 +37,7 @@ mod functions;
 mod keys;
 mod logs;
 mod migrate;
+mod packages;
 mod queue;
 mod schedules;
 mod secrets;
@@ -54,6 +55,7 @@ pub use error::{Kind, StoreError};
 pub use functions::{FunctionStore, ListQuery, record_now};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use logs::{InvocationLog, LOG_STREAM_LIMIT, LogQuery, LogStore};
+pub use packages::{PackageRecord, PackageStore};
 pub use queue::{
     AsyncConfig, AsyncInvocation, AsyncQuery, AsyncStatus, AttemptError, NewAsyncInvocation,
     Outcome, QueueStore, Retried,

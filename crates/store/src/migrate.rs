@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "async_claim_indexes",
         include_str!("../migrations/0013_async_claim_indexes.sql"),
     ),
+    (
+        14,
+        "packages",
+        include_str!("../migrations/0014_packages.sql"),
+    ),
 ];
 
 /// The ledger of applied migrations, created before anything else.

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    AliasStore, FunctionStore, KeyStore, LogStore, QueueStore, ScheduleStore, SecretStore,
-    SettingStore, VersionStore,
+    AliasStore, FunctionStore, KeyStore, LogStore, PackageStore, QueueStore, ScheduleStore,
+    SecretStore, SettingStore, VersionStore,
 };
 
 /// Every aggregate of one store, each behind its own trait: how a deployment hands a store to
@@ -33,6 +33,8 @@ pub struct Stores {
     pub queue: Arc<dyn QueueStore>,
     /// The schedules of functions.
     pub schedules: Arc<dyn ScheduleStore>,
+    /// Packages of classes and functions.
+    pub packages: Arc<dyn PackageStore>,
 }
 
 impl Stores {
@@ -47,7 +49,8 @@ impl Stores {
             + SecretStore
             + SettingStore
             + QueueStore
-            + ScheduleStore,
+            + ScheduleStore
+            + PackageStore,
     {
         let store = Arc::new(store);
         Stores {
@@ -59,7 +62,8 @@ impl Stores {
             secrets: store.clone(),
             settings: store.clone(),
             queue: store.clone(),
-            schedules: store,
+            schedules: store.clone(),
+            packages: store,
         }
     }
 }

@@ -6,6 +6,8 @@
 
 #[path = "contract/aliases.rs"]
 mod aliases;
+#[path = "contract/packages.rs"]
+mod packages;
 #[path = "contract/queue.rs"]
 mod queue;
 #[path = "contract/schedules.rs"]
@@ -64,6 +66,7 @@ async fn contract(stores: Stores, p: &str) {
     .await;
     queue::batches_destinations_and_configs(stores.functions.as_ref(), stores.queue.as_ref(), p)
         .await;
+    packages::packages(stores.packages.as_ref(), p).await;
 }
 
 /// Functions and code: unique names, optimistic concurrency, search, code kept while used.

@@ -95,6 +95,10 @@ fn shipped_migrations_are_never_edited() {
             "0013_async_claim_indexes.sql",
             "6f98bef9208b6cd62ab7b253b771c2e2677446779fe082146f2ba21b0bb25226",
         ),
+        (
+            "0014_packages.sql",
+            "28204afa42bc490b4f908e3f2f60f7a803eb056608f8d03a6d595fd109246348",
+        ),
     ];
     let found: Vec<(String, String)> = migration_files()
         .into_iter()

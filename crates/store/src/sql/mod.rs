@@ -9,6 +9,7 @@ mod aliases;
 mod functions;
 mod keys;
 mod logs;
+mod packages;
 mod queue;
 mod row;
 mod schedules;
