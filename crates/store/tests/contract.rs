@@ -25,6 +25,9 @@ use nova_store::{
 };
 
 fn function(name: &str, code: &[u8], version: u64) -> Function {
+    // One instant for both times, as a new function has (two readings can straddle a
+    // millisecond, and a version copies its function's times).
+    let now = record_now();
     Function {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.into(),
@@ -42,8 +45,8 @@ fn function(name: &str, code: &[u8], version: u64) -> Function {
         version,
         code_hash: code_hash(code),
         code_size: code.len() as u64,
-        created_at: record_now(),
-        updated_at: record_now(),
+        created_at: now.clone(),
+        updated_at: now,
     }
 }
 
