@@ -10,7 +10,7 @@ mod environment;
 #[cfg(test)]
 mod tests;
 
-pub use asynchronous::{AsyncSection, AsyncSettings, FunctionAsync};
+pub use asynchronous::{AsyncSection, AsyncSettings, FunctionAsync, MAX_DEDUPE_WINDOW};
 pub use environment::Environment;
 
 use std::net::SocketAddr;

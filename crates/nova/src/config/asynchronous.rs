@@ -35,8 +35,8 @@ pub const DEFAULT_SECTION: &str = r#"async:
   #   resize: { max_attempts: 5, concurrency: 2 }
 "#;
 
-/// Longest idempotency window (the original Nova's).
-const MAX_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+/// Longest idempotency window (the original Nova's), in the section and per call.
+pub const MAX_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
 /// The `async:` section as written.
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,6 @@
 //! after a change made here.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use nova_store::AsyncConfig;
@@ -147,16 +146,6 @@ pub fn check(function: &str, config: &AsyncConfig) -> Result<(), ServiceError> {
         }
     }
     Ok(())
-}
-
-/// A lock that survives a panic of its holder (nothing in it can be left half-written).
-pub fn read(lock: &RwLock<Stored>) -> std::sync::RwLockReadGuard<'_, Stored> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// See [`read`].
-pub fn write(lock: &RwLock<Stored>) -> std::sync::RwLockWriteGuard<'_, Stored> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -24,16 +24,13 @@ use nova_store::{
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::config::{AsyncSettings, FunctionAsync};
+use crate::config::{AsyncSettings, FunctionAsync, MAX_DEDUPE_WINDOW};
 use crate::service::{Functions, ServiceError};
 
 /// Longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 /// Most invocations one list returns.
 pub const MAX_LIST: u32 = 1000;
-
-/// Longest an idempotency key may stand (the original Nova's limit).
-pub const MAX_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
 /// What one enqueue may set for itself, over the function's settings.
 #[derive(Debug, Clone, Default)]
@@ -104,27 +101,30 @@ impl Queue {
 
     /// What `function`'s invocations run by: its own settings over the `async:` section.
     pub fn of(&self, function: &str) -> FunctionAsync {
-        configs::read(&self.inner.own).of(&self.inner.settings, function)
+        comet_util::read(&self.inner.own).of(&self.inner.settings, function)
     }
 
     /// The functions paused (own concurrency 0).
     fn paused(&self) -> Vec<String> {
-        configs::read(&self.inner.own).paused().cloned().collect()
+        comet_util::read(&self.inner.own)
+            .paused()
+            .cloned()
+            .collect()
     }
 
     /// The smallest per-function concurrency anywhere.
     fn min_concurrency(&self) -> usize {
-        configs::read(&self.inner.own).min_concurrency(&self.inner.settings)
+        comet_util::read(&self.inner.own).min_concurrency(&self.inner.settings)
     }
 
     /// Reads every function's own settings again if the copy is older than
     /// [`configs::REFRESH`] (or `now`); on a failure it keeps the old copy.
     pub async fn refresh(&self, now: bool) {
-        if !now && !configs::read(&self.inner.own).stale() {
+        if !now && !comet_util::read(&self.inner.own).stale() {
             return;
         }
         match self.inner.store.async_configs().await {
-            Ok(found) => configs::write(&self.inner.own).replace(found),
+            Ok(found) => comet_util::write(&self.inner.own).replace(found),
             Err(e) => tracing::warn!(error = %e, "cannot read the functions' async settings"),
         }
     }
@@ -137,7 +137,7 @@ impl Queue {
     }
 
     fn view(&self, name: &str) -> ConfigView {
-        let own = configs::read(&self.inner.own)
+        let own = comet_util::read(&self.inner.own)
             .by_function(name)
             .cloned()
             .unwrap_or_default();
@@ -174,14 +174,14 @@ impl Queue {
             }
         }
         self.inner.store.put_async_config(name, &config).await?;
-        configs::write(&self.inner.own).set(name, Some(config));
+        comet_util::write(&self.inner.own).set(name, Some(config));
         Ok(self.view(name))
     }
 
     /// Forgets `name`'s own async settings; false when it had none.
     pub async fn delete_config(&self, name: &str) -> Result<bool, ServiceError> {
         let deleted = self.inner.store.delete_async_config(name).await?;
-        configs::write(&self.inner.own).set(name, None);
+        comet_util::write(&self.inner.own).set(name, None);
         Ok(deleted)
     }
 
