@@ -73,16 +73,19 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
     let running = Arc::new(Mutex::new(Running::default()));
     let mut calls = JoinSet::new();
     let mut renew = tokio::time::interval(settings.lease / 3);
-    // Whether this round must look at the store whatever was enqueued: at start, after the
-    // timer, after a full claim. Otherwise (woken by enqueues only) it looks only when one of the
-    // functions enqueued here has room: a claim that skips a busy function's backlog would read
-    // that backlog for nothing.
-    let mut look = true;
+    // When the store must be looked at whatever was enqueued: at start, at the next retry's due
+    // time (at most a TICK away), at once after a full claim. It is kept across rounds, so wakes
+    // that read nothing (enqueues of a busy function) never push it back. Between those, a round
+    // woken by enqueues only looks when one of the functions enqueued here has room: a claim that
+    // skips a busy function's backlog would read that backlog for nothing.
+    let mut deadline = tokio::time::Instant::now();
     loop {
-        let mut sleep = TICK;
+        let now = tokio::time::Instant::now();
+        let due = now >= deadline;
+        let mut next = None;
         let free = slots.available_permits();
         let enqueued = queue.take_enqueued();
-        let look_now = std::mem::take(&mut look) | queue.inner.must_claim.swap(false, Relaxed);
+        let look_now = due | queue.inner.must_claim.swap(false, Relaxed);
         if free > 0 {
             // One claim can take at most what the tightest function still has room for, so
             // no function ever runs more than its concurrency here.
@@ -144,24 +147,38 @@ async fn run(queue: Queue, mut stopped: watch::Receiver<bool>) {
                         });
                     }
                     if !worth {
-                        // Nothing read: the timer or a call that ends looks again.
+                        // Nothing read: the deadline or a call that ends looks again.
                     } else if full {
-                        sleep = Duration::ZERO;
-                        look = true;
-                    } else if let Ok(Some(due)) = queue.inner.store.next_due().await {
-                        let wait = due - comet_util::now_ms();
-                        if wait > 0 {
-                            sleep = sleep.min(Duration::from_millis(wait as u64));
+                        next = Some(Duration::ZERO);
+                    } else {
+                        let mut wait = TICK;
+                        // A call due already but not claimed is a busy function's: it is
+                        // looked for when one of its calls ends, not in a spin.
+                        if let Ok(Some(at)) = queue.inner.store.next_due().await {
+                            let ms = at - comet_util::now_ms();
+                            if ms > 0 {
+                                wait = wait.min(Duration::from_millis(ms as u64));
+                            }
                         }
+                        next = Some(wait);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot claim async invocations"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim async invocations");
+                    next = Some(TICK);
+                }
             }
+        }
+        match next {
+            Some(wait) => deadline = now + wait,
+            // The deadline passed with no slot free: a call that ends looks; so does the timer.
+            None if due => deadline = now + TICK,
+            None => {}
         }
         tokio::select! {
             _ = stopped.changed() => break,
             () = queue.inner.wake.notified() => {}
-            () = tokio::time::sleep(sleep) => look = true,
+            () = tokio::time::sleep_until(deadline) => {}
             _ = renew.tick() => {
                 let ids: Vec<String> = comet_util::lock(&running).ids.iter().cloned().collect();
                 if let Err(e) = queue.inner.store.renew(&ids, lease_ms).await {
